@@ -1,0 +1,57 @@
+"""Multi-head attention of full-resolution queries over pooled key/value tokens.
+
+Where torch offers fused scaled-dot-product attention (2.0+), it is used: the same numbers, without
+materialising the (HW x N) attention map, which matters for the plain variants at P2. The explicit path is
+kept for torch 1.9 (the paper's environment) and as a reference.
+"""
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def fused_attention_available():
+    """True when this torch has ``F.scaled_dot_product_attention`` (torch 2.0+)."""
+    return hasattr(F, 'scaled_dot_product_attention')
+
+
+class PooledAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d)) V with Q from the query tokens and K, V from LayerNorm'ed pooled tokens.
+
+    Args:
+        dim: embedding size C.
+        num_heads: heads; C must be divisible by it.
+        use_fused: None picks the fused kernel when available; True requires it; False forces the
+            explicit path.
+    """
+
+    def __init__(self, dim, num_heads=4, use_fused=None):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError('PooledAttention: dim %d is not divisible by num_heads %d' % (dim, num_heads))
+        if use_fused and not fused_attention_available():
+            raise ValueError('PooledAttention: use_fused=True needs torch>=2.0 (F.scaled_dot_product_attention)')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.use_fused = fused_attention_available() if use_fused is None else bool(use_fused)
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.kv_norm = nn.LayerNorm(dim)
+        self.kv = nn.Linear(dim, 2 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, query, pooled):
+        """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens."""
+        batch, length, dim = query.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        q = self.q(query).reshape(batch, length, heads, head_dim).transpose(1, 2)
+        kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
+        k, v = kv[0], kv[1]
+        if self.use_fused:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            out = attn.softmax(dim=-1) @ v
+        out = out.transpose(1, 2).reshape(batch, length, dim)
+        return self.proj(out)
+
+    def extra_repr(self):
+        return 'num_heads=%d, head_dim=%d, fused=%s' % (self.num_heads, self.head_dim, self.use_fused)

@@ -1,0 +1,161 @@
+"""Attention-based Feature Aggregation necks (CVPR 2022) for mmdet 2.x.
+
+One implementation, parameterised by the fusion (self- or cross-attention) and the key/value pooling; the six
+registered names are the paper's configurations of it. The constructor mirrors mmdet's ``FPN`` so that a
+config only changes ``type``; FPN options the paper never uses are refused at construction.
+"""
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.runner import BaseModule
+from mmdet.models.builder import NECKS
+
+from ...layers import AttentionBlock
+from ...layers.kv_pool import POOLING_MODES
+
+FUSIONS = ('self', 'cross')
+# 'ms' pooling factor per input level (P2..P5): always a stride-64 and a stride-32 key/value grid.
+MS_POOL_FACTORS = (16, 8, 4, 2)
+
+
+class AFANeck(BaseModule):
+    """Top-down feature pyramid whose fusion is a transformer block per level.
+
+    Args:
+        in_channels (list[int]): channels of the 4 backbone maps C2..C5.
+        out_channels (int): channels of every output map (256 in the paper).
+        num_outs (int): must be 5 (P2..P6; P6 is a stride-2 max-pool of P5, as FPN without extra convs).
+        fusion (str): 'self' (MSSA) or 'cross' (MSCA).
+        pooling (str): key/value pooling: 'ms' (plain), 'adp' (7x7) or 'adpms' (7x7 + 14x14).
+        num_heads (int): attention heads (4); out_channels must be divisible by it.
+        ffn_ratio (float): conv-FFN hidden ratio (2).
+        use_fused_attn (bool | None): None uses torch's fused attention when available.
+        start_level, end_level, add_extra_convs, upsample_cfg, ...: FPN's surface; only FPN's defaults of the
+            paper (0, -1, False, nearest) are accepted.
+    """
+
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 num_outs,
+                 fusion='self',
+                 pooling='adp',
+                 num_heads=4,
+                 ffn_ratio=2,
+                 use_fused_attn=None,
+                 start_level=0,
+                 end_level=-1,
+                 add_extra_convs=False,
+                 relu_before_extra_convs=False,
+                 no_norm_on_lateral=False,
+                 conv_cfg=None,
+                 norm_cfg=None,
+                 act_cfg=None,
+                 upsample_cfg=dict(mode='nearest'),
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        name = type(self).__name__
+        _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level,
+                      end_level, add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg,
+                      upsample_cfg)
+        self.in_channels = list(in_channels)
+        self.out_channels = out_channels
+        self.num_ins = len(in_channels)
+        self.num_outs = num_outs
+        self.fusion = fusion
+        self.pooling = pooling
+        self.lateral_convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
+        self.blocks = nn.ModuleList(
+            AttentionBlock(out_channels, num_heads, ffn_ratio, pooling, ds, fusion == 'cross', use_fused_attn)
+            for ds in MS_POOL_FACTORS)
+
+    def kv_tokens(self, sizes):
+        """Key/value token count of each level's block for the given (H, W) of each input level."""
+        return [block.pool.num_tokens(h, w) for block, (h, w) in zip(self.blocks, sizes)]
+
+    def init_weights(self):
+        """Conv2d xavier-uniform, Linear truncated-normal(0.02), biases 0, LayerNorm (1, 0)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _fuse(self, level, lateral, coarser):
+        """One top-down step: the refined coarser output (None at the top) meets this level's lateral."""
+        block = self.blocks[level]
+        if coarser is not None:
+            coarser = F.interpolate(coarser, size=lateral.shape[-2:], mode='nearest')
+        if self.fusion == 'self':
+            return block(lateral if coarser is None else lateral + coarser)
+        if coarser is None:
+            return block(lateral, lateral)
+        return lateral + block(coarser, lateral)
+
+    def forward(self, inputs):
+        if len(inputs) != self.num_ins:
+            raise ValueError('%s expects %d input maps, got %d' % (type(self).__name__, self.num_ins, len(inputs)))
+        laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
+        outs = [None] * len(laterals)
+        coarser = None
+        for i in range(len(laterals) - 1, -1, -1):
+            outs[i] = coarser = self._fuse(i, laterals[i], coarser)
+        outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        return tuple(outs)
+
+
+def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,
+                  add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg):
+    """Refuse, with the field named, every setting the paper's necks do not implement."""
+    problems = []
+    if not isinstance(in_channels, (list, tuple)) or len(in_channels) != len(MS_POOL_FACTORS):
+        problems.append('in_channels must list the 4 backbone levels C2..C5 (e.g. [256, 512, 1024, 2048]), '
+                        'got %r' % (in_channels,))
+    if num_outs != len(MS_POOL_FACTORS) + 1:
+        problems.append('num_outs must be 5 (P2..P6), got %r' % (num_outs,))
+    if fusion not in FUSIONS:
+        problems.append('fusion must be one of %s, got %r' % (FUSIONS, fusion))
+    if pooling not in POOLING_MODES:
+        problems.append('pooling must be one of %s, got %r' % (POOLING_MODES, pooling))
+    if not isinstance(num_heads, int) or num_heads < 1 or out_channels % num_heads:
+        problems.append('out_channels (%r) must be divisible by num_heads (%r)' % (out_channels, num_heads))
+    if start_level != 0 or end_level not in (-1, len(MS_POOL_FACTORS) - 1):
+        problems.append('start_level=0 and end_level=-1 are the only supported levels, got %r, %r'
+                        % (start_level, end_level))
+    if add_extra_convs or relu_before_extra_convs:
+        problems.append('add_extra_convs is not supported (P6 is a max-pool of P5); set it to False')
+    if conv_cfg is not None or norm_cfg is not None or act_cfg is not None:
+        problems.append('conv_cfg, norm_cfg and act_cfg are not supported (plain 1x1 laterals); leave them None')
+    if dict(upsample_cfg or {}) != dict(mode='nearest'):
+        problems.append('upsample_cfg must be dict(mode="nearest"), got %r' % (upsample_cfg,))
+    if problems:
+        raise ValueError('%s: unsupported configuration:\n  - %s' % (name, '\n  - '.join(problems)))
+
+
+
+def _variant(type_name, fusion, pooling, doc):
+    """Register a named configuration of AFANeck under the paper's type name."""
+
+    def __init__(self, in_channels, out_channels, num_outs, **kwargs):
+        for key in ('fusion', 'pooling'):
+            if key in kwargs:
+                raise ValueError('%s fixes %s; use type="AFANeck" to choose it' % (type_name, key))
+        AFANeck.__init__(self, in_channels, out_channels, num_outs, fusion=fusion, pooling=pooling, **kwargs)
+
+    cls = type(type_name, (AFANeck,), {'__init__': __init__, '__doc__': doc, '__module__': __name__})
+    return NECKS.register_module(module=cls)
+
+
+NECKS.register_module(module=AFANeck)
+MSSA = _variant('MSSA', 'self', 'ms', 'Multi-scale self-attention neck, two-scale average-pooled keys/values.')
+MSSAAdp = _variant('MSSAAdp', 'self', 'adp', 'MSSA with 7x7 adaptive-pooled keys/values.')
+MSSAAdpMS = _variant('MSSAAdpMS', 'self', 'adpms', 'MSSA with 7x7 + 14x14 adaptive-pooled keys/values.')
+MSCA = _variant('MSCA', 'cross', 'ms', 'Multi-scale cross-attention neck, two-scale average-pooled keys/values.')
+MSCAAdp = _variant('MSCAAdp', 'cross', 'adp', 'MSCA with 7x7 adaptive-pooled keys/values.')
+MSCAAdpMS = _variant('MSCAAdpMS', 'cross', 'adpms', 'MSCA with 7x7 + 14x14 adaptive-pooled keys/values.')

@@ -9,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 POOLING_MODES = ('ms', 'adp', 'adpms')
+# 'ms' pooling factor of each input level P2..P5: always a stride-64 and a stride-32 grid of the image.
+MS_POOL_FACTORS = (16, 8, 4, 2)
 
 
 class KVPool(nn.Module):

@@ -10,11 +10,9 @@ from mmcv.runner import BaseModule
 from mmdet.models.builder import NECKS
 
 from ...layers import AttentionBlock
-from ...layers.kv_pool import POOLING_MODES
+from ...layers.kv_pool import MS_POOL_FACTORS, POOLING_MODES
 
 FUSIONS = ('self', 'cross')
-# 'ms' pooling factor per input level (P2..P5): always a stride-64 and a stride-32 key/value grid.
-MS_POOL_FACTORS = (16, 8, 4, 2)
 
 
 class AFANeck(BaseModule):
@@ -73,7 +71,7 @@ class AFANeck(BaseModule):
         return [block.pool.num_tokens(h, w) for block, (h, w) in zip(self.blocks, sizes)]
 
     def init_weights(self):
-        """Conv2d xavier-uniform, Linear truncated-normal(0.02), biases 0, LayerNorm (1, 0)."""
+        """Conv2d xavier-uniform, Linear truncated-normal(std 0.02, cut at +-2), biases 0, LayerNorm (1, 0)."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight)

@@ -1,0 +1,3 @@
+# CMRCN R-50 with the MSSAAdp neck, AFA recipe 1x: only the neck differs from the AdamW control row.
+_base_ = './cmrcn_r50_sumup_adamw_1x.py'
+model = dict(neck=dict(type='MSSAAdp'))

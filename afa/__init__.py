@@ -9,8 +9,8 @@ __version__ = '0.1.0'
 
 
 def register_modules():
-    """Register the AFA necks in mmdet's registries (idempotent)."""
-    from . import models  # noqa: F401
+    """Register the AFA necks and hooks in mmdet's and mmcv's registries (idempotent)."""
+    from . import hooks, models  # noqa: F401
 
 
 if 'mmcv' in sys.modules or 'mmdet' in sys.modules:

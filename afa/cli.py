@@ -36,6 +36,66 @@ def _cmd_zoo(args):
     return 0
 
 
+def _spec(args):
+    from .runconfig import RunSpec
+    cfg_options = {}
+    for item in args.cfg_options or []:
+        key, sep, value = item.partition('=')
+        if not sep:
+            from .errors import AfaError
+            raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
+        import yaml
+        cfg_options[key] = yaml.safe_load(value)
+    data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
+    return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+                   pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
+                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs)
+
+
+def _cmd_train(args):
+    if args.gpus > 1 and args.launcher == 'none':
+        from .train import relaunch_distributed
+        return relaunch_distributed(args.gpus, sys.argv[1:])
+    from .train import train
+    train(_spec(args), gpus=args.gpus, seed=args.seed, deterministic=args.deterministic, launcher=args.launcher,
+          validate=args.validate)
+    return 0
+
+
+def _cmd_test(args):
+    from .evaluate import test
+    test(_spec(args), args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
+         launcher=args.launcher)
+    return 0
+
+
+def _cmd_data_synthetic(args):
+    from .data.synthetic import generate
+    manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test,
+                        height=args.height, width=args.width, seed=args.seed)
+    print('synthetic dataset in %s: %s images, %d annotations'
+          % (args.root, manifest['images'], manifest['annotations']))
+    return 0
+
+
+def _add_run_arguments(p):
+    p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
+                                                        'a config file')
+    p.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
+                                                        '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
+    p.add_argument('--smoke-epochs', type=int, default=2, help='epochs at the smoke scale (default 2)')
+    p.add_argument('--data-root', help='dataset folder with train2017/ val2017/ annotations/ '
+                                       '(default data/coco/, data/synthetic/ with --smoke)')
+    p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
+    p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex'],
+                   help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1)')
+    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
+    p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
+    p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='afa', description='Reproduce the COCO tables of "Attention-based Feature Aggregation" (CVPR 2022).')
@@ -51,6 +111,36 @@ def build_parser():
     out.add_argument('--csv', action='store_true', help='CSV for machines')
     out.add_argument('--ids', action='store_true', help='only the ids, one per line')
     p.set_defaults(func=_cmd_zoo)
+
+    p = sub.add_parser('train', help='train one row (resumes; a finished run is not retrained)')
+    _add_run_arguments(p)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--deterministic', action='store_true', help='deterministic cuDNN (slower)')
+    p.add_argument('--validate', dest='validate', action='store_true', default=None,
+                   help='evaluate on val after each epoch (default for real runs)')
+    p.add_argument('--no-validate', dest='validate', action='store_false')
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
+    _add_run_arguments(p)
+    p.add_argument('checkpoint', help='checkpoint file (.pth) or a run folder\'s train_done.json')
+    p.add_argument('--out', help='metrics JSON (default RUN_DIR/metrics.json) or, with --format-only, a folder')
+    p.add_argument('--format-only', action='store_true',
+                   help='test-dev: write the result files for the COCO evaluation server, zipped')
+    p.set_defaults(func=_cmd_test)
+
+    p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained')
+    data = p.add_subparsers(dest='data_command', metavar='DATASET')
+    data.required = True
+    q = data.add_parser('synthetic', help='make the synthetic COCO-format dataset (deterministic)')
+    q.add_argument('--root', default='data/synthetic', help='output folder (default data/synthetic)')
+    q.add_argument('--train', type=int, default=48, help='training images (default 48)')
+    q.add_argument('--val', type=int, default=16, help='validation images (default 16)')
+    q.add_argument('--test', type=int, default=8, help='test-dev images (default 8)')
+    q.add_argument('--height', type=int, default=128)
+    q.add_argument('--width', type=int, default=160)
+    q.add_argument('--seed', type=int, default=0)
+    q.set_defaults(func=_cmd_data_synthetic)
     return parser
 
 

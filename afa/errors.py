@@ -7,4 +7,4 @@ class AfaError(Exception):
 
 def is_user_error(exc):
     """True for errors whose message is complete for the user (no traceback needed)."""
-    return isinstance(exc, (AfaError, FileNotFoundError))
+    return isinstance(exc, (AfaError, FileNotFoundError, FileExistsError))

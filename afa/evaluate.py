@@ -1,0 +1,121 @@
+"""`afa test`: a checkpoint on val2017 into a metrics JSON with provenance, or test-dev files for the server.
+
+The metrics JSON holds, for bbox and (for mask models) segm, the 12 COCOeval numbers in percent, plus the
+run id, config hash, checkpoint sha256, package versions, git commit, dataset and date. It is written
+atomically: a failed evaluation never replaces an earlier good file.
+"""
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+
+from . import provenance
+from .coco_eval import evaluate as coco_evaluate
+from .errors import AfaError
+from .runconfig import config_hash
+
+METRICS_FILE = 'metrics.json'
+TESTDEV_ANN = 'annotations/image_info_test-dev2017.json'
+TESTDEV_IMAGES = 'test2017/'
+
+
+def resolve_checkpoint(path):
+    """A .pth path, or a train_done.json whose final checkpoint is taken."""
+    if path.endswith('.json'):
+        try:
+            with open(path) as f:
+                path = json.load(f)['checkpoint']
+        except (OSError, ValueError, KeyError) as e:
+            raise AfaError('cannot read the final checkpoint from %s: %s' % (path, e))
+    if not os.path.isfile(path):
+        raise AfaError('checkpoint %s not found; train it first with `afa train`' % path)
+    return path
+
+
+def _iou_types(cfg):
+    return ['bbox', 'segm'] if cfg.model.get('roi_head', {}).get('mask_head') else ['bbox']
+
+
+def _test_dataset_cfg(cfg, spec, format_only):
+    test = cfg.data.test.copy()
+    if format_only:
+        test.ann_file = spec.data_root + TESTDEV_ANN
+        test.img_prefix = spec.data_root + TESTDEV_IMAGES
+    test.test_mode = True
+    if not os.path.isfile(test.ann_file):
+        raise AfaError('annotations %s not found; get the dataset with `afa data %s --root %s`'
+                       % (test.ann_file, 'synthetic' if spec.scale == 'smoke' else 'coco', spec.data_root))
+    return test
+
+
+def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
+    """Outputs of the model on the dataset (mmdet's single-GPU test loop, with its progress bar)."""
+    import torch
+    import afa
+    afa.register_modules()
+    from mmcv.parallel import MMDataParallel
+    from mmcv.runner import load_checkpoint
+    from mmdet.apis import single_gpu_test
+    from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+    from mmdet.models import build_detector
+
+    dataset_cfg.pipeline = replace_ImageToTensor(dataset_cfg.pipeline)
+    dataset = build_dataset(dataset_cfg)
+    loader = build_dataloader(dataset, samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
+                              dist=False, shuffle=False)
+    cfg.model.train_cfg = None
+    model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
+    state = load_checkpoint(model, checkpoint, map_location='cpu')
+    model.CLASSES = state.get('meta', {}).get('CLASSES', dataset.CLASSES)
+    if torch.cuda.is_available() and gpus > 0:
+        model = MMDataParallel(model.cuda(), device_ids=[0])
+    else:
+        model = MMDataParallel(model, device_ids=None)  # mmcv runs it on the CPU
+    outputs = single_gpu_test(model, loader)
+    return dataset, outputs
+
+
+def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none'):
+    """Evaluate (or, with format_only, write test-dev files); returns the output path."""
+    if launcher != 'none':
+        raise AfaError('afa test runs in one process; multi-GPU testing is not needed for val2017 (5k images)')
+    cfg = spec.build_config()
+    checkpoint = resolve_checkpoint(checkpoint)
+    dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
+    iou_types = _iou_types(cfg)
+    dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus)
+    tmp = tempfile.mkdtemp(prefix='afa-test-')
+    try:
+        result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
+        if format_only:
+            return write_testdev(result_files, iou_types, spec, out or os.path.join(cfg.work_dir, 'test-dev'))
+        metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = out or os.path.join(cfg.work_dir, METRICS_FILE)
+    payload = dict(
+        spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
+        checkpoint_sha256=provenance.sha256_file(checkpoint), unit='percent',
+        dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
+        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record())
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    provenance.write_json_atomic(out, payload)
+    summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
+    print('afa test: %s: %s -> %s' % (spec.run_id, summary, out), flush=True)
+    return out
+
+
+def write_testdev(result_files, iou_types, spec, folder):
+    """COCO server files: detections_test-dev2017_<alg>_results.json, one zip per task (bbox, segm)."""
+    os.makedirs(folder, exist_ok=True)
+    alg = spec.run_id.replace('+', '-').replace('@', '-').replace('_', '')
+    for iou in iou_types:
+        name = 'detections_test-dev2017_%s_results.json' % alg
+        archive = os.path.join(folder, '%s_%s.zip' % (spec.run_id, iou))
+        partial = archive + '.partial'
+        with zipfile.ZipFile(partial, 'w', zipfile.ZIP_DEFLATED) as z:
+            z.write(result_files[iou], name)
+        os.replace(partial, archive)
+        print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
+    return folder

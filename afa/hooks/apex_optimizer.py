@@ -1,0 +1,41 @@
+"""NVIDIA apex O1 mixed precision as an mmcv optimizer hook (what the paper's README describes).
+
+apex O1 patches torch functions to run in fp16 where safe and scales the loss; the model keeps fp32 weights.
+``amp.initialize`` is applied to the unwrapped model and the optimizer before the first iteration.
+"""
+from mmcv.runner import HOOKS, OptimizerHook
+
+
+def apex_available():
+    """True when NVIDIA apex with its amp module imports."""
+    try:
+        from apex import amp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@HOOKS.register_module()
+class ApexOptimizerHook(OptimizerHook):
+
+    def __init__(self, opt_level='O1', grad_clip=None, loss_scale='dynamic'):
+        super(ApexOptimizerHook, self).__init__(grad_clip=grad_clip)
+        self.opt_level = opt_level
+        self.loss_scale = loss_scale
+
+    def before_run(self, runner):
+        from apex import amp
+        model = getattr(runner.model, 'module', runner.model)
+        _, runner.optimizer = amp.initialize(model, runner.optimizer, opt_level=self.opt_level,
+                                             loss_scale=self.loss_scale)
+
+    def after_train_iter(self, runner):
+        from apex import amp
+        runner.optimizer.zero_grad()
+        with amp.scale_loss(runner.outputs['loss'], runner.optimizer) as scaled_loss:
+            scaled_loss.backward()
+        if self.grad_clip is not None:
+            grad_norm = self.clip_grads(amp.master_params(runner.optimizer))
+            if grad_norm is not None:
+                runner.log_buffer.update({'grad_norm': float(grad_norm)}, runner.outputs['num_samples'])
+        runner.optimizer.step()

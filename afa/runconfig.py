@@ -1,0 +1,126 @@
+"""From a row id (or a config path) to the exact mmcv Config a run uses, and where the run lives.
+
+One place decides the data root, the pretrained-weights folder, the scale (paper or smoke), the precision and
+the work directory, so that `afa train` and `afa test` (and Snakemake, through them) always agree.
+"""
+import hashlib
+import json
+import os
+
+from . import zoo as zoo_mod
+from .errors import AfaError
+
+DEFAULT_DATA_ROOT = 'data/coco/'
+DEFAULT_PRETRAINED = 'data/pretrained/'
+PRECISIONS = ('fp32', 'amp', 'apex')
+SCALES = ('paper', 'smoke')
+
+
+class RunSpec(object):
+    """What a run is: its id, source config, scale and the overrides on top."""
+
+    def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None, runs_root='runs',
+                 precision='fp32', cfg_options=None, smoke_epochs=2):
+        if scale not in SCALES:
+            raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
+        if precision not in PRECISIONS:
+            raise AfaError('unknown precision %r; expected one of %s' % (precision, PRECISIONS))
+        self.scale = scale
+        self.precision = precision
+        self.smoke_epochs = smoke_epochs
+        self.data_root = _dir(data_root or DEFAULT_DATA_ROOT)
+        self.pretrained_dir = _dir(pretrained_dir or DEFAULT_PRETRAINED)
+        self.cfg_options = dict(cfg_options or {})
+        if target.endswith('.py') or os.sep in target:
+            if not os.path.isfile(target):
+                raise AfaError('config file %s does not exist' % target)
+            self.row, self.variant = None, None
+            self.run_id = os.path.splitext(os.path.basename(target))[0]
+            self.config_path = target
+        else:
+            zoo = zoo or zoo_mod.load()
+            self.row, self.variant, variant_options = zoo.run(target)
+            self.run_id = target
+            self.config_path = self.row.config_path()
+            self.cfg_options = dict(variant_options, **self.cfg_options)
+        if precision != 'fp32':
+            self.run_id += '@' + precision
+        self.work_dir = os.path.join(runs_root, scale, self.run_id)
+
+    def build_config(self):
+        """The mmcv Config of this run, every override applied."""
+        from mmcv import Config
+        try:
+            cfg = Config.fromfile(self.config_path)
+        except Exception as e:  # mmcv raises bare Exceptions for syntax and _base_ problems
+            raise AfaError('cannot load config %s: %s' % (self.config_path, e))
+        if self.cfg_options:
+            cfg.merge_from_dict(self.cfg_options)
+        plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
+        plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
+        if self.scale == 'smoke':
+            from .smoke import NUM_CLASSES, shrink
+            from .data.synthetic import CATEGORIES
+            assert len(CATEGORIES) == NUM_CLASSES
+            plain = shrink(plain, epochs=self.smoke_epochs)
+            _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
+        plain['work_dir'] = self.work_dir
+        _apply_precision(plain, self.precision)
+        return Config(plain, filename=self.config_path)
+
+    def describe(self):
+        return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
+                'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
+                'data_root': self.data_root, 'cfg_options': self.cfg_options}
+
+
+def config_hash(cfg):
+    """sha256 of the fully resolved config (sorted JSON of its dict), independent of file layout."""
+    text = json.dumps(cfg._cfg_dict.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dir(path):
+    return path if path.endswith('/') else path + '/'
+
+
+def _rebase(node, old, new):
+    """Replace the prefix ``old`` of every string path in a nested structure by ``new``."""
+    if old == new:
+        return node
+    if isinstance(node, dict):
+        return {k: _rebase(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v, old, new) for v in node]
+    if isinstance(node, tuple):
+        return tuple(_rebase(v, old, new) for v in node)
+    if isinstance(node, str) and node.startswith(old):
+        return new + node[len(old):]
+    return node
+
+
+def _set_classes(data, classes):
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get('type') == 'CocoDataset':
+                node['classes'] = classes
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+    visit(data)
+
+
+def _apply_precision(cfg, precision):
+    """fp32: the config as is. amp: mmdet's fp16 path (native torch.cuda.amp). apex: apex O1 via our hook."""
+    if precision == 'amp':
+        cfg['fp16'] = dict(loss_scale='dynamic')
+    elif precision == 'apex':
+        from .hooks.apex_optimizer import apex_available
+        if not apex_available():
+            raise AfaError('precision "apex" needs NVIDIA apex (import apex.amp failed); build it as in '
+                           'docker/Dockerfile, or use --precision amp (native PyTorch AMP)')
+        optimizer_config = dict(cfg.get('optimizer_config') or {})
+        optimizer_config.pop('type', None)
+        cfg['optimizer_config'] = dict(type='ApexOptimizerHook', opt_level='O1', **optimizer_config)

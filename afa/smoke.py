@@ -76,6 +76,9 @@ def _shrink_deformable_detr(model):
         transformer[part]['num_layers'] = 2
         layer = transformer[part]['transformerlayers']
         layer['feedforward_channels'] = 2 * CHANNELS
+        # mmcv's FFN config defaults to 256 channels; it must follow the shrunken embedding
+        layer['ffn_cfgs'] = dict(type='FFN', embed_dims=CHANNELS, feedforward_channels=2 * CHANNELS, num_fcs=2,
+                                 ffn_drop=layer.get('ffn_dropout', 0.0), act_cfg=dict(type='ReLU', inplace=True))
 
     def set_dims(node):
         if 'embed_dims' in node:

@@ -18,3 +18,12 @@ def mmdet_zoo_config(relpath):
     if not os.path.exists(path):
         pytest.fail('mmdet model-zoo config missing: %s (is mmdet installed from its wheel?)' % path)
     return path
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    """A small synthetic COCO-format dataset, made once per test session."""
+    from afa.data.synthetic import generate
+    root = str(tmp_path_factory.mktemp('data') / 'synthetic')
+    generate(root, num_train=8, num_val=4, num_test=2, seed=1)
+    return root

@@ -36,6 +36,20 @@ def _cmd_zoo(args):
     return 0
 
 
+def _parse_value(text):
+    """A --cfg-options value: a Python literal (1e-4, [8, 10], dict(...) not allowed), else YAML, else text."""
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _spec(args):
     from .runconfig import RunSpec
     cfg_options = {}
@@ -44,8 +58,7 @@ def _spec(args):
         if not sep:
             from .errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
-        import yaml
-        cfg_options[key] = yaml.safe_load(value)
+        cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
     return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,

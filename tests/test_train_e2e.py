@@ -1,0 +1,102 @@
+"""`afa train` and `afa test` as a user runs them: kill and resume, no retraining, metrics JSON, test-dev zips."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROW = 'cmrcn_r50_msca_adp_1x'
+
+
+def afa(*args, **kwargs):
+    return subprocess.run([sys.executable, '-m', 'afa.cli'] + list(args), capture_output=True, text=True,
+                          **kwargs)
+
+
+@pytest.fixture(scope='module')
+def trained(synthetic_root, tmp_path_factory):
+    """Train 2 smoke epochs, killed after the first checkpoint and resumed."""
+    runs = str(tmp_path_factory.mktemp('runs'))
+    common = ['--smoke', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
+    work_dir = os.path.join(runs, 'smoke', ROW)
+    proc = subprocess.Popen([sys.executable, '-m', 'afa.cli', 'train', ROW] + common,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not os.path.exists(os.path.join(work_dir, 'epoch_1.pth')):
+        assert proc.poll() is None, 'training exited before its first checkpoint'
+        assert time.time() < deadline
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the checkpoint finish writing
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(work_dir, 'train_done.json'))
+
+    resumed = afa('train', ROW, *common)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return dict(runs=runs, common=common, work_dir=work_dir, log=resumed.stdout + resumed.stderr)
+
+
+def test_killed_run_resumes_from_its_checkpoint(trained):
+    assert 'resuming %s from' % ROW in trained['log'] and 'epoch_1.pth' in trained['log']
+    assert 'Epoch [1]' not in trained['log']  # the finished epoch is not trained again
+    done = json.load(open(os.path.join(trained['work_dir'], 'train_done.json')))
+    assert done['checkpoint'].endswith('epoch_2.pth') and done['scale'] == 'smoke'
+    run = json.load(open(os.path.join(trained['work_dir'], 'run.json')))
+    assert run['seed'] == 0 and run['deterministic'] is False and run['device'] == 'cpu'
+
+
+def test_finished_run_is_not_retrained(trained):
+    before = os.path.getmtime(os.path.join(trained['work_dir'], 'epoch_2.pth'))
+    again = afa('train', ROW, *trained['common'])
+    assert again.returncode == 0 and 'already trained' in again.stdout
+    assert os.path.getmtime(os.path.join(trained['work_dir'], 'epoch_2.pth')) == before
+
+
+def test_metrics_json_has_its_fields(trained):
+    done = os.path.join(trained['work_dir'], 'train_done.json')
+    result = afa('test', ROW, done, *trained['common'])
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.load(open(os.path.join(trained['work_dir'], 'metrics.json')))
+    for iou in ('bbox', 'segm'):
+        assert len(metrics[iou]) == 12 and 'AP' in metrics[iou] and 'ARl' in metrics[iou]
+    for key in ('run_id', 'config_sha256', 'checkpoint_sha256', 'dataset', 'provenance', 'scale'):
+        assert metrics[key], key
+    assert metrics['scale'] == 'smoke' and metrics['dataset']['images'] == 4
+    assert set(metrics['provenance']['versions']) >= {'torch', 'mmcv', 'mmdet'}
+    assert metrics['provenance']['git_commit'] and metrics['provenance']['date']
+
+
+def test_format_only_writes_zipped_test_dev_files(trained, tmp_path):
+    done = os.path.join(trained['work_dir'], 'train_done.json')
+    result = afa('test', ROW, done, '--format-only', '--out', str(tmp_path), *trained['common'])
+    assert result.returncode == 0, result.stderr[-3000:]
+    for iou in ('bbox', 'segm'):
+        with zipfile.ZipFile(str(tmp_path / ('%s_%s.zip' % (ROW, iou)))) as z:
+            (name,) = z.namelist()
+            assert name.startswith('detections_test-dev2017_') and name.endswith('_results.json')
+            assert isinstance(json.loads(z.read(name)), list)
+
+
+def test_bad_inputs_are_clear_errors(trained, tmp_path):
+    missing = afa('train', ROW, '--smoke', '--data-root', str(tmp_path / 'nowhere'), '--runs-root', str(tmp_path))
+    assert missing.returncode == 2 and 'afa data synthetic' in missing.stderr
+    unknown = afa('train', 'cmrcn_r50_nope_1x', '--smoke')
+    assert unknown.returncode == 2 and 'unknown row' in unknown.stderr
+    apex = afa('train', ROW, '--precision', 'apex', *trained['common'])
+    assert apex.returncode == 2 and 'apex' in apex.stderr
+    no_ckpt = afa('test', ROW, str(tmp_path / 'missing.pth'), *trained['common'])
+    assert no_ckpt.returncode == 2 and 'not found' in no_ckpt.stderr
+
+
+def test_nan_loss_stops_the_run_with_a_clear_error(synthetic_root, tmp_path):
+    result = afa('train', 'cmrcn_r50_sumup_1x', '--smoke', '--data-root', synthetic_root, '--runs-root',
+                 str(tmp_path), '--gpus', '0', '--cfg-options', 'optimizer.lr=1e12')
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert 'loss is nan' in result.stderr or 'loss is inf' in result.stderr
+    assert not os.path.exists(str(tmp_path / 'smoke' / 'cmrcn_r50_sumup_1x' / 'train_done.json'))

@@ -91,6 +91,32 @@ def _cmd_data_synthetic(args):
     return 0
 
 
+def _cmd_tables(args):
+    from .tables import write_tables
+    outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
+                                  with_figure=not args.no_figure)
+    done = int((frame['status'] == 'done').sum())
+    print('afa tables: %d of %d rows have results; %s' % (done, len(frame), ', '.join(sorted(outputs.values()))))
+    if args.print:
+        with open(outputs['tables']) as f:
+            print(f.read())
+    return 0
+
+
+def _cmd_curves(args):
+    from .curves import plot_curves
+    n = plot_curves(args.runs, args.out)
+    print('afa curves: %d runs -> %s' % (n, args.out))
+    return 0
+
+
+def _cmd_data_pretrained(args):
+    from .data.pretrained import fetch
+    for path in fetch(args.dir, names=args.names, mirror=args.mirror, progress=not args.quiet):
+        print('verified %s' % path)
+    return 0
+
+
 def _add_run_arguments(p):
     p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
                                                         'a config file')
@@ -142,6 +168,21 @@ def build_parser():
                    help='test-dev: write the result files for the COCO evaluation server, zipped')
     p.set_defaults(func=_cmd_test)
 
+    p = sub.add_parser('tables', help='regenerate the markdown tables, summary CSV and figure from metrics JSONs')
+    p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
+    p.add_argument('--runs', help='folder of run folders (default runs/SCALE)')
+    p.add_argument('--out', help='output folder (default results/SCALE)')
+    p.add_argument('--testdev-scores', help='CSV of server scores: run_id,box_ap,mask_ap '
+                                            '(default results/testdev_scores.csv for paper scale)')
+    p.add_argument('--no-figure', action='store_true')
+    p.add_argument('--print', action='store_true', help='print the markdown when done')
+    p.set_defaults(func=_cmd_tables)
+
+    p = sub.add_parser('curves', help='plot the training curves of every run from the mmdet JSON logs')
+    p.add_argument('--runs', required=True, help='folder of run folders')
+    p.add_argument('--out', required=True, help='PNG to write')
+    p.set_defaults(func=_cmd_curves)
+
     p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained')
     data = p.add_subparsers(dest='data_command', metavar='DATASET')
     data.required = True
@@ -154,6 +195,12 @@ def build_parser():
     q.add_argument('--width', type=int, default=160)
     q.add_argument('--seed', type=int, default=0)
     q.set_defaults(func=_cmd_data_synthetic)
+    q = data.add_parser('pretrained', help='fetch the ImageNet backbone weights into a local cache (verified)')
+    q.add_argument('--dir', default='data/pretrained', help='cache folder (default data/pretrained)')
+    q.add_argument('--names', nargs='+', help='only these files (default: all)')
+    q.add_argument('--mirror', help='base URL serving the same file names')
+    q.add_argument('--quiet', action='store_true', help='no progress bars')
+    q.set_defaults(func=_cmd_data_pretrained)
     return parser
 
 
@@ -165,6 +212,11 @@ def _version():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == 'tables':
+        args.runs = args.runs or 'runs/%s' % args.scale
+        args.out = args.out or 'results/%s' % args.scale
+        if args.testdev_scores is None and args.scale == 'paper':
+            args.testdev_scores = 'results/testdev_scores.csv'
     try:
         return args.func(args) or 0
     except BrokenPipeError:  # `afa zoo | head`

@@ -110,6 +110,7 @@ def write_testdev(result_files, iou_types, spec, folder):
     """COCO server files: detections_test-dev2017_<alg>_results.json, one zip per task (bbox, segm)."""
     os.makedirs(folder, exist_ok=True)
     alg = spec.run_id.replace('+', '-').replace('@', '-').replace('_', '')
+    archives = {}
     for iou in iou_types:
         name = 'detections_test-dev2017_%s_results.json' % alg
         archive = os.path.join(folder, '%s_%s.zip' % (spec.run_id, iou))
@@ -117,5 +118,10 @@ def write_testdev(result_files, iou_types, spec, folder):
         with zipfile.ZipFile(partial, 'w', zipfile.ZIP_DEFLATED) as z:
             z.write(result_files[iou], name)
         os.replace(partial, archive)
+        archives[iou] = {'zip': os.path.basename(archive), 'sha256': provenance.sha256_file(archive)}
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
+    # Written last: its presence says every archive is complete (the workflow's output for this step).
+    provenance.write_json_atomic(os.path.join(folder, 'manifest.json'), dict(
+        spec.describe(), archives=archives, upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
+        provenance=provenance.record()))
     return folder

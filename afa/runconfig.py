@@ -55,7 +55,11 @@ class RunSpec(object):
         except Exception as e:  # mmcv raises bare Exceptions for syntax and _base_ problems
             raise AfaError('cannot load config %s: %s' % (self.config_path, e))
         if self.cfg_options:
-            cfg.merge_from_dict(self.cfg_options)
+            try:
+                cfg.merge_from_dict(self.cfg_options)
+            except (TypeError, KeyError, ValueError) as e:
+                raise AfaError('cannot apply the config overrides %s to %s: %s'
+                               % (self.cfg_options, self.config_path, e))
         plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
         plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
         if self.scale == 'smoke':

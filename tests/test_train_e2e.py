@@ -81,6 +81,8 @@ def test_format_only_writes_zipped_test_dev_files(trained, tmp_path):
             (name,) = z.namelist()
             assert name.startswith('detections_test-dev2017_') and name.endswith('_results.json')
             assert isinstance(json.loads(z.read(name)), list)
+    manifest = json.load(open(str(tmp_path / 'manifest.json')))
+    assert sorted(manifest['archives']) == ['bbox', 'segm'] and manifest['scale'] == 'smoke'
 
 
 def test_bad_inputs_are_clear_errors(trained, tmp_path):

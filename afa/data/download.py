@@ -1,0 +1,154 @@
+"""Resumable, verified HTTP downloads (standard library only, so that it runs in every environment).
+
+- A download is written to ``DEST.part`` and renamed to ``DEST`` only after its checksum matched: the final
+  name never holds half a file.
+- A ``.part`` left by an interrupted run is resumed with an HTTP Range request; a server that ignores Range
+  (answers 200) restarts it from zero.
+- Timeouts, dropped connections and 5xx answers are retried with exponential back-off; 403/404 (and other 4xx)
+  fail at once with the URL in the message.
+- A checksum mismatch discards that download only and fetches once more before failing.
+"""
+import hashlib
+import os
+import socket
+import sys
+import time
+
+try:  # Python 3
+    from urllib.error import HTTPError, URLError
+    from urllib.request import Request, urlopen
+except ImportError:  # pragma: no cover
+    raise
+
+from ..errors import AfaError
+
+CHUNK = 1 << 20
+
+
+class DownloadError(AfaError):
+    """A file could not be fetched or verified."""
+
+
+def file_digest(path, algorithm='sha256'):
+    digest = hashlib.new(algorithm)
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(CHUNK), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_ok(path, checksum):
+    """``checksum`` is 'ALGO:HEX' (sha256, md5, sha1); a HEX shorter than the digest is a prefix (torch.hub's
+    file-name convention)."""
+    if not checksum:
+        return True
+    algorithm, _, expected = checksum.partition(':')
+    return file_digest(path, algorithm).startswith(expected.lower())
+
+
+class _Progress(object):
+    """tqdm when it is installed and the output is a terminal or a log; plain lines otherwise."""
+
+    def __init__(self, name, total, initial, enabled):
+        self.bar = None
+        self.enabled = enabled
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=initial, unit='B', unit_scale=True, unit_divisor=1024,
+                            desc=name, mininterval=1.0, file=sys.stderr)
+        except ImportError:
+            self.bar = None
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _open(url, start, timeout):
+    headers = {'User-Agent': 'afa-reproduction/0.1'}
+    if start:
+        headers['Range'] = 'bytes=%d-' % start
+    return urlopen(Request(url, headers=headers), timeout=timeout)
+
+
+def _fetch_once(url, part, size, timeout, progress, name):
+    """Bring ``part`` to its full size, resuming what is there. Raises on errors (caller retries)."""
+    start = os.path.getsize(part) if os.path.exists(part) else 0
+    if size is not None and start == size:
+        return
+    if size is not None and start > size:
+        start = 0  # longer than the real file: corrupt, start over
+        os.remove(part)
+    try:
+        response = _open(url, start, timeout)
+    except HTTPError as e:
+        if e.code == 416 and start:  # the range starts at or beyond the end: what we have is everything
+            return
+        raise
+    with response:
+        status = getattr(response, 'status', None) or response.getcode()
+        if start and status != 206:
+            start = 0  # the server ignored Range: it sends the whole file, so restart from zero
+        length = response.headers.get('Content-Length')
+        total = (start + int(length)) if length is not None else size
+        bar = _Progress(name, total, start, progress)
+        try:
+            with open(part, 'ab' if start else 'wb') as out:
+                while True:
+                    block = response.read(CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    bar.update(len(block))
+        finally:
+            bar.close()
+    got = os.path.getsize(part)
+    if total is not None and got < total:
+        raise ConnectionError('connection closed after %d of %d bytes' % (got, total))
+
+
+def download(url, dest, checksum=None, size=None, timeout=60.0, retries=5, backoff=2.0, progress=True, log=None):
+    """Fetch ``url`` to ``dest`` unless ``dest`` already exists with the right checksum. Returns ``dest``."""
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    name = os.path.basename(dest)
+    if os.path.exists(dest):
+        if checksum_ok(dest, checksum):
+            return dest
+        raise DownloadError('%s exists but its checksum is not %s; it is left untouched: move it away and rerun '
+                            'to download it again' % (dest, checksum))
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    part = dest + '.part'
+    for verification in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                _fetch_once(url, part, size, timeout, progress, name)
+                break
+            except HTTPError as e:
+                if e.code < 500:
+                    raise DownloadError('%s: HTTP %d %s for %s; check the URL or the mirror (--mirror)'
+                                        % (name, e.code, e.reason, url))
+                reason = 'HTTP %d' % e.code
+            except (URLError, ConnectionError, socket.timeout, TimeoutError, OSError) as e:
+                reason = '%s: %s' % (type(e).__name__, getattr(e, 'reason', e))
+            if attempt > retries:
+                raise DownloadError('%s: giving up after %d attempts (%s); rerun to resume from %d bytes'
+                                    % (name, attempt, reason, os.path.getsize(part) if os.path.exists(part) else 0))
+            wait = backoff * 2 ** (attempt - 1)
+            log('%s: %s; retrying in %.1f s (attempt %d of %d)' % (name, reason, wait, attempt + 1, retries + 1))
+            time.sleep(wait)
+        if checksum_ok(part, checksum):
+            os.replace(part, dest)
+            return dest
+        os.remove(part)
+        if verification == 1:
+            log('%s: checksum mismatch (expected %s); downloading once more' % (name, checksum))
+    raise DownloadError('%s: checksum mismatch twice (expected %s) for %s; the server or mirror serves a '
+                        'different file' % (name, checksum, url))

@@ -1,0 +1,110 @@
+"""The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, and (slow) the smoke DAG."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from afa import zoo as zoo_mod
+
+REPO = zoo_mod.REPO_ROOT
+SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
+ZOO = zoo_mod.load()
+
+
+def snakemake(*args, cwd=REPO, timeout=300):
+    return subprocess.run([SNAKEMAKE] + list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output):
+    """{rule: count} from Snakemake's 'Job stats' table."""
+    table = output.split('Job stats:')[1].split('\n\n')[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\w+)\s+(\d+)$', table, re.M)}
+
+
+def jobs(output, rule):
+    """The dry-run blocks of one rule."""
+    return [block for block in output.split('\n\n') if re.search(r'^rule %s:' % rule, block, re.M)]
+
+
+def test_coco_profile_dry_run_has_the_expected_jobs():
+    result = snakemake('--profile', 'workflow/profiles/coco', '-n')
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = len(ZOO)
+    assert job_counts(result.stdout) == {
+        'data_coco': 1, 'pretrained': 3, 'train': rows, 'evaluate': rows, 'testdev': rows, 'tables': 1,
+        'curves': 1, 'all': 1, 'total': 3 * rows + 7}
+    trained = sorted(re.search(r'runs/paper/(\S+)/train_done.json', b).group(1) for b in jobs(result.stdout, 'train'))
+    assert trained == sorted(ZOO.ids())
+
+
+def test_one_table_and_named_rows_select_their_jobs():
+    result = snakemake('--profile', 'workflow/profiles/coco', '-n', '--config', 'tables=[3x]')
+    assert job_counts(result.stdout)['train'] == 4
+    result = snakemake('--profile', 'workflow/profiles/coco', '-n', '--config',
+                       'rows=[cmrcn_r50_mssa_adp_3x+release_steps]')
+    assert job_counts(result.stdout)['train'] == 1
+    assert 'afa.cli train cmrcn_r50_mssa_adp_3x+release_steps' in result.stdout
+
+
+def test_slurm_profile_assigns_gpus_and_runtime():
+    result = snakemake('--profile', 'workflow/profiles/slurm', '-n')
+    assert result.returncode == 0, result.stderr[-3000:]
+    blocks = jobs(result.stdout, 'train')
+    assert len(blocks) == len(ZOO)
+    for block in blocks:
+        assert re.search(r'resources: .*\bgpu=8\b', block), block
+        assert 'slurm_partition=gpu' in block and '--gpus 8' in block
+        runtime = int(re.search(r'\bruntime=(\d+)', block).group(1))
+        assert runtime == (8640 if '_3x' in block else 2880)
+    for block in jobs(result.stdout, 'evaluate'):
+        assert re.search(r'\bgpu=1\b', block)
+
+
+@pytest.mark.parametrize('override, message', [
+    ('scale=huge', 'scale'),
+    ('precision=fp8', 'precision'),
+    ('smoke_epochs=0', 'smoke_epochs'),
+])
+def test_schema_names_the_bad_field(override, message):
+    result = snakemake('-n', '--config', override)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_unknown_row_is_caught_before_anything_runs():
+    result = snakemake('-n', '--config', 'rows=[cmrcn_r50_msa_1x]')
+    assert result.returncode != 0 and 'did you mean cmrcn_r50_mssa_1x' in result.stdout + result.stderr
+
+
+def test_scale_and_data_source_must_agree():
+    result = snakemake('-n', '--config', 'scale=paper')
+    assert result.returncode != 0 and 'needs data.source' in result.stdout + result.stderr
+
+
+def _copy_repo(dest):
+    files = subprocess.check_output(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
+                                    text=True).split()
+    for rel in files:
+        if os.path.exists(os.path.join(REPO, rel)):
+            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, rel), os.path.join(dest, rel))
+
+
+@pytest.mark.slow
+def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
+    repo = str(tmp_path / 'repo')
+    _copy_repo(repo)
+    result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    tables = open(os.path.join(repo, 'results', 'smoke', 'tables.md')).read()
+    assert 'not run yet' not in tables
+    for row in ZOO:
+        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row.id, 'metrics.json'))
+        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row.id, 'test-dev', 'manifest.json'))
+    for name in ('summary.csv', 'reproduced_vs_paper.png', 'training_curves.png'):
+        assert os.path.getsize(os.path.join(repo, 'results', 'smoke', name)) > 0
+    again = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo)
+    assert again.returncode == 0 and 'Nothing to be done' in again.stdout + again.stderr

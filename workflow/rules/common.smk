@@ -1,0 +1,78 @@
+# Shared definitions: which runs the config selects, where their files live, how to call `afa`.
+import os
+import shlex
+import sys
+
+from afa import zoo as zoo_mod
+from afa.data.pretrained import files_for_backbone
+
+ZOO = zoo_mod.load()
+SCALE = config["scale"]
+SMOKE = SCALE == "smoke"
+if SMOKE != (config["data"]["source"] == "synthetic"):
+    raise ValueError(
+        "config: scale %r needs data.source %r, got %r (smoke runs use the synthetic dataset, paper runs COCO)"
+        % (SCALE, "synthetic" if SMOKE else "coco", config["data"]["source"])
+    )
+# The `afa` command of the environment that trains (the Docker image sets it to the paper environment's Python).
+AFA = config.get("afa_command") or "%s -m afa.cli" % shlex.quote(sys.executable)
+RUNS_DIR = os.path.join(config["runs_root"], SCALE)
+RESULTS_DIR = os.path.join(config["results_root"], SCALE)
+DATA_ROOT = config["data"]["root"].rstrip("/") + "/"
+PRETRAINED_DIR = config["pretrained_dir"].rstrip("/") + "/"
+PRECISION = config["precision"]
+SUFFIX = "" if PRECISION == "fp32" else "@" + PRECISION
+TESTDEV_CSV = config.get("testdev_scores") or ""
+TESTDEV_ARG = "--testdev-scores %s" % shlex.quote(TESTDEV_CSV) if TESTDEV_CSV and not SMOKE else ""
+
+
+def selected_targets():
+    """ROW or ROW+VARIANT names from config: explicit rows, else every row of the chosen tables."""
+    if config["rows"]:
+        for name in config["rows"]:
+            ZOO.run(name)  # unknown rows and variants fail here, with a suggestion
+        return list(config["rows"])
+    return [r.id for r in ZOO.select(tables=config["tables"])]
+
+
+TARGETS = selected_targets()
+RUN_IDS = [t + SUFFIX for t in TARGETS]
+
+
+wildcard_constraints:
+    run="[a-z0-9_]+(\\+[a-z0-9_]+)?(@(amp|apex))?",
+
+
+def target_of(run_id):
+    return run_id.split("@")[0]
+
+
+def row_of(run_id):
+    return ZOO.run(target_of(run_id))[0]
+
+
+def run_args():
+    args = "--runs-root %s --data-root %s --precision %s" % (config["runs_root"], DATA_ROOT, PRECISION)
+    if SMOKE:
+        return args + " --smoke --smoke-epochs %d" % config["smoke_epochs"]
+    return args + " --pretrained-dir %s" % PRETRAINED_DIR
+
+
+def gpus_of(run_id):
+    return 0 if SMOKE else int(row_of(run_id)["gpus"])
+
+
+def has_masks(run_id):
+    return row_of(run_id)["model"] != "Deformable-DETR"
+
+
+def final_outputs():
+    outputs = [
+        os.path.join(RESULTS_DIR, "tables.md"),
+        os.path.join(RESULTS_DIR, "summary.csv"),
+        os.path.join(RESULTS_DIR, "reproduced_vs_paper.png"),
+        os.path.join(RESULTS_DIR, "training_curves.png"),
+    ]
+    if config["testdev"]:
+        outputs += expand(os.path.join(RUNS_DIR, "{run}", "test-dev", "manifest.json"), run=RUN_IDS)
+    return outputs

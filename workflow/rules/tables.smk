@@ -1,0 +1,27 @@
+# The regenerated tables, the figure and the training curves (pandas/matplotlib only).
+
+
+rule tables:
+    input:
+        metrics=expand(os.path.join(RUNS_DIR, "{run}", "metrics.json"), run=RUN_IDS),
+    output:
+        tables=report(os.path.join(RESULTS_DIR, "tables.md"), caption="../report/tables.rst", category="Tables"),
+        summary=report(os.path.join(RESULTS_DIR, "summary.csv"), caption="../report/summary.rst", category="Tables"),
+        figure=report(
+            os.path.join(RESULTS_DIR, "reproduced_vs_paper.png"), caption="../report/figure.rst", category="Figures"
+        ),
+    log:
+        "logs/tables_%s.log" % SCALE,
+    shell:
+        "{AFA} tables --scale {SCALE} --runs {RUNS_DIR} --out {RESULTS_DIR} {TESTDEV_ARG} > {log} 2>&1"
+
+
+rule curves:
+    input:
+        expand(os.path.join(RUNS_DIR, "{run}", "train_done.json"), run=RUN_IDS),
+    output:
+        report(os.path.join(RESULTS_DIR, "training_curves.png"), caption="../report/curves.rst", category="Figures"),
+    log:
+        "logs/curves_%s.log" % SCALE,
+    shell:
+        "{AFA} curves --runs {RUNS_DIR} --out {output} > {log} 2>&1"

@@ -1,0 +1,22 @@
+# One training job per run. The job's output appears only when training finished; a killed job leaves its
+# checkpoints, and the rerun (snakemake --rerun-incomplete, set in the profiles) resumes from the newest one.
+
+
+rule train:
+    input:
+        data=DATA_MARKER,
+        pretrained=pretrained_inputs,
+    output:
+        os.path.join(RUNS_DIR, "{run}", "train_done.json"),
+    params:
+        target=lambda wc: target_of(wc.run),
+        args=run_args(),
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=lambda wc: gpus_of(wc.run),
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
+    log:
+        os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
+    shell:
+        "{AFA} train {params.target} {params.args} --gpus {resources.gpu} > {log} 2>&1"

@@ -117,6 +117,20 @@ def _cmd_data_pretrained(args):
     return 0
 
 
+def _cmd_data_coco(args):
+    from .data.coco import prepare
+    prepare(args.root, parts=args.parts, mirror=args.mirror, jobs=args.jobs, manifest_path=args.manifest,
+            progress=not args.quiet, keep_archives=not args.delete_archives, timeout=args.timeout)
+    return 0
+
+
+def _cmd_data_verify(args):
+    from .data.coco import load_manifest, write_verified
+    manifest = load_manifest(args.manifest)
+    write_verified(args.root, manifest, args.parts or list(manifest['parts']))
+    return 0
+
+
 def _add_run_arguments(p):
     p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
                                                         'a config file')
@@ -201,6 +215,22 @@ def build_parser():
     q.add_argument('--mirror', help='base URL serving the same file names')
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_pretrained)
+    parts = ['annotations', 'val2017', 'train2017', 'test2017', 'test_info']
+    q = data.add_parser('coco', help='download, extract and verify COCO 2017 (resumable)')
+    q.add_argument('--root', default='data/coco', help='dataset folder (default data/coco)')
+    q.add_argument('--parts', nargs='+', choices=parts, help='default: all of %s' % ', '.join(parts))
+    q.add_argument('--mirror', help='base URL with the official layout (zips/..., annotations/...)')
+    q.add_argument('--jobs', type=int, default=3, help='parallel downloads (default 3)')
+    q.add_argument('--timeout', type=float, default=60.0, help='seconds without data before a retry')
+    q.add_argument('--delete-archives', action='store_true', help='remove the zips once verified')
+    q.add_argument('--manifest', help=argparse.SUPPRESS)
+    q.add_argument('--quiet', action='store_true', help='no progress bars')
+    q.set_defaults(func=_cmd_data_coco)
+    q = data.add_parser('verify', help='verify a COCO 2017 folder you already have (no download)')
+    q.add_argument('--root', default='data/coco')
+    q.add_argument('--parts', nargs='+', choices=parts)
+    q.add_argument('--manifest', help=argparse.SUPPRESS)
+    q.set_defaults(func=_cmd_data_verify)
     return parser
 
 

@@ -1,0 +1,71 @@
+"""A real HTTP server on loopback that serves test files and misbehaves on request (fault injection)."""
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FaultyServer(object):
+    """Serves ``files`` ({url path: bytes}). ``faults[path]`` is a list consumed one per request:
+    'cut' (half the body, then the connection closes), 'ignore_range' (200 with the whole file),
+    'corrupt' (other bytes of the same length), 'slow' (stall longer than the client's timeout), or an HTTP
+    status code (404, 500, ...). Requests are recorded as (path, Range header)."""
+
+    def __init__(self, files, stall=3.0):
+        self.files = dict(files)
+        self.faults = {}
+        self.requests = []
+        self.stall = stall
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get('Range')))
+                queue = server.faults.get(self.path) or []
+                fault = queue.pop(0) if queue else None
+                if isinstance(fault, int) or self.path not in server.files:
+                    self.send_error(fault if isinstance(fault, int) else 404)
+                    return
+                body = server.files[self.path]
+                if fault == 'corrupt':
+                    body = bytes(255 - b for b in body)
+                start = 0
+                rng = self.headers.get('Range')
+                if rng and fault != 'ignore_range':
+                    start = int(rng.split('=')[1].split('-')[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header('Content-Range', 'bytes */%d' % len(body))
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header('Content-Range', 'bytes %d-%d/%d' % (start, len(body) - 1, len(body)))
+                else:
+                    self.send_response(200)
+                self.send_header('Content-Length', str(len(body) - start))
+                self.send_header('Accept-Ranges', 'bytes')
+                self.end_headers()
+                if fault == 'slow':
+                    time.sleep(server.stall)
+                payload = body[start:]
+                if fault == 'cut':
+                    self.wfile.write(payload[:len(payload) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

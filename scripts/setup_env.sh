@@ -49,7 +49,7 @@ wheel=$(find "$wheel_dir" -maxdepth 1 -name "mmcv_full-$mmcv_version-*.whl" | he
 
 if [[ -z "$wheel" ]]; then
     log "building mmcv-full $mmcv_version with CPU ops against torch $torch_version ($py_tag)"
-    log "this happens once per machine (20-40 minutes on 2 cores); the wheel is cached in $wheel_dir"
+    log "this happens once per machine (about 12-20 minutes on 2 cores); the wheel is cached in $wheel_dir"
     build_log="$wheel_dir/build.log"
     tmp=$(mktemp -d "$wheel_dir/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
@@ -68,7 +68,11 @@ if [[ -z "$wheel" ]]; then
     if ! MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "${pip[@]}" wheel -v --no-deps --no-build-isolation -w "$tmp" "$src" 2>&1 \
         | tee "$build_log" \
-        | awk -v t0="$(date +%s)" '$1 ~ /^\[[0-9]+\/[0-9]+\]$/ { printf "[setup] mmcv-full build: compiled %s sources, %ds elapsed\n", $1, systime() - t0; fflush() }'; then
+        | while IFS= read -r line; do
+            if [[ $line =~ ^[[:space:]]*\[([0-9]+)/([0-9]+)\] ]]; then
+                log "mmcv-full build: ${BASH_REMATCH[1]}/${BASH_REMATCH[2]} sources compiled, $((SECONDS - start)) s"
+            fi
+        done; then
         log "error: the mmcv-full build failed; the full log is $build_log"
         exit 1
     fi

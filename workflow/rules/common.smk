@@ -59,7 +59,9 @@ def run_args():
 
 
 def gpus_of(run_id):
-    return 0 if SMOKE else int(row_of(run_id)["gpus"])
+    if SMOKE:
+        return 0
+    return int(config.get("gpus_per_run") or row_of(run_id)["gpus"])
 
 
 def has_masks(run_id):

@@ -141,8 +141,9 @@ def _add_run_arguments(p):
                                        '(default data/coco/, data/synthetic/ with --smoke)')
     p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex'],
-                   help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1)')
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex', 'mixed'],
+                   help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1), mixed (apex O1 '
+                        'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
     p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)

@@ -9,10 +9,10 @@ import os
 
 from . import zoo as zoo_mod
 from .errors import AfaError
+from .precision import apply_precision, resolve_precision
 
 DEFAULT_DATA_ROOT = 'data/coco/'
 DEFAULT_PRETRAINED = 'data/pretrained/'
-PRECISIONS = ('fp32', 'amp', 'apex')
 SCALES = ('paper', 'smoke')
 
 
@@ -23,10 +23,9 @@ class RunSpec(object):
                  precision='fp32', cfg_options=None, smoke_epochs=2):
         if scale not in SCALES:
             raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
-        if precision not in PRECISIONS:
-            raise AfaError('unknown precision %r; expected one of %s' % (precision, PRECISIONS))
         self.scale = scale
-        self.precision = precision
+        self.requested_precision = precision
+        self.precision = resolve_precision(precision)
         self.smoke_epochs = smoke_epochs
         self.data_root = _dir(data_root or DEFAULT_DATA_ROOT)
         self.pretrained_dir = _dir(pretrained_dir or DEFAULT_PRETRAINED)
@@ -44,7 +43,7 @@ class RunSpec(object):
             self.config_path = self.row.config_path()
             self.cfg_options = dict(variant_options, **self.cfg_options)
         if precision != 'fp32':
-            self.run_id += '@' + precision
+            self.run_id += '@' + precision  # the requested name: the workflow knows it without importing apex
         self.work_dir = os.path.join(runs_root, scale, self.run_id)
 
     def build_config(self):
@@ -69,12 +68,13 @@ class RunSpec(object):
             plain = shrink(plain, epochs=self.smoke_epochs)
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
         plain['work_dir'] = self.work_dir
-        _apply_precision(plain, self.precision)
+        apply_precision(plain, self.precision)
         return Config(plain, filename=self.config_path)
 
     def describe(self):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
+                'requested_precision': self.requested_precision,
                 'data_root': self.data_root, 'cfg_options': self.cfg_options}
 
 
@@ -114,17 +114,3 @@ def _set_classes(data, classes):
             for value in node:
                 visit(value)
     visit(data)
-
-
-def _apply_precision(cfg, precision):
-    """fp32: the config as is. amp: mmdet's fp16 path (native torch.cuda.amp). apex: apex O1 via our hook."""
-    if precision == 'amp':
-        cfg['fp16'] = dict(loss_scale='dynamic')
-    elif precision == 'apex':
-        from .hooks.apex_optimizer import apex_available
-        if not apex_available():
-            raise AfaError('precision "apex" needs NVIDIA apex (import apex.amp failed); build it as in '
-                           'docker/Dockerfile, or use --precision amp (native PyTorch AMP)')
-        optimizer_config = dict(cfg.get('optimizer_config') or {})
-        optimizer_config.pop('type', None)
-        cfg['optimizer_config'] = dict(type='ApexOptimizerHook', opt_level='O1', **optimizer_config)

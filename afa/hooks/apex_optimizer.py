@@ -5,14 +5,7 @@ apex O1 patches torch functions to run in fp16 where safe and scales the loss; t
 """
 from mmcv.runner import HOOKS, OptimizerHook
 
-
-def apex_available():
-    """True when NVIDIA apex with its amp module imports."""
-    try:
-        from apex import amp  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from ..precision import apex_available  # noqa: F401  (re-exported)
 
 
 @HOOKS.register_module()

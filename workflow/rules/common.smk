@@ -40,7 +40,7 @@ RUN_IDS = [t + SUFFIX for t in TARGETS]
 
 
 wildcard_constraints:
-    run="[a-z0-9_]+(\\+[a-z0-9_]+)?(@(amp|apex))?",
+    run="[a-z0-9_]+(\\+[a-z0-9_]+)?(@(amp|apex|mixed))?",
 
 
 def target_of(run_id):

@@ -76,9 +76,12 @@ def _shrink_deformable_detr(model):
         transformer[part]['num_layers'] = 2
         layer = transformer[part]['transformerlayers']
         layer['feedforward_channels'] = 2 * CHANNELS
-        # mmcv's FFN config defaults to 256 channels; it must follow the shrunken embedding
-        layer['ffn_cfgs'] = dict(type='FFN', embed_dims=CHANNELS, feedforward_channels=2 * CHANNELS, num_fcs=2,
-                                 ffn_drop=layer.get('ffn_dropout', 0.0), act_cfg=dict(type='ReLU', inplace=True))
+        if _mmcv_has_ffn_cfgs():
+            # mmcv >= 1.3.17 builds the FFN from ffn_cfgs, whose default is 256 channels: follow the shrunken
+            # embedding (older mmcv, the paper's 1.3.11, sizes it from embed_dims itself)
+            layer['ffn_cfgs'] = dict(type='FFN', embed_dims=CHANNELS, feedforward_channels=2 * CHANNELS,
+                                     num_fcs=2, ffn_drop=layer.get('ffn_dropout', 0.0),
+                                     act_cfg=dict(type='ReLU', inplace=True))
 
     def set_dims(node):
         if 'embed_dims' in node:
@@ -86,6 +89,12 @@ def _shrink_deformable_detr(model):
         if node.get('type') == 'MultiheadAttention':
             node['num_heads'] = 4
     _walk(transformer, set_dims)
+
+
+def _mmcv_has_ffn_cfgs():
+    import inspect
+    from mmcv.cnn.bricks.transformer import BaseTransformerLayer
+    return 'ffn_cfgs' in inspect.signature(BaseTransformerLayer.__init__).parameters
 
 
 def shrink(cfg_dict, epochs=2, samples_per_gpu=2):

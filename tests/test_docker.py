@@ -137,3 +137,8 @@ def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
     result = reproduce(mounts, '--smoke', '--dry-run', '--rows', 'cmrcn_r50_msca_adp_1x')
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r'^train\s+1$', result.stdout, re.M) and '--smoke' in result.stdout
+
+
+def test_smoke_run_checks_for_its_one_gpu(mounts):
+    result = reproduce(mounts, '--smoke')
+    assert result.returncode == 2 and 'no GPU visible' in result.stderr

@@ -108,3 +108,5 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
         assert os.path.getsize(os.path.join(repo, 'results', 'smoke', name)) > 0
     again = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo)
     assert again.returncode == 0 and 'Nothing to be done' in again.stdout + again.stderr
+    report = snakemake('--profile', 'workflow/profiles/smoke', '--report', 'report.html', cwd=repo)
+    assert report.returncode == 0 and os.path.getsize(os.path.join(repo, 'report.html')) > 100000

@@ -24,7 +24,8 @@ test-all: setup
 
 smoke: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke $(SNAKE_ARGS)
-	@echo "smoke tables: results/smoke/"
+	@cat results/smoke/tables.md
+	@echo "smoke tables: results/smoke/tables.md (figures: results/smoke/*.png; HTML report: make report)"
 
 report: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --report results/smoke/report.html

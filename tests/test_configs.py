@@ -111,3 +111,18 @@ def test_paths_are_rebased():
     assert cfg.data.val.img_prefix == '/datasets/coco/val2017/'
     assert cfg.model.backbone.init_cfg.checkpoint == '/weights/resnet50-0676ba61.pth'
     assert cfg.work_dir == os.path.join('runs', 'paper', 'cmrcn_r50_mssa_adp_3x')
+
+
+def test_a_broken_config_is_a_clear_error(tmp_path, capsys):
+    from afa.cli import main
+    bad = tmp_path / 'broken.py'
+    bad.write_text("_base_ = './does_not_exist.py'\n")
+    assert main(['train', str(bad), '--smoke', '--runs-root', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'cannot load config %s' % bad in err
+
+
+def test_a_bad_override_is_a_clear_error(capsys):
+    from afa.cli import main
+    assert main(['test', 'cmrcn_r50_sumup_1x', 'x.pth', '--cfg-options', 'optimizer_config.grad_clip={}']) == 2
+    assert 'cannot apply the config overrides' in capsys.readouterr().err

@@ -67,7 +67,8 @@ def _spec(args):
 
 def _cmd_train(args):
     if args.gpus > 1 and args.launcher == 'none':
-        from .train import relaunch_distributed
+        from .train import check_gpus, relaunch_distributed
+        check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, sys.argv[1:])
     from .train import train
     train(_spec(args), gpus=args.gpus, seed=args.seed, deterministic=args.deterministic, launcher=args.launcher,

@@ -58,6 +58,15 @@ def _dataset_files(dataset_cfg):
     return [(dataset_cfg['ann_file'], dataset_cfg['img_prefix'])]
 
 
+def check_gpus(gpus):
+    """Refuse a multi-GPU launch that this node cannot serve, before any process starts."""
+    import torch
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < gpus:
+        raise AfaError('--gpus %d needs %d CUDA GPUs, %d visible (CUDA_VISIBLE_DEVICES=%s); use --gpus %d or fewer'
+                       % (gpus, gpus, visible, os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'), max(visible, 0)))
+
+
 def relaunch_distributed(gpus, argv):
     """Run this same command under torch.distributed.run with one process per GPU."""
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),

@@ -126,3 +126,9 @@ def test_a_bad_override_is_a_clear_error(capsys):
     from afa.cli import main
     assert main(['test', 'cmrcn_r50_sumup_1x', 'x.pth', '--cfg-options', 'optimizer_config.grad_clip={}']) == 2
     assert 'cannot apply the config overrides' in capsys.readouterr().err
+
+
+def test_multi_gpu_launch_without_gpus_is_refused(capsys):
+    from afa.cli import main
+    assert main(['train', 'cmrcn_r50_sumup_1x', '--gpus', '8']) == 2
+    assert '--gpus 8 needs 8 CUDA GPUs, 0 visible' in capsys.readouterr().err

@@ -52,7 +52,8 @@ def test_hadolint_is_clean():
 
 
 def test_shellcheck_is_clean():
-    scripts = [REPRODUCE, os.path.join(REPO, "scripts", "setup_env.sh"), os.path.join(REPO, "scripts", "check_torch19.sh"), os.path.join(REPO, ".ci", "run")]
+    scripts = [REPRODUCE, os.path.join(REPO, '.ci', 'run')] + [
+        os.path.join(REPO, 'scripts', name) for name in ('setup_env.sh', 'check_torch19.sh')]
     result = subprocess.run([os.path.join(BIN, 'shellcheck')] + scripts, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,11 +1,13 @@
 """Cost of FPN and every AFA neck: parameters, analytical MACs, forward and forward+backward time, peak memory.
 
     .venv/bin/python benchmarks/neck_cost.py [--sizes 800x1344,512x512] [--device cpu|cuda] [--repeat 3]
+                                             [--explicit-too]
 
 Inputs are random ResNet-50 feature maps (256/512/1024/2048 channels, strides 4..32) of one image of each
 size. Time is the median over --repeat runs after one warm-up. Peak memory: on CUDA the allocator's peak
-above the inputs; on CPU the growth of the resident set of a fresh child process over a baseline child that
-builds the same neck and inputs without running it (so the figures include temporaries and autograd state).
+above the inputs; on CPU the growth of the peak resident set (VmHWM) of a fresh child process over a
+baseline child that builds the same neck and inputs without running it (temporaries and autograd state
+included).
 """
 import argparse
 import json
@@ -25,9 +27,13 @@ CHANNELS = [256, 512, 1024, 2048]
 
 
 def build(name, device):
+    """``name`` is a registered neck, or NECK[explicit] for its explicit (non-fused) attention path."""
     import afa.models  # noqa: F401  (registers the necks)
     from mmdet.models import build_neck
-    neck = build_neck(dict(type=name, in_channels=CHANNELS, out_channels=256, num_outs=5)).to(device)
+    cfg = dict(type=name.split('[')[0], in_channels=CHANNELS, out_channels=256, num_outs=5)
+    if name.endswith('[explicit]'):
+        cfg['use_fused_attn'] = False
+    neck = build_neck(cfg).to(device)
     neck.init_weights()
     return neck
 
@@ -73,7 +79,6 @@ def rss_child(name, height, width, mode):
 
 
 def child(name, size, mode):
-    import resource
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     height, width = map(int, size.split('x'))
     neck = build(name, 'cpu')
@@ -83,7 +88,21 @@ def child(name, size, mode):
             neck(x)
     elif mode == 'fwdbwd':
         sum(o.mean() for o in neck(x)).backward()
-    print(json.dumps({'maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(json.dumps({'maxrss': peak_rss_bytes()}))
+
+
+def peak_rss_bytes():
+    """Peak resident set of this process image. /proc's VmHWM starts afresh at exec; ru_maxrss would carry
+    the parent's size over from the fork (the benchmark's own 1.5 GB), hiding the neck's memory."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def peak_memory(name, height, width, device):
@@ -113,12 +132,16 @@ def main():
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--necks', default=','.join(NECKS))
+    parser.add_argument('--explicit-too', action='store_true',
+                        help='also the plain necks on the explicit attention path (what torch 1.9 runs)')
     parser.add_argument('--child', nargs=3, metavar=('NECK', 'SIZE', 'MODE'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
 
     necks = args.necks.split(',')
+    if args.explicit_too:
+        necks += ['%s[explicit]' % n for n in necks if n in ('MSSA', 'MSCA')]
     print('device: %s (%s), torch %s, threads %d' % (
         args.device, torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU', torch.__version__,
         torch.get_num_threads()))
@@ -129,7 +152,7 @@ def main():
             neck = build(name, 'cpu')
             params = sum(p.numel() for p in neck.parameters())
             del neck
-            macs = fusion_macs(name, height, width)
+            macs = fusion_macs(name.split('[')[0], height, width)
             fwd, fwdbwd = measure_times(name, height, width, args.device, args.repeat)
             mem_fwd, mem_fwdbwd = peak_memory(name, height, width, args.device)
             rows.append((name, params, macs, fwd, fwdbwd, mem_fwd, mem_fwdbwd))

@@ -69,7 +69,7 @@ def _cmd_train(args):
     if args.gpus > 1 and args.launcher == 'none':
         from .train import check_gpus, relaunch_distributed
         check_gpus(args.gpus)
-        return relaunch_distributed(args.gpus, sys.argv[1:])
+        return relaunch_distributed(args.gpus, args.argv)
     from .train import train
     train(_spec(args), gpus=args.gpus, seed=args.seed, deterministic=args.deterministic, launcher=args.launcher,
           validate=args.validate)
@@ -243,7 +243,9 @@ def _version():
 
 def main(argv=None):
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # `afa train --gpus N` relaunches itself with the same arguments
     if args.command == 'tables':
         args.runs = args.runs or 'runs/%s' % args.scale
         args.out = args.out or 'results/%s' % args.scale

@@ -36,7 +36,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--skip-smoke', action='store_true', help='only the dry run')
     args = parser.parse_args()
-    seconds, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/coco', '-n', '--quiet'], REPO)
+    seconds, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/coco', '-n'], REPO)
     jobs = [line for line in out.splitlines() if line.strip().startswith('total')]
     print('coco profile dry run: %.1f s (%s)' % (seconds, jobs[0].strip() if jobs else 'job count not printed'))
     if args.skip_smoke:

@@ -9,7 +9,18 @@ import yaml
 
 from .errors import AfaError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _repo_root():
+    """The checkout holding configs/: this package's parent (editable install, tests), else $AFA_REPO (the Docker
+    image installs the package into site-packages and keeps the repository in /opt/afa)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.exists(os.path.join(here, 'configs', 'zoo.yaml')) or not os.environ.get('AFA_REPO'):
+        return here
+    return os.environ['AFA_REPO']
+
+
+REPO_ROOT = _repo_root()
 DEFAULT_ZOO = os.path.join(REPO_ROOT, 'configs', 'zoo.yaml')
 ROW_FIELDS = ('id', 'config', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu', 'paper')
 PAPER_FIELDS = ('box_val', 'box_testdev', 'mask_val', 'mask_testdev')

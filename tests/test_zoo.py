@@ -84,3 +84,14 @@ def test_cli_help_does_not_import_torch():
     code = 'import sys; from afa.cli import main\ntry:\n    main(["zoo", "--ids"])\nexcept SystemExit: pass\n' \
            'assert "torch" not in sys.modules and "mmdet" not in sys.modules, sorted(sys.modules)'
     subprocess.run([sys.executable, '-c', code], check=True, capture_output=True)
+
+
+def test_installed_package_finds_the_repository_through_afa_repo(tmp_path):
+    """As in the Docker image: the package in site-packages, the configs in $AFA_REPO."""
+    import shutil
+    shutil.copytree(os.path.join(zoo_mod.REPO_ROOT, 'afa'), str(tmp_path / 'site' / 'afa'))
+    code = 'from afa import zoo; print(zoo.REPO_ROOT); print(len(zoo.load()))'
+    env = dict(os.environ, AFA_REPO=zoo_mod.REPO_ROOT, PYTHONPATH=str(tmp_path / 'site'))
+    out = subprocess.run([sys.executable, '-c', code], env=env, cwd=str(tmp_path), capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [zoo_mod.REPO_ROOT, '16']

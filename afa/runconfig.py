@@ -8,6 +8,7 @@ import json
 import os
 
 from . import zoo as zoo_mod
+from .cfg_walk import walk_dicts
 from .errors import AfaError
 from .precision import apply_precision, resolve_precision
 
@@ -105,12 +106,6 @@ def _rebase(node, old, new):
 
 def _set_classes(data, classes):
     def visit(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'CocoDataset':
-                node['classes'] = classes
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-    visit(data)
+        if node.get('type') == 'CocoDataset':
+            node['classes'] = classes
+    walk_dicts(data, visit)

@@ -8,21 +8,12 @@ folders and are labelled ``scale: smoke`` in every file they produce, so they ca
 """
 import copy
 
+from .cfg_walk import walk_dicts
+
 IMAGE_SCALE = 0.16
 CHANNELS = 64
 BACKBONE_CHANNELS = [64, 128, 256, 512]  # ResNet-18 stages
 NUM_CLASSES = 3
-
-
-def _walk(node, fn):
-    """Apply fn to every dict in a nested dict/list structure (depth first)."""
-    if isinstance(node, dict):
-        fn(node)
-        for value in node.values():
-            _walk(value, fn)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _walk(value, fn)
 
 
 def _scale_sizes(value):
@@ -88,7 +79,7 @@ def _shrink_deformable_detr(model):
             node['embed_dims'] = CHANNELS
         if node.get('type') == 'MultiheadAttention':
             node['num_heads'] = 4
-    _walk(transformer, set_dims)
+    walk_dicts(transformer, set_dims)
 
 
 def _mmcv_has_ffn_cfgs():
@@ -108,12 +99,12 @@ def shrink(cfg_dict, epochs=2, samples_per_gpu=2):
     else:
         raise ValueError('no smoke scale defined for model type %r' % model.get('type'))
     data = cfg['data']
-    _walk([cfg.get('train_pipeline'), cfg.get('test_pipeline'), data], _shrink_pipeline_step)
+    walk_dicts([cfg.get('train_pipeline'), cfg.get('test_pipeline'), data], _shrink_pipeline_step)
 
     def no_repeat(node):  # the 3x recipe's RepeatDataset x3 would triple a smoke epoch
         if node.get('type') == 'RepeatDataset':
             node['times'] = 1
-    _walk(data, no_repeat)
+    walk_dicts(data, no_repeat)
     data.update(samples_per_gpu=samples_per_gpu, workers_per_gpu=0)
     _set_epochs(cfg, epochs)
     # From scratch at batch 2, the recipes' learning rates (set for batch 16 on a pretrained backbone) can blow

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import zipfile
 
-from . import provenance
+from . import atomic, provenance
 from .coco_eval import evaluate as coco_evaluate
 from .errors import AfaError
 from .runconfig import config_hash
@@ -100,7 +100,7 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
         bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    provenance.write_json_atomic(out, payload)
+    atomic.write_json(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
     print('afa test: %s: %s -> %s' % (spec.run_id, summary, out), flush=True)
     return out
@@ -121,7 +121,7 @@ def write_testdev(result_files, iou_types, spec, folder):
         archives[iou] = {'zip': os.path.basename(archive), 'sha256': provenance.sha256_file(archive)}
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
     # Written last: its presence says every archive is complete (the workflow's output for this step).
-    provenance.write_json_atomic(os.path.join(folder, 'manifest.json'), dict(
+    atomic.write_json(os.path.join(folder, 'manifest.json'), dict(
         spec.describe(), archives=archives, upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
         provenance=provenance.record()))
     return folder

@@ -61,13 +61,3 @@ def record(**extra):
     info = {'git_commit': git_commit(), 'date': now(), 'host': platform.node(), 'versions': package_versions()}
     info.update(extra)
     return info
-
-
-def write_json_atomic(path, payload):
-    """Write JSON beside the target, then rename: a reader never sees half a file, a failure keeps the old one."""
-    import json
-    tmp = '%s.tmp-%d' % (path, os.getpid())
-    with open(tmp, 'w') as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.write('\n')
-    os.replace(tmp, path)

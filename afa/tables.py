@@ -9,6 +9,7 @@ import glob
 import json
 import os
 
+from . import atomic
 from . import zoo as zoo_mod
 from .errors import AfaError
 
@@ -185,16 +186,10 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     frame, text = render(zoo, metrics, testdev, scale)
     os.makedirs(out_dir, exist_ok=True)
     outputs = {'tables': os.path.join(out_dir, 'tables.md'), 'summary': os.path.join(out_dir, 'summary.csv')}
-    _write_atomic(outputs['tables'], text + '\n')
-    _write_atomic(outputs['summary'], frame.to_csv(index=False))
+    atomic.write_text(outputs['tables'], text + '\n')
+    atomic.write_text(outputs['summary'], frame.to_csv(index=False))
     if with_figure:
         outputs['figure'] = os.path.join(out_dir, 'reproduced_vs_paper.png')
         figure(frame, outputs['figure'], scale)
     return outputs, frame
 
-
-def _write_atomic(path, text):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from . import provenance
+from . import atomic, provenance
 from .errors import AfaError
 from .runconfig import config_hash
 
@@ -124,7 +124,7 @@ def train(spec, gpus=1, seed=0, deterministic=False, launcher='none', validate=N
         run = dict(spec.describe(), gpus=world_size if distributed else int(use_cuda), seed=seed,
                    deterministic=deterministic, device=cfg.device, config_sha256=config_hash(cfg),
                    resumed_from=cfg.resume_from, provenance=provenance.record())
-        provenance.write_json_atomic(os.path.join(work_dir, RUN_FILE), run)
+        atomic.write_json(os.path.join(work_dir, RUN_FILE), run)
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
 
@@ -145,7 +145,7 @@ def train(spec, gpus=1, seed=0, deterministic=False, launcher='none', validate=N
         expected = 'epoch_%d.pth' % cfg.runner.max_epochs
         if final is None or os.path.basename(final) != expected:
             raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, work_dir))
-        provenance.write_json_atomic(done_path, dict(
+        atomic.write_json(done_path, dict(
             run_id=spec.run_id, scale=spec.scale, checkpoint=final, checkpoint_sha256=provenance.sha256_file(final),
             config_sha256=config_hash(cfg), provenance=provenance.record()))
         print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -15,6 +15,7 @@ import shutil
 import sys
 import zipfile
 
+from .. import atomic
 from ..errors import AfaError
 from .download import download, file_digest
 
@@ -141,10 +142,7 @@ def write_verified(root, manifest, parts, archives=None):
     report = verify(root, manifest, parts)
     record = {'parts': archives or {p: {'archive': None, 'source': 'verified in place'} for p in parts},
               'splits': report}
-    path = os.path.join(root, VERIFIED)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    atomic.write_json(os.path.join(root, VERIFIED), record)
     _log('COCO verified under %s: %s' % (root, ', '.join('%s %d images' % (s, r['images'])
                                                             for s, r in sorted(report.items()))))
     return record

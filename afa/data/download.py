@@ -14,11 +14,8 @@ import socket
 import sys
 import time
 
-try:  # Python 3
-    from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover
-    raise
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
 
 from ..errors import AfaError
 

@@ -42,4 +42,4 @@ onsuccess:
 
 onerror:
     # A failed row must not hide the finished ones: regenerate the tables from whatever has been evaluated.
-    shell("{AFA} tables --scale {SCALE} --runs {RUNS_DIR} --out {RESULTS_DIR} {TESTDEV_ARG} || true")
+    shell(TABLES_CMD + " || true")

@@ -24,6 +24,8 @@ PRECISION = config["precision"]
 SUFFIX = "" if PRECISION == "fp32" else "@" + PRECISION
 TESTDEV_CSV = config.get("testdev_scores") or ""
 TESTDEV_ARG = "--testdev-scores %s" % shlex.quote(TESTDEV_CSV) if TESTDEV_CSV and not SMOKE else ""
+# The table regeneration, shared by the tables rule and the onerror handler (tables of what exists).
+TABLES_CMD = "%s tables --scale %s --runs %s --out %s %s" % (AFA, SCALE, RUNS_DIR, RESULTS_DIR, TESTDEV_ARG)
 
 
 def selected_targets():

@@ -13,7 +13,7 @@ rule tables:
     log:
         "logs/tables_%s.log" % SCALE,
     shell:
-        "{AFA} tables --scale {SCALE} --runs {RUNS_DIR} --out {RESULTS_DIR} {TESTDEV_ARG} > {log} 2>&1"
+        TABLES_CMD + " > {log} 2>&1"
 
 
 rule curves:

@@ -4,7 +4,8 @@
 # Why a script: mmcv-full 1.7.2 has no wheel for Python 3.11 / torch 2.x, so it is built from its sdist
 # (about 20 minutes on 2 cores). The wheel is built once into a cache keyed by mmcv, torch and Python
 # versions ($AFA_CACHE, default ~/.cache/afa) and reused by every later setup. A stamp file holding the hash
-# of the pin files makes a second run on a ready machine return in seconds.
+# of the pin files makes a second run on a ready machine return in seconds. AFA_WHEELHOUSE may name a folder of
+# prebuilt wheels with a SHA256SUMS file: a verified mmcv-full wheel from it seeds an empty cache.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +47,9 @@ torch_version=$("$venv/bin/python" -c 'import torch; print(torch.__version__.spl
 wheel_dir="$cache/wheels/mmcv-full-$mmcv_version/torch-$torch_version-$py_tag"
 mkdir -p "$wheel_dir"
 wheel=$(find "$wheel_dir" -maxdepth 1 -name "mmcv_full-$mmcv_version-*.whl" | head -n 1)
+if [[ -z "$wheel" && -n "${AFA_WHEELHOUSE:-}" ]]; then
+    wheel=$(bash "$repo/scripts/seed_wheel.sh" "$AFA_WHEELHOUSE" "mmcv_full-$mmcv_version-$py_tag-" "$wheel_dir") || wheel=
+fi
 
 if [[ -z "$wheel" ]]; then
     log "building mmcv-full $mmcv_version with CPU ops against torch $torch_version ($py_tag)"

@@ -62,7 +62,7 @@ def _spec(args):
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
     return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
-                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs)
+                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed)
 
 
 def _cmd_train(args):
@@ -71,7 +71,7 @@ def _cmd_train(args):
         check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, args.argv)
     from .train import train
-    train(_spec(args), gpus=args.gpus, seed=args.seed, deterministic=args.deterministic, launcher=args.launcher,
+    train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
           validate=args.validate)
     return 0
 
@@ -147,6 +147,8 @@ def _add_run_arguments(p):
                         'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
     p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='random seed; a nonzero seed is its own run (RUN_ID-seedN): repeats of one row')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)
     p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
 
@@ -169,7 +171,6 @@ def build_parser():
 
     p = sub.add_parser('train', help='train one row (resumes; a finished run is not retrained)')
     _add_run_arguments(p)
-    p.add_argument('--seed', type=int, default=0)
     p.add_argument('--deterministic', action='store_true', help='deterministic cuDNN (slower)')
     p.add_argument('--validate', dest='validate', action='store_true', default=None,
                    help='evaluate on val after each epoch (default for real runs)')

@@ -10,12 +10,11 @@ import shutil
 import tempfile
 import zipfile
 
-from . import atomic, provenance
+from . import atomic, layout, provenance
 from .coco_eval import evaluate as coco_evaluate
 from .errors import AfaError
 from .runconfig import config_hash
 
-METRICS_FILE = 'metrics.json'
 TESTDEV_ANN = 'annotations/image_info_test-dev2017.json'
 TESTDEV_IMAGES = 'test2017/'
 
@@ -89,11 +88,11 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     try:
         result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
         if format_only:
-            return write_testdev(result_files, iou_types, spec, out or os.path.join(cfg.work_dir, 'test-dev'))
+            return write_testdev(result_files, iou_types, spec, out or layout.testdev_dir(cfg.work_dir))
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out = out or os.path.join(cfg.work_dir, METRICS_FILE)
+    out = out or layout.metrics_path(cfg.work_dir)
     payload = dict(
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=provenance.sha256_file(checkpoint), unit='percent',
@@ -121,7 +120,7 @@ def write_testdev(result_files, iou_types, spec, folder):
         archives[iou] = {'zip': os.path.basename(archive), 'sha256': provenance.sha256_file(archive)}
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
     # Written last: its presence says every archive is complete (the workflow's output for this step).
-    atomic.write_json(os.path.join(folder, 'manifest.json'), dict(
+    atomic.write_json(os.path.join(folder, layout.TESTDEV_MANIFEST), dict(
         spec.describe(), archives=archives, upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
         provenance=provenance.record()))
     return folder

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 
+from . import layout
 from . import zoo as zoo_mod
 from .cfg_walk import walk_dicts
 from .errors import AfaError
@@ -14,17 +15,18 @@ from .precision import apply_precision, resolve_precision
 
 DEFAULT_DATA_ROOT = 'data/coco/'
 DEFAULT_PRETRAINED = 'data/pretrained/'
-SCALES = ('paper', 'smoke')
+SCALES = layout.SCALES
 
 
 class RunSpec(object):
     """What a run is: its id, source config, scale and the overrides on top."""
 
-    def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None, runs_root='runs',
-                 precision='fp32', cfg_options=None, smoke_epochs=2):
+    def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None,
+                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0):
         if scale not in SCALES:
             raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
         self.scale = scale
+        self.seed = int(seed)
         self.requested_precision = precision
         self.precision = resolve_precision(precision)
         self.smoke_epochs = smoke_epochs
@@ -37,15 +39,18 @@ class RunSpec(object):
             self.row, self.variant = None, None
             self.run_id = os.path.splitext(os.path.basename(target))[0]
             self.config_path = target
+            if precision != 'fp32':
+                self.run_id += layout.PRECISION_SEPARATOR + precision
+            if self.seed:
+                self.run_id += '%s%d' % (layout.SEED_PREFIX, self.seed)
         else:
             zoo = zoo or zoo_mod.load()
             self.row, self.variant, variant_options = zoo.run(target)
-            self.run_id = target
+            # The requested precision names the run: the workflow knows it without importing apex.
+            self.run_id = layout.run_id(target, precision, self.seed)
             self.config_path = self.row.config_path()
             self.cfg_options = dict(variant_options, **self.cfg_options)
-        if precision != 'fp32':
-            self.run_id += '@' + precision  # the requested name: the workflow knows it without importing apex
-        self.work_dir = os.path.join(runs_root, scale, self.run_id)
+        self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
 
     def build_config(self):
         """The mmcv Config of this run, every override applied."""
@@ -75,7 +80,7 @@ class RunSpec(object):
     def describe(self):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
-                'requested_precision': self.requested_precision,
+                'requested_precision': self.requested_precision, 'seed': self.seed,
                 'data_root': self.data_root, 'cfg_options': self.cfg_options}
 
 

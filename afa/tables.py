@@ -9,11 +9,10 @@ import glob
 import json
 import os
 
-from . import atomic
+from . import atomic, layout
 from . import zoo as zoo_mod
 from .errors import AfaError
 
-METRICS_FILE = 'metrics.json'
 TESTDEV_COLUMNS = ('run_id', 'box_ap', 'mask_ap')
 SCALE_BANNER = {
     'smoke': '> **Smoke results**: synthetic shapes, a shrunken model trained for minutes on a CPU. They show '
@@ -28,7 +27,7 @@ NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'
 def load_metrics(runs_dir, scale):
     """{run_id: metrics dict} of every RUN/metrics.json under runs_dir; wrong scale or bad JSON is an error."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(runs_dir, '*', METRICS_FILE))):
+    for path in sorted(glob.glob(os.path.join(runs_dir, '*', layout.METRICS_FILE))):
         try:
             with open(path) as f:
                 metrics = json.load(f)

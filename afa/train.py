@@ -13,12 +13,10 @@ import subprocess
 import sys
 import time
 
-from . import atomic, provenance
+from . import atomic, layout, provenance
 from .errors import AfaError
 from .runconfig import config_hash
 
-DONE_FILE = 'train_done.json'
-RUN_FILE = 'run.json'
 _CHECKPOINT = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
 
@@ -76,11 +74,12 @@ def relaunch_distributed(gpus, argv):
     return subprocess.call(cmd)
 
 
-def train(spec, gpus=1, seed=0, deterministic=False, launcher='none', validate=None):
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json."""
     cfg = spec.build_config()
     work_dir = cfg.work_dir
-    done_path = os.path.join(work_dir, DONE_FILE)
+    done_path = layout.done_path(work_dir)
+    seed = spec.seed
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
         return done_path
@@ -120,11 +119,11 @@ def train(spec, gpus=1, seed=0, deterministic=False, launcher='none', validate=N
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = get_root_logger(log_file=os.path.join(work_dir, '%s.log' % timestamp), log_level=cfg.log_level)
     if rank == 0:
-        cfg.dump(os.path.join(work_dir, 'config.py'))
+        cfg.dump(os.path.join(work_dir, layout.CONFIG_FILE))
         run = dict(spec.describe(), gpus=world_size if distributed else int(use_cuda), seed=seed,
                    deterministic=deterministic, device=cfg.device, config_sha256=config_hash(cfg),
                    resumed_from=cfg.resume_from, provenance=provenance.record())
-        atomic.write_json(os.path.join(work_dir, RUN_FILE), run)
+        atomic.write_json(os.path.join(work_dir, layout.RUN_FILE), run)
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
 
@@ -146,7 +145,7 @@ def train(spec, gpus=1, seed=0, deterministic=False, launcher='none', validate=N
         if final is None or os.path.basename(final) != expected:
             raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, work_dir))
         atomic.write_json(done_path, dict(
-            run_id=spec.run_id, scale=spec.scale, checkpoint=final, checkpoint_sha256=provenance.sha256_file(final),
+            run_id=spec.run_id, scale=spec.scale, seed=seed, checkpoint=final, checkpoint_sha256=provenance.sha256_file(final),
             config_sha256=config_hash(cfg), provenance=provenance.record()))
         print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)
     return done_path

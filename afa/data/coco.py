@@ -15,12 +15,12 @@ import shutil
 import sys
 import zipfile
 
-from .. import atomic
+from .. import atomic, layout
 from ..errors import AfaError
 from .download import download, file_digest
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'coco_manifest.json')
-VERIFIED = '.afa-verified.json'
+VERIFIED = layout.COCO_VERIFIED
 DISK_MARGIN = 2.2  # archive + extracted copy, with some slack
 
 

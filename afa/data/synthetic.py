@@ -12,6 +12,8 @@ import tempfile
 
 import numpy as np
 
+from .. import layout
+
 CATEGORIES = [
     {'id': 1, 'name': 'square', 'supercategory': 'shape'},
     {'id': 2, 'name': 'disc', 'supercategory': 'shape'},
@@ -20,7 +22,7 @@ CATEGORIES = [
 # Base colour per category (BGR) so that a small model learns the classes quickly; jittered per instance.
 BASE_COLOURS = {1: (40, 40, 220), 2: (40, 200, 40), 3: (220, 60, 40)}
 SPLITS = ('train2017', 'val2017', 'test2017')
-MANIFEST = 'synthetic.json'
+MANIFEST = layout.SYNTHETIC_MARKER
 
 
 def _polygon(category, cx, cy, radius, angle):

@@ -3,6 +3,7 @@ import os
 import shlex
 import sys
 
+from afa import layout
 from afa import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
@@ -16,12 +17,12 @@ if SMOKE != (config["data"]["source"] == "synthetic"):
     )
 # The `afa` command of the environment that trains (the Docker image sets it to the paper environment's Python).
 AFA = config.get("afa_command") or "%s -m afa.cli" % shlex.quote(sys.executable)
-RUNS_DIR = os.path.join(config["runs_root"], SCALE)
+RUNS_DIR = layout.runs_dir(config["runs_root"], SCALE)
 RESULTS_DIR = os.path.join(config["results_root"], SCALE)
 DATA_ROOT = config["data"]["root"].rstrip("/") + "/"
 PRETRAINED_DIR = config["pretrained_dir"].rstrip("/") + "/"
 PRECISION = config["precision"]
-SUFFIX = "" if PRECISION == "fp32" else "@" + PRECISION
+SEEDS = config.get("seeds") or [layout.DEFAULT_SEED]
 TESTDEV_CSV = config.get("testdev_scores") or ""
 TESTDEV_ARG = "--testdev-scores %s" % shlex.quote(TESTDEV_CSV) if TESTDEV_CSV and not SMOKE else ""
 # The table regeneration, shared by the tables rule and the onerror handler (tables of what exists).
@@ -38,23 +39,33 @@ def selected_targets():
 
 
 TARGETS = selected_targets()
-RUN_IDS = [t + SUFFIX for t in TARGETS]
+RUN_IDS = [layout.run_id(t, PRECISION, seed) for t in TARGETS for seed in SEEDS]
 
 
 wildcard_constraints:
-    run="[a-z0-9_]+(\\+[a-z0-9_]+)?(@(amp|apex|mixed))?",
+    run=layout.RUN_ID_PATTERN,
 
 
 def target_of(run_id):
-    return run_id.split("@")[0]
+    return layout.parse_run_id(run_id).target
+
+
+def seed_of(run_id):
+    return layout.parse_run_id(run_id).seed
+
+
+def run_file(name):
+    """A file of the run folder ``{run}``, named by afa.layout (the rules' one source of file names)."""
+    return os.path.join(RUNS_DIR, "{run}", name)
 
 
 def row_of(run_id):
     return ZOO.run(target_of(run_id))[0]
 
 
-def run_args():
-    args = "--runs-root %s --data-root %s --precision %s" % (config["runs_root"], DATA_ROOT, PRECISION)
+def run_args(run_id):
+    args = "--runs-root %s --data-root %s --precision %s --seed %d" % (
+        config["runs_root"], DATA_ROOT, PRECISION, seed_of(run_id))
     if SMOKE:
         return args + " --smoke --smoke-epochs %d" % config["smoke_epochs"]
     return args + " --pretrained-dir %s" % PRETRAINED_DIR
@@ -66,10 +77,6 @@ def gpus_of(run_id):
     return int(config.get("gpus_per_run") or row_of(run_id)["gpus"])
 
 
-def has_masks(run_id):
-    return row_of(run_id)["model"] != "Deformable-DETR"
-
-
 def final_outputs():
     outputs = [
         os.path.join(RESULTS_DIR, "tables.md"),
@@ -78,5 +85,5 @@ def final_outputs():
         os.path.join(RESULTS_DIR, "training_curves.png"),
     ]
     if config["testdev"]:
-        outputs += expand(os.path.join(RUNS_DIR, "{run}", "test-dev", "manifest.json"), run=RUN_IDS)
+        outputs += expand(layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")), run=RUN_IDS)
     return outputs

@@ -1,10 +1,10 @@
 # Datasets and pretrained weights.
-DATA_MARKER = DATA_ROOT + ("synthetic.json" if SMOKE else ".afa-verified.json")
+DATA_MARKER = DATA_ROOT + (layout.SYNTHETIC_MARKER if SMOKE else layout.COCO_VERIFIED)
 
 
 rule data_synthetic:
     output:
-        DATA_ROOT + "synthetic.json",
+        DATA_ROOT + layout.SYNTHETIC_MARKER,
     params:
         s=config["data"].get("synthetic", {}),
     log:
@@ -17,7 +17,7 @@ rule data_synthetic:
 
 rule data_coco:
     output:
-        DATA_ROOT + ".afa-verified.json",
+        DATA_ROOT + layout.COCO_VERIFIED,
     params:
         parts=" ".join(config["data"].get("coco_parts", [])),
     resources:

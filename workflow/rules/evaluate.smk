@@ -3,12 +3,12 @@
 
 rule evaluate:
     input:
-        os.path.join(RUNS_DIR, "{run}", "train_done.json"),
+        rules.train.output[0],
     output:
-        os.path.join(RUNS_DIR, "{run}", "metrics.json"),
+        run_file(layout.METRICS_FILE),
     params:
         target=lambda wc: target_of(wc.run),
-        args=run_args(),
+        args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
     resources:
         gpu=lambda wc: min(1, gpus_of(wc.run)),
@@ -20,13 +20,13 @@ rule evaluate:
 
 rule testdev:
     input:
-        os.path.join(RUNS_DIR, "{run}", "train_done.json"),
+        rules.train.output[0],
     output:
-        os.path.join(RUNS_DIR, "{run}", "test-dev", "manifest.json"),
+        layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")),
     params:
         target=lambda wc: target_of(wc.run),
-        args=run_args(),
-        out=lambda wc: os.path.join(RUNS_DIR, wc.run, "test-dev"),
+        args=lambda wc: run_args(wc.run),
+        out=lambda wc: layout.testdev_dir(os.path.join(RUNS_DIR, wc.run)),
     threads: config["resources"]["threads"]
     resources:
         gpu=lambda wc: min(1, gpus_of(wc.run)),

@@ -3,7 +3,7 @@
 
 rule tables:
     input:
-        metrics=expand(os.path.join(RUNS_DIR, "{run}", "metrics.json"), run=RUN_IDS),
+        metrics=expand(rules.evaluate.output[0], run=RUN_IDS),
     output:
         tables=report(os.path.join(RESULTS_DIR, "tables.md"), caption="../report/tables.rst", category="Tables"),
         summary=report(os.path.join(RESULTS_DIR, "summary.csv"), caption="../report/summary.rst", category="Tables"),
@@ -18,7 +18,7 @@ rule tables:
 
 rule curves:
     input:
-        expand(os.path.join(RUNS_DIR, "{run}", "train_done.json"), run=RUN_IDS),
+        expand(rules.train.output[0], run=RUN_IDS),
     output:
         report(os.path.join(RESULTS_DIR, "training_curves.png"), caption="../report/curves.rst", category="Figures"),
     log:

@@ -7,10 +7,10 @@ rule train:
         data=DATA_MARKER,
         pretrained=pretrained_inputs,
     output:
-        os.path.join(RUNS_DIR, "{run}", "train_done.json"),
+        run_file(layout.DONE_FILE),
     params:
         target=lambda wc: target_of(wc.run),
-        args=run_args(),
+        args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
     resources:
         gpu=lambda wc: gpus_of(wc.run),

@@ -1,10 +1,14 @@
 # Entry points of the project; each one sets up .venv first (seconds when it is ready).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PAPER_VENV ?= .venv-paper
+PAPER_PY := $(PAPER_VENV)/bin/python
+# Rows of the paper-stack smoke DAG: Sum-Up, an AFA row and Deformable-DETR (every stage, every model family).
+PAPER_SMOKE_ROWS ?= [cmrcn_r50_sumup_1x,cmrcn_r50_mssa_adp_1x,ddetr_r50_1x]
 PYTEST_ARGS ?= -m "not slow"
 SNAKE_ARGS ?=
 
-.PHONY: setup test test-all smoke report bench help
+.PHONY: setup test test-all smoke report bench help paper-env test-paper test-paper-all smoke-paper
 
 help:
 	@echo "make smoke     set up .venv and run the whole pipeline on synthetic data on CPU (tables in results/smoke)"
@@ -12,6 +16,10 @@ help:
 	@echo "make test-all  the fast tests and the slow end-to-end ones (what CI runs)"
 	@echo "make report    the Snakemake HTML report of the smoke run (results/smoke/report.html)"
 	@echo "make bench     the benchmarks under benchmarks/ (minutes to an hour on 2 cores)"
+	@echo "make paper-env     set up .venv-paper: the paper image's pins (torch 1.9.0, mmcv-full 1.3.11, mmdet 2.16.0) on CPU"
+	@echo "make test-paper    the fast tests under the paper environment"
+	@echo "make test-paper-all  the fast and slow tests under the paper environment (what CI runs)"
+	@echo "make smoke-paper   the smoke DAG as the image runs it: Snakemake from .venv, afa from .venv-paper"
 
 setup:
 	@bash scripts/setup_env.sh
@@ -34,3 +42,19 @@ bench: setup
 	$(PY) benchmarks/neck_cost.py
 	$(PY) benchmarks/smoke_learns.py
 	$(PY) benchmarks/workflow_time.py
+
+paper-env:
+	@bash scripts/setup_paper_env.sh
+
+test-paper: paper-env
+	$(PAPER_PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-paper-all: paper-env
+	$(PAPER_PY) -m pytest -p no:cacheprovider -m "slow or not slow"
+
+# The image's split on a host: the orchestrator (.venv) runs Snakemake, the paper environment trains and tests.
+smoke-paper: setup paper-env
+	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --directory . \
+	    --config afa_command="$(abspath $(PAPER_PY)) -m afa.cli" runs_root=runs-paper-stack \
+	    results_root=results-paper-stack 'rows=$(PAPER_SMOKE_ROWS)' $(SNAKE_ARGS)
+	@cat results-paper-stack/smoke/tables.md

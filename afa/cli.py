@@ -1,6 +1,7 @@
 """The `afa` command line. Each subcommand imports its heavy libraries only when it runs, so that `afa --help`
 and `afa zoo` answer at once."""
 import argparse
+import os
 import sys
 
 
@@ -247,6 +248,9 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # `afa train --gpus N` relaunches itself with the same arguments
+    if getattr(args, 'gpus', None) == 0:
+        # Before torch initialises CUDA: under torch 1.9 a visible GPU is still picked by DataParallel.
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
     if args.command == 'tables':
         args.runs = args.runs or 'runs/%s' % args.scale
         args.out = args.out or 'results/%s' % args.scale

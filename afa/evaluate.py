@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import zipfile
 
-from . import atomic, layout, provenance
+from . import atomic, compat, layout, provenance
 from .coco_eval import evaluate as coco_evaluate
 from .errors import AfaError
 from .runconfig import config_hash
@@ -53,6 +53,7 @@ def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
     import torch
     import afa
     afa.register_modules()
+    compat.apply()
     from mmcv.parallel import MMDataParallel
     from mmcv.runner import load_checkpoint
     from mmdet.apis import single_gpu_test

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from . import atomic, layout, provenance
+from . import atomic, compat, layout, provenance
 from .errors import AfaError
 from .runconfig import config_hash
 
@@ -92,6 +92,7 @@ def train(spec, gpus=1, deterministic=False, launcher='none', validate=None):
 
     import afa
     afa.register_modules()
+    fixes = compat.apply()
     from mmcv.runner import get_dist_info, init_dist
     from mmdet import __version__ as mmdet_version
     from mmdet.apis import set_random_seed, train_detector
@@ -122,7 +123,7 @@ def train(spec, gpus=1, deterministic=False, launcher='none', validate=None):
         cfg.dump(os.path.join(work_dir, layout.CONFIG_FILE))
         run = dict(spec.describe(), gpus=world_size if distributed else int(use_cuda), seed=seed,
                    deterministic=deterministic, device=cfg.device, config_sha256=config_hash(cfg),
-                   resumed_from=cfg.resume_from, provenance=provenance.record())
+                   resumed_from=cfg.resume_from, library_fixes=fixes, provenance=provenance.record())
         atomic.write_json(os.path.join(work_dir, layout.RUN_FILE), run)
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
@@ -136,8 +137,9 @@ def train(spec, gpus=1, deterministic=False, launcher='none', validate=None):
     if validate is None:
         validate = spec.scale == 'paper'
     meta = dict(seed=seed, exp_name=spec.run_id, env_info='see run.json')
-    train_detector(model, datasets, cfg, distributed=distributed, validate=validate, timestamp=timestamp,
-                   meta=meta)
+    with compat.cpu_training(model, on_cpu=not use_cuda):
+        train_detector(model, datasets, cfg, distributed=distributed, validate=validate, timestamp=timestamp,
+                       meta=meta)
 
     if rank == 0:
         final = find_latest_checkpoint(work_dir)

@@ -14,6 +14,7 @@ REPO = zoo_mod.REPO_ROOT
 PACKAGE = os.path.join(REPO, 'afa')
 
 
+@pytest.mark.orchestrator
 def test_vermin_finds_nothing_newer_than_python_37():
     vermin = os.path.join(os.path.dirname(sys.executable), 'vermin')
     result = subprocess.run([vermin, '--target=3.7-', '--violations', '--no-tips', '--eval-annotations', PACKAGE],

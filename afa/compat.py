@@ -1,0 +1,104 @@
+"""Corrections for the paper stack's CPU defects (mmcv-full 1.3.11, mmdet 2.16), applied only where present.
+
+Each fix first probes for its defect by running or reading the code in question, never by version number, so on
+the modern stack (mmcv-full 1.7.2, mmdet 2.28) every probe comes back clean and nothing is patched. Every fix is
+limited to the CPU path: CUDA runs take the libraries' own code unchanged.
+
+1. mmcv 1.3.11's CPU scatter unsqueezes every tensor of a list, turning a batch of images into a 5-d tensor.
+2. mmcv 1.3.11's Deformable-DETR CPU fallback is called with 6 arguments but takes 4.
+3. mmdet 2.16's ``train_detector`` calls ``model.cuda()`` unconditionally (CPU training came in mmdet 2.21).
+"""
+import ast
+import contextlib
+import inspect
+import textwrap
+
+_applied = {}
+
+
+def scatter_adds_a_dimension():
+    """Does mmcv's CPU scatter turn a list of (2, 3) tensors into (1, 2, 3) ones?"""
+    import torch
+    from mmcv.parallel import _functions
+    return _functions.scatter([torch.zeros(2, 3)], [-1])[0].dim() == 3
+
+
+def deform_attn_fallback_miscalled():
+    """Does mmcv's MultiScaleDeformableAttention pass more arguments to its CPU fallback than it takes?"""
+    try:
+        from mmcv.ops import multi_scale_deform_attn as msda
+    except ImportError:
+        return False
+    takes = len(inspect.signature(msda.multi_scale_deformable_attn_pytorch).parameters)
+    return any(n > takes for n in _call_arities(msda.MultiScaleDeformableAttention.forward,
+                                                'multi_scale_deformable_attn_pytorch'))
+
+
+def train_detector_needs_cuda():
+    """Does mmdet's train_detector move the model to CUDA whatever the device (no ``cfg.device`` support)?"""
+    from mmdet.apis import train as mmdet_train
+    source = inspect.getsource(mmdet_train.train_detector)
+    return '.cuda(' in source and 'cfg.device' not in source and 'build_dp' not in source
+
+
+def _call_arities(function, name):
+    """Positional-argument counts of every call of ``name`` inside ``function``'s source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return [len(node.args) for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, 'id', getattr(node.func, 'attr', None)) == name]
+
+
+def _fix_scatter():
+    from mmcv.parallel import _functions
+    original = _functions.scatter
+
+    def scatter(input, devices, streams=None):
+        """CPU: a list's tensors keep their shape (a bare tensor keeps mmcv's own handling)."""
+        if devices == [-1] and isinstance(input, list):
+            return [item.contiguous() if hasattr(item, 'contiguous') else scatter(item, devices, streams)
+                    for item in input]
+        return original(input, devices, streams)
+
+    _functions.scatter = scatter
+
+
+def _fix_deform_attn_fallback():
+    from mmcv.ops import multi_scale_deform_attn as msda
+    original = msda.multi_scale_deformable_attn_pytorch
+
+    def fallback(value, spatial_shapes, *rest):
+        """Accept the CUDA function's arguments (..., level_start_index, ..., im2col_step) and drop the extras."""
+        if len(rest) == 4:
+            rest = rest[1:3]
+        return original(value, spatial_shapes, *rest)
+
+    msda.multi_scale_deformable_attn_pytorch = fallback
+
+
+FIXES = (
+    ('cpu_scatter', scatter_adds_a_dimension, _fix_scatter),
+    ('deform_attn_cpu_fallback', deform_attn_fallback_miscalled, _fix_deform_attn_fallback),
+)
+
+
+def apply():
+    """Probe every library defect once and correct the ones found; returns {name: corrected?}."""
+    for name, probe, fix in FIXES:
+        if name not in _applied:
+            _applied[name] = bool(probe())
+            if _applied[name]:
+                fix()
+    return dict(_applied)
+
+
+@contextlib.contextmanager
+def cpu_training(model, on_cpu):
+    """Let mmdet's train_detector run a CPU model: its ``model.cuda()`` becomes a no-op, only where needed."""
+    patched = on_cpu and train_detector_needs_cuda()
+    if patched:
+        model.cuda = lambda *args, **kwargs: model
+    try:
+        yield patched
+    finally:
+        if patched:
+            del model.cuda

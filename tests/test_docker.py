@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -415,3 +417,20 @@ def test_smoke_run_on_cpu_in_the_modern_layout_writes_the_tables(mounts):
     metrics = json.load(open(str(mounts['results'] / 'runs' / 'smoke' / 'cmrcn_r50_sumup_1x' / 'metrics.json')))
     assert metrics['provenance']['versions']['image'] == 'modern'
     assert metrics['provenance']['versions']['gpu'] is None
+
+
+@pytest.mark.skipif(not hasattr(os, 'geteuid') or os.geteuid() != 0 or not os.path.exists('/usr/bin/setpriv'),
+                    reason='needs root and setpriv to act as the image user (uid 1000)')
+def test_results_mount_not_writable_by_the_image_user(mounts):
+    """The image runs as uid 1000: a results folder it cannot write is refused before anything runs."""
+    results = tempfile.mkdtemp(prefix='afa-results-')  # outside pytest's folder, which only root may enter
+    try:
+        os.chmod(results, 0o755)  # owned by root, as a host folder created by root would be
+        mounts['env']['AFA_RESULTS'] = results
+        as_uid_1000 = ['setpriv', '--reuid', '1000', '--regid', '1000', '--clear-groups', 'bash', REPRODUCE]
+        result = subprocess.run(as_uid_1000 + ['--smoke', '--dry-run'], env=mounts['env'], capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 2 and '%s is not writable by uid 1000' % results in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(results, '.afa'))
+    finally:
+        shutil.rmtree(results)

@@ -183,7 +183,12 @@ done
 # 3. The benchmarks on the GPU.
 timed "neck benchmark" "$work/neck_cost.txt" "$vpy" "$repo/benchmarks/neck_cost.py" --device cuda
 if [[ -f $repo/benchmarks/detector_cost.py ]]; then
-    timed "detector benchmark" "$work/detector_cost.txt" "$vpy" "$repo/benchmarks/detector_cost.py" --device cuda
+    detector_args=()  # written beside this script by another hand: pass --device only where it has one
+    if $dry_run || "$vpy" "$repo/benchmarks/detector_cost.py" --help 2>/dev/null | grep -q -- '--device'; then
+        detector_args=(--device cuda)
+    fi
+    timed "detector benchmark" "$work/detector_cost.txt" "$vpy" "$repo/benchmarks/detector_cost.py" \
+        "${detector_args[@]}"
 else
     log "benchmarks/detector_cost.py not in this checkout: skipped"
 fi

@@ -190,6 +190,8 @@ def test_the_image_layout_matches_the_entry_point(image):
     assert any(re.search(r'venv (--\S+ )*(--python \S+ )*(--\S+ \S+ )*%s\b' % re.escape(venv_root), t)
                for t in made), 'no RUN creates %s' % venv_root
     assert env['PATH'].split(':')[0].endswith('/bin')
+    # uv's Python must land where uid 1000 can run it (uv's default is under root's home), for both uv commands
+    assert env['UV_PYTHON_INSTALL_DIR'].startswith('/opt/') and '--install-dir' not in text
 
 
 @pytest.mark.parametrize('image', sorted(IMAGES))

@@ -160,13 +160,15 @@ export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 data="$work/synthetic"
 run "${afa[@]}" data synthetic --root "$data" --train "$images_per_epoch" --val 16 --test 8
 for row in "${row_list[@]}"; do
-    run_dir="$work/runs/smoke/$row"
+    # the run folder, as afa/layout.py spells it (an amp run's id is ROW@amp)
+    run_dir=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from afa import layout; \
+print(layout.run_dir(sys.argv[2], "smoke", layout.run_id(sys.argv[3], "amp")))' "$repo" "$work/runs" "$row")
     run rm -rf "$run_dir"
     timed "train $row ($iters it, amp)" "$work/train-$row.log" "${afa[@]}" train "$row" --smoke \
         --smoke-epochs "$epochs" --precision amp --gpus 1 --data-root "$data" --runs-root "$work/runs" \
         --cfg-options log_config.interval=25
     timed "test $row" "$work/test-$row.log" "${afa[@]}" test "$row" "$run_dir/train_done.json" --smoke \
-        --data-root "$data" --runs-root "$work/runs" --gpus 1
+        --precision amp --data-root "$data" --runs-root "$work/runs" --gpus 1
     $dry_run || "$vpy" - "$run_dir" >> "$work/summary.txt" <<'EOF'
 import glob, json, os, sys
 run_dir = sys.argv[1]

@@ -270,7 +270,8 @@ def test_gpu_check_dry_run_plans_build_training_and_benchmarks(tmp_path):
     assert 'setup.py c++20 --nvcc' in err
     for row in ('cmrcn_r50_sumup_1x', 'cmrcn_r50_msca_adp_1x'):
         assert re.search(r'afa.cli train %s --smoke --smoke-epochs 3 --precision amp --gpus 1 ' % row, err)
-        assert re.search(r'afa.cli test %s \S+/runs/smoke/%s/train_done.json --smoke' % (row, row), err)
+        assert re.search(r'afa.cli test %s \S+/runs/smoke/%s@amp/train_done.json --smoke --precision amp '
+                         % (row, row), err)
     assert 'benchmarks/neck_cost.py --device cuda' in err
     assert not (tmp_path / 'gc').exists(), 'a dry run wrote files'
 
@@ -436,3 +437,14 @@ def test_results_mount_not_writable_by_the_image_user(mounts):
         assert not os.path.exists(os.path.join(results, '.afa'))
     finally:
         shutil.rmtree(results)
+
+
+def test_metrics_provenance_names_the_image_and_its_stack(monkeypatch):
+    """What the tables print under each table: the image (AFA_IMAGE, set by both Dockerfiles) and the stack."""
+    from afa import provenance
+    monkeypatch.delenv('AFA_IMAGE', raising=False)
+    assert 'image' not in provenance.package_versions()
+    monkeypatch.setenv('AFA_IMAGE', image_env('modern')['AFA_IMAGE'])
+    versions = provenance.package_versions()
+    assert versions['image'] == 'modern' and image_env('paper')['AFA_IMAGE'] == 'paper'
+    assert {'torch', 'mmcv', 'mmdet', 'cuda', 'python'} <= set(versions)

@@ -143,7 +143,8 @@ if [[ -z $wheel ]]; then
         "$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')/include/ATen/ATen.h" 2>/dev/null; then
         run "$vpy" "$repo/scripts/patch_mmcv_cxx_std.py" "$src/mmcv-full-$mmcv_version/setup.py" c++20 --nvcc
     fi
-    timed "build mmcv-full CUDA ops" "$work/mmcv-build.log" env MMCV_WITH_OPS=1 FORCE_CUDA=1 \
+    # the venv's ninja (requirements/build.txt) must be on PATH: torch's extension builder looks for it there
+    timed "build mmcv-full CUDA ops" "$work/mmcv-build.log" env PATH="$venv/bin:$PATH" MMCV_WITH_OPS=1 FORCE_CUDA=1 \
         TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "$vpy" -m pip wheel -v --disable-pip-version-check --no-deps --no-build-isolation -w "$wheel_dir" \
         "$src/mmcv-full-$mmcv_version"

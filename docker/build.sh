@@ -14,7 +14,7 @@ DOCKER=${DOCKER:-docker}
 PYTHON=${PYTHON:-python3}
 
 usage() {
-    sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^#   //'
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() {

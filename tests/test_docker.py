@@ -448,3 +448,22 @@ def test_metrics_provenance_names_the_image_and_its_stack(monkeypatch):
     versions = provenance.package_versions()
     assert versions['image'] == 'modern' and image_env('paper')['AFA_IMAGE'] == 'paper'
     assert {'torch', 'mmcv', 'mmdet', 'cuda', 'python'} <= set(versions)
+
+
+def test_build_script_pulls_a_recorded_digest(tmp_path):
+    """With base_digest recorded in docker/IMAGE-env.json, the build pulls exactly that and passes it on."""
+    (tmp_path / 'docker').mkdir()
+    shutil.copy(os.path.join(REPO, 'docker', 'build.sh'), str(tmp_path / 'docker'))
+    env = env_json('paper')
+    env['base_digest'] = 'sha256:' + 'ab' * 32
+    (tmp_path / 'docker' / 'paper-env.json').write_text(json.dumps(env))
+    result = subprocess.run(['bash', str(tmp_path / 'docker' / 'build.sh'), 'paper', '--dry-run'], text=True,
+                            capture_output=True, env=dict(os.environ, DOCKER='docker-client', PYTHON=sys.executable))
+    assert result.returncode == 0, result.stderr
+    assert '+ docker-client pull %s@%s\n' % (env['pins']['BASE_IMAGE'], env['base_digest']) in result.stderr
+    assert '--build-arg BASE_DIGEST=%s --build-arg GIT_COMMIT=unknown ' % env['base_digest'] in result.stderr
+    env['base_digest'] = 'latest'
+    (tmp_path / 'docker' / 'paper-env.json').write_text(json.dumps(env))
+    result = subprocess.run(['bash', str(tmp_path / 'docker' / 'build.sh'), 'paper', '--dry-run'], text=True,
+                            capture_output=True, env=dict(os.environ, DOCKER='docker-client', PYTHON=sys.executable))
+    assert result.returncode == 2 and 'is not sha256:<64 hex digits>' in result.stderr

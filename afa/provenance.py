@@ -42,6 +42,8 @@ def package_versions(names=PACKAGES):
                 versions[name] = None
                 continue
         versions[name] = getattr(module, '__version__', 'unknown')
+    if os.environ.get('AFA_IMAGE'):
+        versions['image'] = os.environ['AFA_IMAGE']  # docker/Dockerfile: paper; docker/Dockerfile.modern: modern
     try:
         import torch
         versions['cuda'] = torch.version.cuda

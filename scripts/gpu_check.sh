@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The GPU check: on any machine with an NVIDIA GPU, a CUDA toolkit (nvcc) and a Python with PyTorch and
+# torchvision, it
+#   1. builds mmcv-full's CUDA ops from its sdist against that PyTorch (for this GPU's architecture),
+#   2. trains Sum-Up and an AFA row for a few hundred iterations on synthetic data with native AMP, then tests
+#      each on the GPU (mmcv's CUDA ops in training and inference),
+#   3. runs the neck benchmark (and the detector benchmark when benchmarks/detector_cost.py exists) on the GPU,
+# and writes every log and a summary under the work folder. See docker/README.md ("The GPU check").
+#
+#   scripts/gpu_check.sh [--python PY] [--wheelhouse DIR] [--work DIR] [--iters N] [--rows "ROW ROW"]
+#                        [--arch LIST] [--dry-run]
+#
+#   --python PY      the interpreter whose torch to build against (default: $AFA_GPU_PYTHON, else python3)
+#   --wheelhouse DIR install offline from DIR: mmcv-full's sdist and the wheels of requirements/build.txt and
+#                    cpu.txt (how to fill it: docker/README.md); default: from the package index
+#   --work DIR       venv, wheel cache, data, runs, logs and summary (default: gpu-check/)
+#   --iters N        training iterations per row (default 300; 50 per epoch of the synthetic set)
+#   --rows "R ..."   rows to train (default: "cmrcn_r50_sumup_1x cmrcn_r50_mssa_adp_1x")
+#   --arch LIST      TORCH_CUDA_ARCH_LIST for the build (default: the visible GPUs' compute capabilities)
+#   --dry-run        check the arguments and print the steps without running them (no GPU needed)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=${AFA_GPU_PYTHON:-python3}
+wheelhouse=""
+work=gpu-check
+iters=300
+rows="cmrcn_r50_sumup_1x cmrcn_r50_mssa_adp_1x"
+arch=""
+dry_run=false
+images_per_epoch=100   # synthetic training images; 2 per iteration at the smoke scale: 50 iterations an epoch
+
+log() { printf '[gpu-check] %s\n' "$*" >&2; }
+die() { printf 'gpu_check: error: %s\n' "$1" >&2; exit 2; }
+usage() { sed -n '10,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --python) [[ $# -ge 2 ]] || die "--python needs an interpreter"; python=$2; shift 2 ;;
+        --wheelhouse) [[ $# -ge 2 ]] || die "--wheelhouse needs a folder"; wheelhouse=$2; shift 2 ;;
+        --work) [[ $# -ge 2 ]] || die "--work needs a folder"; work=$2; shift 2 ;;
+        --iters) [[ $# -ge 2 ]] || die "--iters needs a number"; iters=$2; shift 2 ;;
+        --rows) [[ $# -ge 2 ]] || die "--rows needs row ids"; rows=$2; shift 2 ;;
+        --arch) [[ $# -ge 2 ]] || die "--arch needs a list such as '8.0;9.0'"; arch=$2; shift 2 ;;
+        --dry-run|-n) dry_run=true; shift ;;
+        *) die "unknown option '$1' (see scripts/gpu_check.sh --help)" ;;
+    esac
+done
+
+[[ $iters =~ ^[1-9][0-9]*$ ]] || die "--iters must be a positive number, not '$iters'"
+epochs=$(( (iters * 2 + images_per_epoch - 1) / images_per_epoch ))
+read -r -a row_list <<< "$rows"
+[[ ${#row_list[@]} -gt 0 ]] || die "--rows needs at least one row id"
+for row in "${row_list[@]}"; do
+    [[ $row =~ ^[a-z0-9_]+(\+[a-z0-9_]+)?$ ]] || die "'$row' is not a row id (see 'afa zoo --ids')"
+    grep -q "^  - id: ${row%%+*}\$" "$repo/configs/zoo.yaml" || die "no row '$row' in configs/zoo.yaml"
+done
+[[ -z $arch || $arch =~ ^[0-9]+\.[0-9]+(\+PTX)?(\;[0-9]+\.[0-9]+(\+PTX)?)*$ ]] \
+    || die "--arch must look like '8.0;9.0', not '$arch'"
+if [[ -n $wheelhouse ]]; then
+    [[ -d $wheelhouse ]] || die "--wheelhouse $wheelhouse is not a folder"
+    wheelhouse=$(cd "$wheelhouse" && pwd)
+fi
+work=$(realpath -m "$work")
+$dry_run || mkdir -p "$work"
+
+# mmcv-full's version and sdist hash: one source, the host setup.
+mmcv_version=$(sed -n 's/^mmcv_version=//p' "$repo/scripts/setup_env.sh")
+mmcv_sha256=$(sed -n 's/^mmcv_sdist_sha256=//p' "$repo/scripts/setup_env.sh")
+[[ -n $mmcv_version && -n $mmcv_sha256 ]] || die "scripts/setup_env.sh no longer names mmcv_version / mmcv_sdist_sha256"
+
+venv="$work/venv"
+vpy="$venv/bin/python"
+afa=("$vpy" -m afa.cli)
+pip_source=()
+[[ -n $wheelhouse ]] && pip_source=(--no-index --find-links "$wheelhouse")
+
+run() {  # print a step; run it unless --dry-run
+    printf '+ %s\n' "$*" >&2
+    $dry_run || "$@"
+}
+
+timed() {  # NAME LOGFILE CMD...: run CMD with its output in LOGFILE, record its wall time
+    local name=$1 logfile=$2 start=$SECONDS
+    shift 2
+    printf '+ %s > %s\n' "$*" "$logfile" >&2
+    $dry_run && return 0
+    if ! "$@" > "$logfile" 2>&1; then
+        tail -n 30 "$logfile" >&2
+        die "$name failed: full log in $logfile"
+    fi
+    printf '%-34s %6d s\n' "$name" $(( SECONDS - start )) >> "$work/summary.txt"
+}
+
+# 0. What this machine has.
+if $dry_run; then
+    log "dry run: $python, work folder $work, rows ${row_list[*]}, $iters iterations ($epochs epochs of $images_per_epoch images)"
+else
+    command -v "$python" >/dev/null 2>&1 || die "$python not found: pass --python with the interpreter that has PyTorch"
+    probe=$("$python" - <<'EOF' 2>&1
+import sys
+try:
+    import torch, torchvision  # noqa: F401  (mmcv.runner imports torchvision)
+except ImportError as error:
+    sys.exit('needs torch and torchvision: %s' % error)
+from torch.utils.cpp_extension import CUDA_HOME
+if not torch.cuda.is_available():
+    sys.exit('no CUDA GPU visible to torch %s: run this on a GPU machine (CUDA_VISIBLE_DEVICES=%r)'
+             % (torch.__version__, __import__('os').environ.get('CUDA_VISIBLE_DEVICES')))
+if CUDA_HOME is None:
+    sys.exit('torch %s (CUDA %s) finds no CUDA toolkit: install nvcc %s or set CUDA_HOME'
+             % (torch.__version__, torch.version.cuda, torch.version.cuda))
+caps = sorted({'%d.%d' % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
+print(torch.__version__, torch.version.cuda, ';'.join(caps), torch.cuda.get_device_name(0).replace(' ', '_'))
+EOF
+) || die "$python: ${probe##*$'\n'}"
+    read -r torch_version torch_cuda caps gpu_name <<< "$probe"
+    arch=${arch:-$caps}
+    log "$gpu_name, torch $torch_version (CUDA $torch_cuda), building for $arch"
+    {
+        echo "GPU check $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "GPU: ${gpu_name//_/ } x $("$python" -c 'import torch; print(torch.cuda.device_count())'); driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+        echo "torch $torch_version, CUDA $torch_cuda, nvcc $("$python" -c 'from torch.utils.cpp_extension import CUDA_HOME; print(CUDA_HOME)'), arch $arch"
+    } > "$work/summary.txt"
+fi
+arch=${arch:-8.0;9.0}
+
+# 1. A venv over the machine's PyTorch, and mmcv-full's CUDA ops built against it (cached per torch and arch).
+[[ -x $vpy ]] || run "$python" -m venv --system-site-packages "$venv"
+run "$vpy" -m pip install --disable-pip-version-check "${pip_source[@]}" -r "$repo/requirements/build.txt"
+wheel_dir="$work/wheels/mmcv-full-$mmcv_version-torch-${torch_version:-X}-arch-${arch//;/_}"
+wheel=$(find "$wheel_dir" -maxdepth 1 -name 'mmcv_full-*.whl' 2>/dev/null | head -n 1 || true)
+if [[ -z $wheel ]]; then
+    src="$work/src"
+    run rm -rf "$src"
+    run mkdir -p "$src" "$wheel_dir"
+    run "$vpy" -m pip download --disable-pip-version-check "${pip_source[@]}" --no-deps --no-binary :all: \
+        --no-build-isolation -d "$src" "mmcv-full==$mmcv_version"
+    run sha256sum --check --quiet <<< "$mmcv_sha256  $src/mmcv-full-$mmcv_version.tar.gz"
+    run tar -xzf "$src/mmcv-full-$mmcv_version.tar.gz" -C "$src"
+    if $dry_run || grep -q 'C++20 or later' "$venv"/lib/python*/site-packages/torch/include/ATen/ATen.h \
+        "$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')/include/ATen/ATen.h" 2>/dev/null; then
+        run "$vpy" "$repo/scripts/patch_mmcv_cxx_std.py" "$src/mmcv-full-$mmcv_version/setup.py" c++20 --nvcc
+    fi
+    # the venv's ninja (requirements/build.txt) must be on PATH: torch's extension builder looks for it there
+    timed "build mmcv-full CUDA ops" "$work/mmcv-build.log" env PATH="$venv/bin:$PATH" MMCV_WITH_OPS=1 FORCE_CUDA=1 \
+        TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+        "$vpy" -m pip wheel -v --disable-pip-version-check --no-deps --no-build-isolation -w "$wheel_dir" \
+        "$src/mmcv-full-$mmcv_version"
+    wheel=$(find "$wheel_dir" -maxdepth 1 -name 'mmcv_full-*.whl' 2>/dev/null | head -n 1 || true)
+    $dry_run || [[ -n $wheel ]] || die "no mmcv-full wheel in $wheel_dir: see $work/mmcv-build.log"
+fi
+run "$vpy" -m pip install --disable-pip-version-check "${pip_source[@]}" "${wheel:-$wheel_dir/mmcv_full.whl}" \
+    -r "$repo/requirements/cpu.txt"
+run "$vpy" -c "import torch; from mmcv.ops import get_compiling_cuda_version as v, RoIAlign; \
+assert v() == torch.version.cuda, (v(), torch.version.cuda); print('mmcv ops CUDA', v())"
+
+# 2. Training with native AMP on the GPU, then testing: Sum-Up and an AFA row on synthetic data.
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+data="$work/synthetic"
+run "${afa[@]}" data synthetic --root "$data" --train "$images_per_epoch" --val 16 --test 8
+for row in "${row_list[@]}"; do
+    # the run folder, as afa/layout.py spells it (an amp run's id is ROW@amp)
+    run_dir=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from afa import layout; \
+print(layout.run_dir(sys.argv[2], "smoke", layout.run_id(sys.argv[3], "amp")))' "$repo" "$work/runs" "$row")
+    run rm -rf "$run_dir"
+    timed "train $row ($iters it, amp)" "$work/train-$row.log" "${afa[@]}" train "$row" --smoke \
+        --smoke-epochs "$epochs" --precision amp --gpus 1 --data-root "$data" --runs-root "$work/runs" \
+        --cfg-options log_config.interval=25
+    timed "test $row" "$work/test-$row.log" "${afa[@]}" test "$row" "$run_dir/train_done.json" --smoke \
+        --precision amp --data-root "$data" --runs-root "$work/runs" --gpus 1
+    $dry_run || "$vpy" - "$run_dir" >> "$work/summary.txt" <<'EOF'
+import glob, json, os, sys
+run_dir = sys.argv[1]
+logs = sorted(glob.glob(os.path.join(run_dir, '**', '*.log.json'), recursive=True))
+train = [json.loads(line) for line in open(logs[-1]) if '"mode": "train"' in line] if logs else []
+metrics = os.path.join(run_dir, 'metrics.json')
+box = (json.load(open(metrics)).get('bbox') or {}).get('AP') if os.path.exists(metrics) else None
+last = train[-1] if train else {}
+print('  %s: last logged iteration loss %s, %s s/iter, memory %s MB; box AP %s'
+      % (os.path.basename(run_dir), last.get('loss'), last.get('time'), last.get('memory'), box))
+EOF
+done
+
+# 3. The benchmarks on the GPU.
+timed "neck benchmark" "$work/neck_cost.txt" "$vpy" "$repo/benchmarks/neck_cost.py" --device cuda
+if [[ -f $repo/benchmarks/detector_cost.py ]]; then
+    detector_args=()  # written beside this script by another hand: pass --device only where it has one
+    if $dry_run || "$vpy" "$repo/benchmarks/detector_cost.py" --help 2>/dev/null | grep -q -- '--device'; then
+        detector_args=(--device cuda)
+    fi
+    timed "detector benchmark" "$work/detector_cost.txt" "$vpy" "$repo/benchmarks/detector_cost.py" \
+        "${detector_args[@]}"
+else
+    log "benchmarks/detector_cost.py not in this checkout: skipped"
+fi
+
+if $dry_run; then
+    log "dry run: nothing was run"
+else
+    log "done: $work/summary.txt"
+    cat "$work/summary.txt"
+fi

@@ -132,6 +132,22 @@ def _cmd_data_verify(args):
     return 0
 
 
+def _cmd_release_convert(args):
+    from .release import convert_file
+    record = convert_file(args.src, args.dst)
+    print('afa release convert: %s (%s names, sha256 %s) -> %s (sha256 %s)'
+          % (args.src, record['source_naming'], record['source_sha256'][:12], args.dst,
+             record['converted_sha256'][:12]))
+    return 0
+
+
+def _cmd_data_release(args):
+    from .data.release_weights import fetch
+    for marker in fetch(args.rows, args.dir, source=args.source, quiet=args.quiet):
+        print('verified %s' % marker)
+    return 0
+
+
 def _add_run_arguments(p):
     p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
                                                         'a config file')
@@ -200,7 +216,16 @@ def build_parser():
     p.add_argument('--out', required=True, help='PNG to write')
     p.set_defaults(func=_cmd_curves)
 
-    p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained')
+    p = sub.add_parser('release', help="the authors' released checkpoints: convert to this project's names")
+    rel = p.add_subparsers(dest='release_command', metavar='ACTION')
+    rel.required = True
+    q = rel.add_parser('convert', help="rewrite a released checkpoint under this project's neck names (not needed "
+                                       "for `afa test`, which converts on the fly)")
+    q.add_argument('src', metavar='IN', help="checkpoint in the release's names (e.g. final.pth)")
+    q.add_argument('dst', metavar='OUT', help='converted checkpoint to write (its sha256 record goes beside it)')
+    q.set_defaults(func=_cmd_release_convert)
+
+    p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained, release')
     data = p.add_subparsers(dest='data_command', metavar='DATASET')
     data.required = True
     q = data.add_parser('synthetic', help='make the synthetic COCO-format dataset (deterministic)')
@@ -218,6 +243,13 @@ def build_parser():
     q.add_argument('--mirror', help='base URL serving the same file names')
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_pretrained)
+    q = data.add_parser('release', help="the authors' released config and weights of rows (Google Drive, gdown)")
+    q.add_argument('rows', metavar='ROW', nargs='+', help='row ids with released weights (`afa zoo` lists them)')
+    q.add_argument('--dir', default='data/release', help='one folder per row in it (default data/release)')
+    q.add_argument('--from', dest='source', metavar='DIR',
+                   help='a folder you downloaded by hand from the row\'s Drive link (one row): copied and checked')
+    q.add_argument('--quiet', action='store_true', help='no progress bars')
+    q.set_defaults(func=_cmd_data_release)
     parts = ['annotations', 'val2017', 'train2017', 'test2017', 'test_info']
     q = data.add_parser('coco', help='download, extract and verify COCO 2017 (resumable)')
     q.add_argument('--root', default='data/coco', help='dataset folder (default data/coco)')

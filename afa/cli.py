@@ -9,12 +9,13 @@ def _cmd_zoo(args):
     zoo = zoo_mod.load(args.zoo)
     rows = zoo.select(tables=args.table, row_ids=args.rows)
     columns = ['id', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu',
-               'box_val', 'mask_val', 'box_testdev', 'mask_testdev', 'control', 'config']
+               'box_val', 'mask_val', 'box_testdev', 'mask_testdev', 'control', 'released', 'config']
     records = []
     for r in rows:
         rec = dict(r)
         rec.update(r['paper'])
         rec['control'] = 'yes' if r.control else ''
+        rec['released'] = 'yes' if r.get('release') else ''  # `afa data release ROW` fetches them
         records.append(['' if rec.get(c) is None else str(rec.get(c)) for c in columns])
     if args.csv:
         import csv
@@ -195,8 +196,11 @@ def build_parser():
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
     _add_run_arguments(p)
-    p.add_argument('checkpoint', help='checkpoint file (.pth) or a run folder\'s train_done.json')
-    p.add_argument('--out', help='metrics JSON (default RUN_DIR/metrics.json) or, with --format-only, a folder')
+    p.add_argument('checkpoint', help='checkpoint file (.pth: trained here, or the authors\' released one, whose neck '
+                                      'names are converted on the fly), a run folder\'s train_done.json or a release '
+                                      'folder\'s .afa-release.json')
+    p.add_argument('--out', help='metrics JSON (default RUN_DIR/metrics.json, RUN_DIR/metrics_released.json for a '
+                                 'released checkpoint) or, with --format-only, a folder')
     p.add_argument('--format-only', action='store_true',
                    help='test-dev: write the result files for the COCO evaluation server, zipped')
     p.set_defaults(func=_cmd_test)

@@ -127,7 +127,7 @@ def split_checkpoint(checkpoint, where='checkpoint'):
         return checkpoint['state_dict'], dict(checkpoint.get('meta') or {})
     if checkpoint and all(hasattr(v, 'shape') for v in checkpoint.values()):
         return checkpoint, {}
-    raise ReleaseFormatError('%s has no "state_dict" (keys: %s)' % (where, ', '.join(sorted(checkpoint))[:200]))
+    raise ReleaseFormatError('%s has no "state_dict" (keys: %s)' % (where, ', '.join(sorted(str(k) for k in checkpoint))[:200]))
 
 
 def convert_checkpoint(checkpoint, where='checkpoint'):

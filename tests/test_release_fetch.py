@@ -1,5 +1,6 @@
-"""`afa data release` with local files (no network): a manual download, missing and corrupt weights, a neck of the
-wrong kind, idempotence, and Drive unreachable (the real gdown, its request refused by a loopback proxy)."""
+"""`afa data release` without the internet: a manual download, missing and corrupt weights, a neck of the wrong
+kind, idempotence; the real gdown against a loopback Drive (tests/drive_loopback.py: fetch, no request on a rerun,
+an interrupted transfer resumed), and Drive unreachable (gdown's request refused by a loopback proxy)."""
 import json
 import os
 import re
@@ -16,20 +17,22 @@ from afa import zoo as zoo_mod
 from afa.data.release_weights import fetch
 from afa.errors import AfaError
 from afa.provenance import sha256_file
+from drive_loopback import LoopbackDrive
 
 ROW = 'cmrcn_r50_mssa_adp_1x'
 README = os.path.join(os.path.dirname(zoo_mod.REPO_ROOT), 'shared', 'paper', 'original-README.md')
 
 
-def release_checkpoint(path, cross=False):
-    """A small release-named checkpoint: a real AFA neck's keys in the release's names, random values."""
+def release_checkpoint(path, cross=False, extra=None):
+    """A small release-named checkpoint: a real AFA neck's keys in the release's names, random values (and
+    ``extra`` as a backbone tensor, to make it larger)."""
     pytest.importorskip('mmdet')
     from mmdet.models import build_neck
     import afa.models  # noqa: F401
     neck = build_neck(dict(type='MSCAAdp' if cross else 'MSSAAdp', in_channels=[8, 16, 32, 64], out_channels=16,
                            num_outs=5))
     state = {'neck.' + k: torch.randn(v.shape) for k, v in neck.state_dict().items()}
-    state['backbone.conv1.weight'] = torch.randn(4, 3, 7, 7)
+    state['backbone.conv1.weight'] = torch.randn(4, 3, 7, 7) if extra is None else extra
     torch.save({'meta': {'epoch': 12}, 'state_dict': release.release_state_dict(state), 'optimizer': {}}, path)
     return path
 
@@ -188,3 +191,54 @@ def test_release_links_are_the_papers():
     assert len(links) == 10
     claimed = {(r['table'], r['module'].lower(), r['backbone']): r['release'] for r in zoo if r.get('release')}
     assert claimed == links
+
+
+@pytest.fixture
+def drive(tmp_path):
+    """The row's Drive folder on loopback (the zoo's folder id), holding a config and a 4 MB final.pth."""
+    weights = str(tmp_path / 'final.pth')
+    release_checkpoint(weights, extra=torch.randn(1 << 20))
+    url = zoo_mod.load().row(ROW)['release']
+    server = LoopbackDrive(url.rsplit('/', 1)[1], 'cmrcn_r50_mssa_adp', {
+        'cmrcn_r50_mssa_adp.py': b'model = dict()\n', 'final.pth': open(weights, 'rb').read()}, str(tmp_path))
+    yield server
+    server.close()
+
+
+def fetch_cli(drive, tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=zoo_mod.REPO_ROOT, **drive.env(str(tmp_path / 'home')))
+    return subprocess.run([sys.executable, '-m', 'afa.cli', 'data', 'release', ROW, '--dir', str(tmp_path / 'rel'),
+                           '--quiet'] + list(args), capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_gdown_fetches_the_folder_and_a_rerun_asks_nothing(drive, tmp_path):
+    result = fetch_cli(drive, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    marker = layout.release_marker(str(tmp_path / 'rel'), ROW)
+    record = json.load(open(marker))
+    assert record['source'] == zoo_mod.load().row(ROW)['release'] and record['checkpoint_naming'] == 'release'
+    folder = layout.release_dir(str(tmp_path / 'rel'), ROW)
+    assert sorted(os.listdir(folder)) == sorted(['.afa-release.json', 'cmrcn_r50_mssa_adp.py', 'final.pth'])
+    assert open(os.path.join(folder, 'final.pth'), 'rb').read() == drive.files['final.pth']
+    assert [p for p, _ in drive.requests].count('/uc') == 2
+    asked = len(drive.requests)
+    again = fetch_cli(drive, tmp_path)
+    assert again.returncode == 0 and 'already fetched and verified' in again.stderr
+    assert len(drive.requests) == asked  # nothing asked of Drive
+
+
+def test_interrupted_download_resumes_where_it_stopped(drive, tmp_path):
+    drive.faults['final.pth'] = ['cut']
+    first = fetch_cli(drive, tmp_path)
+    assert first.returncode == 2
+    assert 'cannot download the release of %s from Google Drive' % ROW in first.stderr.strip().splitlines()[-1]
+    folder = layout.release_dir(str(tmp_path / 'rel'), ROW)
+    [part] = [n for n in os.listdir(folder) if n.endswith('.part')]
+    kept = os.path.getsize(os.path.join(folder, part))
+    assert 0 < kept < len(drive.files['final.pth'])
+    second = fetch_cli(drive, tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert ('/uc', 'bytes=%d-' % kept) in drive.requests  # the rest only
+    assert open(os.path.join(folder, 'final.pth'), 'rb').read() == drive.files['final.pth']
+    assert json.load(open(layout.release_marker(str(tmp_path / 'rel'), ROW)))['checkpoint_sha256'] == \
+        sha256_file(os.path.join(folder, 'final.pth'))

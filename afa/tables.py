@@ -58,6 +58,13 @@ def released_cell(row, released):
     return 'not evaluated' if row.get('release') else '-'
 
 
+def released_lines(released, row_ids):
+    """Which released checkpoints a table's column shows (sha256 from their metrics), below its provenance."""
+    shown = ['%s (sha256 %s)' % (r, str(released[r].get('checkpoint_sha256'))[:12]) for r in row_ids
+             if r in (released or {})]
+    return ['Released weights evaluated: %s' % ', '.join(shown), ''] if shown else []
+
+
 def load_testdev_scores(path):
     """{run_id: {'box_testdev': x, 'mask_testdev': y}} from the user's CSV; missing file means none."""
     import pandas as pd
@@ -176,6 +183,7 @@ def render(zoo, metrics, testdev, scale, released=None):
         ids = [r.id for r in zoo if r['table'] == name]
         parts += ['## %s' % spec.get('title', name), '', markdown_table(frame, zoo, name, released), '']
         parts += provenance_lines(metrics, ids) + ['']
+        parts += released_lines(released, ids)
         notes = [r for r in zoo if r['table'] == name and r.get('reference')]
         if notes:
             parts += ['Reference numbers:'] + ['- %s: %s' % (r.id, r['reference']) for r in notes] + ['']

@@ -14,6 +14,7 @@ from mmdet.models import build_neck  # noqa: E402
 import afa.models  # noqa: E402,F401  (registers the necks)
 from afa import layout, release  # noqa: E402
 from afa.provenance import sha256_file  # noqa: E402
+from afa.zoo import REPO_ROOT  # noqa: E402
 
 NECKS = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
 SMALL = [16, 32, 64, 128]
@@ -176,7 +177,7 @@ def test_convert_command_writes_atomically_and_records_both_sha256(tmp_path):
     src, dst = str(tmp_path / 'final.pth'), str(tmp_path / 'out' / 'final_afa.pth')
     torch.save({'meta': {'epoch': 12}, 'state_dict': release_named(original.state_dict(), 'cross'),
                 'optimizer': {'state': {}}}, src)
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     result = subprocess.run([sys.executable, '-m', 'afa.cli', 'release', 'convert', src, dst],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
@@ -200,6 +201,6 @@ def test_convert_command_refuses_a_broken_file_in_one_line(tmp_path):
     bad.write_bytes(b'not a checkpoint')
     result = subprocess.run([sys.executable, '-m', 'afa.cli', 'release', 'convert', str(bad),
                              str(tmp_path / 'x.pth')], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=os.getcwd()))
+                            env=dict(os.environ, PYTHONPATH=REPO_ROOT))
     assert result.returncode == 2 and 'cannot read checkpoint' in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / 'x.pth').exists()

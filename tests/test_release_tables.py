@@ -13,7 +13,7 @@ ZOO = zoo_mod.load()
 
 
 def metrics(row, box, mask, scale='paper', origin='trained'):
-    return {'run_id': row, 'row': row, 'scale': scale, 'checkpoint_origin': origin,
+    return {'run_id': row, 'row': row, 'scale': scale, 'checkpoint_origin': origin, 'checkpoint_sha256': 'ab' * 32,
             'bbox': {'AP': box}, 'segm': {'AP': mask} if mask is not None else None,
             'dataset': {'ann_file': 'data/coco/annotations/instances_val2017.json', 'images': 5000},
             'provenance': {'git_commit': 'abc123', 'date': '2026-11-25T00:00:00+00:00', 'versions': {}}}
@@ -45,6 +45,7 @@ def test_released_column_sits_beside_the_trained_numbers(tmp_path):
     assert line('| CMRCN | MSCA | ResNet-50 | 43.3 / not run yet |').endswith(' 43.3 / 38.6 |')
     assert line('| CMRCN | MSCA-Adp | ResNet-101 |').endswith(' not evaluated |')  # a release, not evaluated yet
     assert line('| CMRCN | Sum-Up | ResNet-50 | 41.2').endswith(' - |')  # no release
+    assert 'Released weights evaluated: cmrcn_r50_mssa_adp_1x (sha256 abababababab), cmrcn_r50_msca_1x' in text
     rec = frame.set_index('id').loc['cmrcn_r50_msca_1x']
     assert rec['status'] == 'not run yet' and rec['released_box_val'] == 43.3 and rec['released_mask_val'] == 38.6
 

@@ -47,7 +47,8 @@ def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
 def load_released_metrics(runs_dir, scale):
     """{row id: metrics dict} of the authors' released checkpoints (RUN/metrics_released.json, `afa test ROW
     RELEASED.pth`), kept apart from the runs trained here."""
-    return {m['row'] or run_id: m for run_id, m in load_metrics(runs_dir, scale, layout.RELEASED_METRICS_FILE).items()}
+    return {m.get('row') or run_id: m
+            for run_id, m in load_metrics(runs_dir, scale, layout.RELEASED_METRICS_FILE).items()}
 
 
 def released_cell(row, released):

@@ -28,11 +28,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:
     input:
         final_outputs(),
+        released_outputs(),
     default_target: True
 
 

@@ -10,12 +10,13 @@ def _cmd_zoo(args):
     zoo = zoo_mod.load(args.zoo)
     rows = zoo.select(tables=args.table, row_ids=args.rows)
     columns = ['id', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu',
-               'box_val', 'mask_val', 'box_testdev', 'mask_testdev', 'control', 'config']
+               'box_val', 'mask_val', 'box_testdev', 'mask_testdev', 'control', 'released', 'config']
     records = []
     for r in rows:
         rec = dict(r)
         rec.update(r['paper'])
         rec['control'] = 'yes' if r.control else ''
+        rec['released'] = 'yes' if r.get('release') else ''  # `afa data release ROW` fetches them
         records.append(['' if rec.get(c) is None else str(rec.get(c)) for c in columns])
     if args.csv:
         import csv
@@ -133,6 +134,22 @@ def _cmd_data_verify(args):
     return 0
 
 
+def _cmd_release_convert(args):
+    from .release import convert_file
+    record = convert_file(args.src, args.dst)
+    print('afa release convert: %s (%s names, sha256 %s) -> %s (sha256 %s)'
+          % (args.src, record['source_naming'], record['source_sha256'][:12], args.dst,
+             record['converted_sha256'][:12]))
+    return 0
+
+
+def _cmd_data_release(args):
+    from .data.release_weights import fetch
+    for marker in fetch(args.rows, args.dir, source=args.source, quiet=args.quiet):
+        print('verified %s' % marker)
+    return 0
+
+
 def _add_run_arguments(p):
     p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
                                                         'a config file')
@@ -180,8 +197,11 @@ def build_parser():
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
     _add_run_arguments(p)
-    p.add_argument('checkpoint', help='checkpoint file (.pth) or a run folder\'s train_done.json')
-    p.add_argument('--out', help='metrics JSON (default RUN_DIR/metrics.json) or, with --format-only, a folder')
+    p.add_argument('checkpoint', help='checkpoint file (.pth: trained here, or the authors\' released one, whose neck '
+                                      'names are converted on the fly), a run folder\'s train_done.json or a release '
+                                      'folder\'s .afa-release.json')
+    p.add_argument('--out', help='metrics JSON (default RUN_DIR/metrics.json, RUN_DIR/metrics_released.json for a '
+                                 'released checkpoint) or, with --format-only, a folder')
     p.add_argument('--format-only', action='store_true',
                    help='test-dev: write the result files for the COCO evaluation server, zipped')
     p.set_defaults(func=_cmd_test)
@@ -201,7 +221,16 @@ def build_parser():
     p.add_argument('--out', required=True, help='PNG to write')
     p.set_defaults(func=_cmd_curves)
 
-    p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained')
+    p = sub.add_parser('release', help="the authors' released checkpoints: convert to this project's names")
+    rel = p.add_subparsers(dest='release_command', metavar='ACTION')
+    rel.required = True
+    q = rel.add_parser('convert', help="rewrite a released checkpoint under this project's neck names (not needed "
+                                       "for `afa test`, which converts on the fly)")
+    q.add_argument('src', metavar='IN', help="checkpoint in the release's names (e.g. final.pth)")
+    q.add_argument('dst', metavar='OUT', help='converted checkpoint to write (its sha256 record goes beside it)')
+    q.set_defaults(func=_cmd_release_convert)
+
+    p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained, release')
     data = p.add_subparsers(dest='data_command', metavar='DATASET')
     data.required = True
     q = data.add_parser('synthetic', help='make the synthetic COCO-format dataset (deterministic)')
@@ -219,6 +248,13 @@ def build_parser():
     q.add_argument('--mirror', help='base URL serving the same file names')
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_pretrained)
+    q = data.add_parser('release', help="the authors' released config and weights of rows (Google Drive, gdown)")
+    q.add_argument('rows', metavar='ROW', nargs='+', help='row ids with released weights (`afa zoo` lists them)')
+    q.add_argument('--dir', default='data/release', help='one folder per row in it (default data/release)')
+    q.add_argument('--from', dest='source', metavar='DIR',
+                   help='a folder you downloaded by hand from the row\'s Drive link (one row): copied and checked')
+    q.add_argument('--quiet', action='store_true', help='no progress bars')
+    q.set_defaults(func=_cmd_data_release)
     parts = ['annotations', 'val2017', 'train2017', 'test2017', 'test_info']
     q = data.add_parser('coco', help='download, extract and verify COCO 2017 (resumable)')
     q.add_argument('--root', default='data/coco', help='dataset folder (default data/coco)')

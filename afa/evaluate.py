@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import zipfile
 
-from . import atomic, compat, layout, provenance
+from . import atomic, compat, layout, provenance, release
 from .coco_eval import evaluate as coco_evaluate
 from .errors import AfaError
 from .runconfig import config_hash
@@ -55,7 +55,6 @@ def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
     afa.register_modules()
     compat.apply()
     from mmcv.parallel import MMDataParallel
-    from mmcv.runner import load_checkpoint
     from mmdet.apis import single_gpu_test
     from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
     from mmdet.models import build_detector
@@ -66,8 +65,8 @@ def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
                               dist=False, shuffle=False)
     cfg.model.train_cfg = None
     model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
-    state = load_checkpoint(model, checkpoint, map_location='cpu')
-    model.CLASSES = state.get('meta', {}).get('CLASSES', dataset.CLASSES)
+    meta = release.load_weights(model, checkpoint)  # strict; release names converted on the fly
+    model.CLASSES = meta.get('CLASSES', dataset.CLASSES)
     if torch.cuda.is_available() and gpus > 0:
         model = MMDataParallel(model.cuda(), device_ids=[0])
     else:
@@ -82,6 +81,8 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
         raise AfaError('afa test runs in one process; multi-GPU testing is not needed for val2017 (5k images)')
     cfg = spec.build_config()
     checkpoint = resolve_checkpoint(checkpoint)
+    checkpoint_info = release.describe(checkpoint)
+    out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out)
     dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
     iou_types = _iou_types(cfg)
     dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus)
@@ -89,21 +90,34 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     try:
         result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
         if format_only:
-            return write_testdev(result_files, iou_types, spec, out or layout.testdev_dir(cfg.work_dir))
+            return write_testdev(result_files, iou_types, spec, out)
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out = out or layout.metrics_path(cfg.work_dir)
     payload = dict(
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=provenance.sha256_file(checkpoint), unit='percent',
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
-        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record())
+        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(), **checkpoint_info)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic.write_json(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
-    print('afa test: %s: %s -> %s' % (spec.run_id, summary, out), flush=True)
+    print('afa test: %s (%s checkpoint): %s -> %s' % (spec.run_id, checkpoint_info['checkpoint_origin'], summary, out),
+          flush=True)
     return out
+
+
+def output_path(work_dir, origin, format_only, out=None):
+    """Where results of a checkpoint of this origin go: a released checkpoint's never replace a trained run's
+    (metrics_released.json, test-dev-released/ beside metrics.json, test-dev/), nor the other way round."""
+    own = {'trained': (layout.metrics_path(work_dir), layout.testdev_dir(work_dir)),
+           'released': (layout.released_metrics_path(work_dir), layout.released_testdev_dir(work_dir))}
+    other = own['trained' if origin == 'released' else 'released'][int(format_only)]
+    if out and os.path.abspath(out) == os.path.abspath(other):
+        raise AfaError('--out %s holds the results of %s checkpoints, and this checkpoint is %s; leave --out '
+                       'out to write to %s' % (out, 'trained' if origin == 'released' else 'released', origin,
+                                               own[origin][int(format_only)]))
+    return out or own[origin][int(format_only)]
 
 
 def write_testdev(result_files, iou_types, spec, folder):

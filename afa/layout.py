@@ -28,11 +28,18 @@ DONE_FILE = 'train_done.json'          # written last by training: final checkpo
 METRICS_FILE = 'metrics.json'          # val2017 metrics of the run's own final checkpoint
 TESTDEV_DIR = 'test-dev'               # test-dev result zips for the evaluation server
 TESTDEV_MANIFEST = 'manifest.json'     # written last in TESTDEV_DIR
+RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the authors' released checkpoint of the row
+RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
 SYNTHETIC_MARKER = 'synthetic.json'    # written last by `afa data synthetic`
+
+# The authors' released weights: RELEASE_DIR/ROW/ holds the row's Drive folder (config .py, weights .pth).
+RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release's folders
+RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
+CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
 
 _RUN_ID = re.compile(r'^(?P<row>[a-z0-9_]+)(?:\+(?P<variant>[a-z0-9_]+))?'
                      r'(?:@(?P<precision>[a-z0-9]+))?(?:-seed(?P<seed>[0-9]+))?$')
@@ -108,3 +115,24 @@ def testdev_dir(run_folder):
 
 def testdev_manifest(run_folder):
     return os.path.join(testdev_dir(run_folder), TESTDEV_MANIFEST)
+
+
+def released_metrics_path(run_folder):
+    return os.path.join(run_folder, RELEASED_METRICS_FILE)
+
+
+def released_testdev_dir(run_folder):
+    return os.path.join(run_folder, RELEASED_TESTDEV_DIR)
+
+
+def release_dir(release_root, row):
+    """The folder of one row's released files under ``afa data release --dir``."""
+    return os.path.join(release_root, row)
+
+
+def release_marker(release_root, row):
+    return os.path.join(release_dir(release_root, row), RELEASE_MARKER)
+
+
+def conversion_record_path(converted):
+    return converted + CONVERSION_RECORD_SUFFIX

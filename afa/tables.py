@@ -20,14 +20,15 @@ SCALE_BANNER = {
     'paper': '> COCO 2017, the paper\'s recipes. val2017 numbers are computed by this pipeline; test-dev numbers '
              'come from the evaluation server (results/testdev_scores.csv).',
 }
+RELEASED_HEADER = 'released weights: box / mask AP val'
 NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'),
            ('box_testdev', None, 'box AP test-dev'), ('mask_testdev', None, 'mask AP test-dev'))
 
 
-def load_metrics(runs_dir, scale):
+def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
     """{run_id: metrics dict} of every RUN/metrics.json under runs_dir; wrong scale or bad JSON is an error."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(runs_dir, '*', layout.METRICS_FILE))):
+    for path in sorted(glob.glob(os.path.join(runs_dir, '*', name))):
         try:
             with open(path) as f:
                 metrics = json.load(f)
@@ -41,6 +42,28 @@ def load_metrics(runs_dir, scale):
                            'table (use --runs of that scale)' % (path, metrics['scale'], scale))
         found[metrics['run_id']] = metrics
     return found
+
+
+def load_released_metrics(runs_dir, scale):
+    """{row id: metrics dict} of the authors' released checkpoints (RUN/metrics_released.json, `afa test ROW
+    RELEASED.pth`), kept apart from the runs trained here."""
+    return {m.get('row') or run_id: m
+            for run_id, m in load_metrics(runs_dir, scale, layout.RELEASED_METRICS_FILE).items()}
+
+
+def released_cell(row, released):
+    """'box / mask' val AP of the row's released checkpoint; why there is none otherwise."""
+    m = released.get(row.id)
+    if m:
+        return '%.1f / %s' % (m['bbox']['AP'], '-' if not m.get('segm') else '%.1f' % m['segm']['AP'])
+    return 'not evaluated' if row.get('release') else '-'
+
+
+def released_lines(released, row_ids):
+    """Which released checkpoints a table's column shows (sha256 from their metrics), below its provenance."""
+    shown = ['%s (sha256 %s)' % (r, str(released[r].get('checkpoint_sha256'))[:12]) for r in row_ids
+             if r in (released or {})]
+    return ['Released weights evaluated: %s' % ', '.join(shown), ''] if shown else []
 
 
 def load_testdev_scores(path):
@@ -82,12 +105,14 @@ def _cell(paper, ours, missing):
     return '%s / %s%s' % (fmt(paper), fmt(ours), delta)
 
 
-def build_frame(zoo, metrics, testdev):
-    """One record per row: the paper's numbers, the reproduced ones, the deltas (a pandas DataFrame)."""
+def build_frame(zoo, metrics, testdev, released=None):
+    """One record per row: the paper's numbers, the reproduced ones, the deltas, the released checkpoint's
+    (a pandas DataFrame)."""
     import pandas as pd
     records = []
     for row in zoo:
         m = metrics.get(row.id)
+        r = (released or {}).get(row.id)
         rec = {'id': row.id, 'table': row['table'], 'model': row['model'], 'module': row['module'],
                'backbone': row['backbone'], 'schedule': row['schedule'], 'status': 'done' if m else 'not run yet'}
         ours = {}
@@ -100,13 +125,17 @@ def build_frame(zoo, metrics, testdev):
             rec['paper_' + key] = paper
             rec['ours_' + key] = ours.get(key)
             rec['delta_' + key] = None if paper is None or ours.get(key) is None else ours[key] - paper
+        rec['released_box_val'] = r['bbox']['AP'] if r else None
+        rec['released_mask_val'] = (r.get('segm') or {}).get('AP') if r else None
         records.append(rec)
     return pd.DataFrame.from_records(records)
 
 
-def markdown_table(frame, zoo, table):
+def markdown_table(frame, zoo, table, released=None):
     rows = frame[frame['table'] == table]
     header = ['Model', 'Module', 'Backbone'] + ['%s (paper / ours)' % label for _, _, label in NUMBERS]
+    if released is not None:
+        header.append(RELEASED_HEADER)
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for _, rec in rows.iterrows():
         ran = rec['status'] == 'done'
@@ -114,6 +143,8 @@ def markdown_table(frame, zoo, table):
         for key, iou, _ in NUMBERS:
             missing = 'not run yet' if not ran else 'not submitted' if iou is None else '-'
             cells.append(_cell(_opt(rec['paper_' + key]), _opt(rec['ours_' + key]), missing))
+        if released is not None:
+            cells.append(released_cell(zoo.row(rec['id']), released))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -140,15 +171,20 @@ def provenance_lines(metrics, run_ids):
             '- evaluated: %s to %s' % (dates[0], dates[-1])]
 
 
-def render(zoo, metrics, testdev, scale):
-    frame = build_frame(zoo, metrics, testdev)
+def render(zoo, metrics, testdev, scale, released=None):
+    frame = build_frame(zoo, metrics, testdev, released)
     parts = ['# AFA reproduction: regenerated tables (%s scale)' % scale, '', SCALE_BANNER[scale], '',
              'Each cell: paper / reproduced (reproduced - paper). AP in percent. `-`: the paper gives no number.',
              '']
+    if released is not None:
+        parts[-1:] = ['"%s": the authors\' released checkpoint of the row evaluated by this pipeline (`afa data '
+                      'release ROW`, then `afa test ROW data/release/ROW/final.pth`); `-`: no released weights.'
+                      % RELEASED_HEADER, '']
     for name, spec in sorted(zoo.tables.items(), key=lambda kv: kv[1].get('order', 0)):
         ids = [r.id for r in zoo if r['table'] == name]
-        parts += ['## %s' % spec.get('title', name), '', markdown_table(frame, zoo, name), '']
+        parts += ['## %s' % spec.get('title', name), '', markdown_table(frame, zoo, name, released), '']
         parts += provenance_lines(metrics, ids) + ['']
+        parts += released_lines(released, ids)
         notes = [r for r in zoo if r['table'] == name and r.get('reference')]
         if notes:
             parts += ['Reference numbers:'] + ['- %s: %s' % (r.id, r['reference']) for r in notes] + ['']
@@ -182,7 +218,7 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     zoo = zoo or zoo_mod.load()
     metrics = load_metrics(runs_dir, scale)
     testdev = load_testdev_scores(testdev_csv)
-    frame, text = render(zoo, metrics, testdev, scale)
+    frame, text = render(zoo, metrics, testdev, scale, load_released_metrics(runs_dir, scale))
     os.makedirs(out_dir, exist_ok=True)
     outputs = {'tables': os.path.join(out_dir, 'tables.md'), 'summary': os.path.join(out_dir, 'summary.csv')}
     atomic.write_text(outputs['tables'], text + '\n')

@@ -4,6 +4,7 @@
 rule tables:
     input:
         metrics=expand(rules.evaluate.output[0], run=RUN_IDS),
+        released=lambda wc: released_outputs(),  # workflow/rules/release.smk (config `release`)
     output:
         tables=report(os.path.join(RESULTS_DIR, "tables.md"), caption="../report/tables.rst", category="Tables"),
         summary=report(os.path.join(RESULTS_DIR, "summary.csv"), caption="../report/summary.rst", category="Tables"),

@@ -9,7 +9,6 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="${AFA_VENV:-$repo/.venv}"
-cache="${AFA_CACHE:-$HOME/.cache/afa}"
 python="${AFA_PYTHON:-python3.11}"
 mmcv_version=1.7.2
 # sha256 of mmcv-full-1.7.2.tar.gz on PyPI

@@ -140,10 +140,10 @@ start() {
 }
 
 stop_one() {
-    local name=$1 pidfile=$2 i
+    local name=$1 pidfile=$2 _
     pid_alive "$pidfile" || return 0
     kill "$(cat "$pidfile")"
-    for i in $(seq 50); do pid_alive "$pidfile" || return 0; sleep 0.2; done
+    for _ in $(seq 50); do pid_alive "$pidfile" || return 0; sleep 0.2; done
     die "$name (pid $(cat "$pidfile")) did not stop within 10 s"
 }
 

@@ -20,13 +20,19 @@ import yaml
 from afa import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
-pytestmark = pytest.mark.slow
-
 REPO = zoo_mod.REPO_ROOT
 ZOO = zoo_mod.load()
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 CLUSTER = os.path.join(REPO, 'scripts', 'slurm_cluster.sh')
 GPU_PARTITION = 'gpu'   # the test cluster's pending-only 8-GPU partition (scripts/slurm_cluster.sh)
+
+
+def test_cluster_script_is_shellcheck_clean_and_names_its_commands():
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'shellcheck'), CLUSTER],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    usage = subprocess.run(['bash', CLUSTER, 'restart'], capture_output=True, text=True)
+    assert usage.returncode == 2 and 'start|stop|status|env' in usage.stderr
 
 
 def _cluster_unavailable():
@@ -73,7 +79,7 @@ def _start_snakemake(repo, args, log_path, limit_s):
 def _stop(proc):
     """Ctrl-C to the whole run (Snakemake scancels its jobs), then SIGKILL if it does not exit within 60 s."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # timeout passes it on to Snakemake
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -117,6 +123,7 @@ def _slurm_time(minutes):
     return ('%d-' % days if days else '') + '%02d:%02d:00' % divmod(rest, 60)
 
 
+@pytest.mark.slow
 def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and_their_memory(
         slurm_cluster, tmp_path):
     """Through the real path (the slurm profile, the plugin's sbatch), into a partition whose 8-GPU node never
@@ -155,7 +162,7 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
         limits = [_scontrol(jobs[c][0][0])['TimeLimit'] for c in comments]
         assert limits[0] != limits[1], 'a 3x and a 1x row ask for the same time: %s' % limits
         t0 = time.time()
-        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C does: Snakemake scancels its jobs and exits
+        proc.send_signal(signal.SIGINT)   # Ctrl-C (timeout passes it on): Snakemake scancels its jobs, exits
         proc.wait(timeout=120)
         print('Ctrl-C to exit, jobs cancelled: %.1f s' % (time.time() - t0))
     finally:
@@ -179,9 +186,11 @@ def _smoke_config(path, rows):
 
 
 def _train_jobs_in(output):
-    return sorted(set(re.findall(r'^rule train:\n(?:    .*\n)*?    wildcards: run=(\S+)', output, re.M)))
+    """The rows whose training Snakemake submitted (the plugin's 'submitted with SLURM jobid' lines)."""
+    return sorted(set(re.findall(r'submitted with SLURM jobid \d+ \(log: \S+/rule_train/(\S+)/\d+\.log\)', output)))
 
 
+@pytest.mark.slow
 def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, tmp_path):
     cancelled, finished, broken = SMOKE_ROWS
     repo = str(tmp_path / 'repo')
@@ -244,3 +253,25 @@ def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, 
     output2 = open(log2).read()
     assert proc.returncode == 1, output2[-5000:]
     assert _train_jobs_in(output2) == [broken], output2[-5000:]
+
+
+@pytest.mark.slow
+def test_an_account_the_cluster_cannot_confirm_stops_the_run_at_once(slurm_cluster, tmp_path):
+    """The plugin checks the account inside its submission thread, where the error is lost and Snakemake waits
+    forever; the workflow checks it with sacctmgr first (the test cluster has no accounting: nothing to confirm)."""
+    repo = str(tmp_path / 'repo')
+    _copy_repo(repo)
+    _smoke_config(os.path.join(repo, 'slurm_test.yaml'), SMOKE_ROWS[:1])
+    log_path = str(tmp_path / 'snakemake.log')
+    t0 = time.time()
+    proc = _start_snakemake(repo, ['--configfile', 'slurm_test.yaml', '--config', 'slurm={account: proj42}'],
+                            log_path, limit_s=120)
+    try:
+        proc.wait(timeout=180)
+    finally:
+        _stop(proc)
+    output = open(log_path).read()
+    print('\nbad account stopped the run in %.1f s' % (time.time() - t0))
+    assert proc.returncode == 1, output[-3000:]
+    assert "config slurm.account='proj42'" in output and 'sacctmgr' in output, output[-3000:]
+    assert 'submitted with SLURM jobid' not in output

@@ -38,14 +38,17 @@ def check_slurm_account(account):
     if out.returncode != 0 or not accounts:
         raise ValueError("config slurm.account=%r: sacctmgr lists no account for %s (%s); leave slurm.account "
                          "empty where the cluster has no accounting"
-                         % (account, user, (out.stderr.strip() or "no associations")[:200]))
+                         % (account, user, " ".join(out.stderr.split())[:200] or "no associations"))
     if account.lower() not in accounts:
         raise ValueError("config slurm.account=%r is not an account of %s; yours: %s"
                          % (account, user, ", ".join(accounts)))
 
 
-if SLURM_ACCOUNT and _runs_on_slurm():
-    check_slurm_account(SLURM_ACCOUNT)
+onstart:
+    # The executor is known only once the workflow runs (not while the Snakefile is parsed); onstart runs in
+    # the main Snakemake process before the first submission, not in dry runs.
+    if SLURM_ACCOUNT and _runs_on_slurm():
+        check_slurm_account(SLURM_ACCOUNT)
 
 
 def slurm_resources(partition, **extra):

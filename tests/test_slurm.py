@@ -191,6 +191,7 @@ def _train_jobs_in(output):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # minutes on 2 shared cores; bounded inside by `timeout` on each Snakemake run
 def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, tmp_path):
     cancelled, finished, broken = SMOKE_ROWS
     repo = str(tmp_path / 'repo')

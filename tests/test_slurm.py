@@ -155,7 +155,10 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
                      job['MinMemoryNode'], job['TimeLimit']))
             assert state == 'PENDING' and job['Partition'] == GPU_PARTITION
             assert job.get('TresPerJob') == 'gres:gpu:%d' % row['gpus']
-            assert job['NumNodes'] in ('1', '1-1') and job['NumTasks'] == '1'  # torchrun: one task on one node
+            # torchrun: one task on one node (N/A: no task count given, SLURM's default of one); the plugin's
+            # default --ntasks-per-gpu=1 would show NumTasks=8 NtasksPerTRES=1 over several nodes.
+            assert job['NumNodes'] in ('1', '1-1') and job['NumTasks'] in ('1', 'N/A'), job
+            assert 'NtasksPerTRES' not in job, job
             assert job['NumCPUs'] == str(coco['resources']['threads'])
             assert job['MinMemoryNode'] == '%dM' % coco['resources']['mem_mb']
             assert job['TimeLimit'] == _slurm_time(coco['resources']['runtime_min'][row['schedule']])

@@ -20,6 +20,9 @@ import yaml
 from afa import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
+# Snakemake and shellcheck beside the interpreter: the orchestrator environment (deselected in the paper stack).
+pytestmark = pytest.mark.orchestrator
+
 REPO = zoo_mod.REPO_ROOT
 ZOO = zoo_mod.load()
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')

@@ -103,17 +103,23 @@ def _wait_for(predicate, timeout, what, proc=None, log_path=None):
     pytest.fail('waited %d s for %s\n%s' % (timeout, what, tail))
 
 
-def _jobs_by_comment(workdir, states='all'):
-    """{comment: [(job id, state)]} of the scheduler's jobs run in workdir, oldest first (the plugin's comment:
-    rule_RULE_wildcards_ROW). Finished jobs stay listed for MinJobAge (300 s on the test cluster)."""
+def _jobs_by_comment(workdir, since, states='all'):
+    """{comment: [(job id, state)]} of the jobs submitted after job `since` from workdir, oldest first (the
+    plugin's comment: rule_RULE_wildcards_ROW). Finished jobs stay listed for MinJobAge (300 s here)."""
     out = subprocess.check_output(['squeue', '-h', '--states=%s' % states, '-o', '%i|%k|%T|%Z'], text=True,
                                   timeout=30)
     jobs = {}
     for line in sorted(out.splitlines(), key=lambda l: int(l.split('|')[0])):
         job_id, comment, state, job_dir = line.split('|')
-        if os.path.realpath(job_dir) == os.path.realpath(workdir):
+        if int(job_id) > since and os.path.realpath(job_dir) == os.path.realpath(workdir):
             jobs.setdefault(comment, []).append((job_id, state))
     return jobs
+
+
+def _last_job_id():
+    """The newest job id the controller has handed out (0 on a fresh cluster)."""
+    out = subprocess.check_output(['squeue', '-h', '--states=all', '-o', '%i'], text=True, timeout=30)
+    return max([int(j) for j in out.split()] or [0])
 
 
 def _scontrol(job_id):
@@ -144,12 +150,17 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
             open(os.path.join(repo, 'data', 'pretrained', name), 'w').close()
     log_path = str(tmp_path / 'snakemake.log')
     targets = ['runs/paper/%s/train_done.json' % row.id for row in rows]
+    since = _last_job_id()
     proc = _start_snakemake(repo, ['--config', 'slurm={partition: %s}' % GPU_PARTITION, '--'] + targets,
                             log_path, limit_s=300)
     try:
         comments = ['rule_train_wildcards_%s' % row.id for row in rows]
-        jobs = _wait_for(lambda: (lambda j: j if all(c in j for c in comments) else None)(_jobs_by_comment(repo)),
-                         120, 'both training jobs in squeue', proc, log_path)
+
+        def both_submitted():
+            jobs = _jobs_by_comment(repo, since)
+            return jobs if all(c in jobs for c in comments) else None
+
+        jobs = _wait_for(both_submitted, 120, 'both training jobs in squeue', proc, log_path)
         for row, comment in zip(rows, comments):
             (job_id, state), = jobs[comment]
             job = _scontrol(job_id)
@@ -158,9 +169,9 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
                      job['MinMemoryNode'], job['TimeLimit']))
             assert state == 'PENDING' and job['Partition'] == GPU_PARTITION
             assert job.get('TresPerJob') == 'gres:gpu:%d' % row['gpus']
-            # torchrun: one task on one node (N/A: no task count given, SLURM's default of one); the plugin's
-            # default --ntasks-per-gpu=1 would show NumTasks=8 NtasksPerTRES=1 over several nodes.
-            assert job['NumNodes'] in ('1', '1-1') and job['NumTasks'] in ('1', 'N/A'), job
+            # torchrun: one task on one node; the plugin's default --ntasks-per-gpu=1 would show NumTasks=8 and
+            # NtasksPerTRES=1, spread over several nodes.
+            assert job['NumNodes'] in ('1', '1-1') and job['NumTasks'] == '1', job
             assert 'NtasksPerTRES' not in job, job
             assert job['NumCPUs'] == str(coco['resources']['threads'])
             assert job['MinMemoryNode'] == '%dM' % coco['resources']['mem_mb']
@@ -173,7 +184,7 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
         print('Ctrl-C to exit, jobs cancelled: %.1f s' % (time.time() - t0))
     finally:
         _stop(proc)
-    states = {c: _jobs_by_comment(repo).get(c, [('?', 'gone')])[-1][1] for c in comments}
+    states = {c: _jobs_by_comment(repo, since).get(c, [('?', 'gone')])[-1][1] for c in comments}
     assert all(s == 'CANCELLED' for s in states.values()), states
 
 
@@ -209,13 +220,14 @@ def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, 
     args = ['--configfile', 'slurm_test.yaml', '--slurm-init-seconds-before-status-checks', '2']
     log_path = str(tmp_path / 'run1.log')
     t0 = time.time()
+    since = _last_job_id()
     proc = _start_snakemake(repo, args, log_path, limit_s=1200)
     try:
         run_dir = os.path.join(repo, 'runs', 'smoke', cancelled)
         # latest.pth is linked after a checkpoint is completely written.
         _wait_for(lambda: os.path.exists(os.path.join(run_dir, 'latest.pth')), 900,
                   'the first checkpoint of %s' % cancelled, proc, log_path)
-        (job_id, state), = [j for j in _jobs_by_comment(repo, 'running').get('rule_train_wildcards_%s' % cancelled, [])]
+        (job_id, _), = _jobs_by_comment(repo, since, 'running')['rule_train_wildcards_%s' % cancelled]
         subprocess.check_call(['scancel', job_id])
         t_cancel = time.time()
         pattern = "SLURM-job '%s' failed, SLURM status is: 'CANCELLED'" % job_id
@@ -242,7 +254,7 @@ def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, 
     summary = pd.read_csv(os.path.join(repo, 'results', 'smoke', 'summary.csv')).set_index('id')['status']
     assert summary[cancelled] == 'done' and summary[finished] == 'done' and summary[broken] == 'not run yet'
     # The scheduler's records: every training job of this run, with its final state.
-    jobs = _jobs_by_comment(repo)
+    jobs = _jobs_by_comment(repo, since)
     states = {row: [s for _, s in jobs.get('rule_train_wildcards_%s' % row, [])] for row in SMOKE_ROWS}
     print('train jobs in squeue: %s' % states)
     assert sorted(states[cancelled]) == ['CANCELLED', 'COMPLETED']

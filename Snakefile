@@ -24,11 +24,19 @@ if config.get("container"):
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/slurm.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/release.smk"
+
+
+# Seconds of pandas/matplotlib: run where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    tables,
+    curves,
 
 
 rule all:

@@ -51,13 +51,14 @@ def test_one_table_and_named_rows_select_their_jobs():
 
 
 def test_slurm_profile_assigns_gpus_and_runtime():
-    result = snakemake('--profile', 'workflow/profiles/slurm', '-n')
+    result = snakemake('--profile', 'workflow/profiles/slurm', '-n', '--config', 'slurm={partition: gpu}')
     assert result.returncode == 0, result.stderr[-3000:]
     blocks = jobs(result.stdout, 'train')
     assert len(blocks) == len(ZOO)
     for block in blocks:
         assert re.search(r'resources: .*\bgpu=8\b', block), block
         assert 'slurm_partition=gpu' in block and '--gpus 8' in block
+        assert re.search(r'\bnodes=1\b', block) and re.search(r'\btasks_per_gpu=0\b', block)  # one task, one node
         runtime = int(re.search(r'\bruntime=(\d+)', block).group(1))
         assert runtime == (8640 if '_3x' in block else 2880)
     for block in jobs(result.stdout, 'evaluate'):

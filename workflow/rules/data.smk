@@ -7,6 +7,8 @@ rule data_synthetic:
         DATA_ROOT + layout.SYNTHETIC_MARKER,
     params:
         s=config["data"].get("synthetic", {}),
+    resources:
+        **slurm_resources(CPU_PARTITION),
     log:
         "logs/data_synthetic.log",
     shell:
@@ -21,6 +23,7 @@ rule data_coco:
     params:
         parts=" ".join(config["data"].get("coco_parts", [])),
     resources:
+        **slurm_resources(CPU_PARTITION),
         runtime=720,
     log:
         "logs/data_coco.log",
@@ -31,6 +34,8 @@ rule data_coco:
 rule pretrained:
     output:
         PRETRAINED_DIR + "{weights}.pth",
+    resources:
+        **slurm_resources(CPU_PARTITION),
     log:
         "logs/pretrained_{weights}.log",
     shell:

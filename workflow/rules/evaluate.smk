@@ -11,6 +11,7 @@ rule evaluate:
         args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
     resources:
+        **slurm_resources(GPU_PARTITION),
         gpu=lambda wc: min(1, gpus_of(wc.run)),
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_evaluate.log"),
@@ -29,6 +30,7 @@ rule testdev:
         out=lambda wc: layout.testdev_dir(os.path.join(RUNS_DIR, wc.run)),
     threads: config["resources"]["threads"]
     resources:
+        **slurm_resources(GPU_PARTITION),
         gpu=lambda wc: min(1, gpus_of(wc.run)),
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_testdev.log"),

@@ -13,10 +13,13 @@ rule train:
         args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
     resources:
+        # One node, one task (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
+        # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below.
+        **slurm_resources(GPU_PARTITION, nodes=1, tasks_per_gpu=0),
         gpu=lambda wc: gpus_of(wc.run),
         mem_mb=config["resources"]["mem_mb"],
         runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
     shell:
-        "{AFA} train {params.target} {params.args} --gpus {resources.gpu} > {log} 2>&1"
+        "({SLURM_RECORD}{AFA} train {params.target} {params.args} --gpus {resources.gpu}) > {log} 2>&1"

@@ -32,11 +32,13 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/release.smk"
 
 
-# Seconds of pandas/matplotlib: run where Snakemake runs, not as cluster jobs.
+# Seconds of pandas/matplotlib, and the Drive download (compute nodes often have no internet): run where
+# Snakemake runs, not as cluster jobs.
 localrules:
     all,
     tables,
     curves,
+    release_fetch,
 
 
 rule all:

@@ -32,6 +32,7 @@ rule release_evaluate:
         layout.released_metrics_path(os.path.join(RUNS_DIR, "{row}")),
     threads: config["resources"]["threads"]
     resources:
+        **slurm_resources(GPU_PARTITION),
         gpu=1,
     log:
         os.path.join(RUNS_DIR, "{row}", "snakemake_release_evaluate.log"),

@@ -71,10 +71,11 @@ def _cmd_train(args):
     if args.gpus > 1 and args.launcher == 'none':
         from .train import check_gpus, relaunch_distributed
         check_gpus(args.gpus)
-        return relaunch_distributed(args.gpus, args.argv)
+        return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
+                                    retrain=args.retrain)
     from .train import train
     train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate)
+          validate=args.validate, retrain=args.retrain)
     return 0
 
 
@@ -175,6 +176,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog='afa', description='Reproduce the COCO tables of "Attention-based Feature Aggregation" (CVPR 2022).')
     parser.add_argument('--version', action='version', version='afa %s' % _version())
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error instead of its one-line message')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
 
@@ -193,6 +196,9 @@ def build_parser():
     p.add_argument('--validate', dest='validate', action='store_true', default=None,
                    help='evaluate on val after each epoch (default for real runs)')
     p.add_argument('--no-validate', dest='validate', action='store_false')
+    p.add_argument('--retrain', action='store_true',
+                   help='train again even though the run folder holds a (finished or partial) run: the old folder '
+                        'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
@@ -300,12 +306,21 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('afa: interrupted', file=sys.stderr)
         return 130
-    except Exception as e:  # user-facing errors are raised as ValueError/OSError subclasses with their context
+    except Exception as e:  # user-facing errors are AfaError (or an OSError naming its file): one line, exit 2
         from .errors import is_user_error
-        if not is_user_error(e):
+        if args.debug or not is_user_error(e):
             raise
-        print('afa %s: error: %s' % (args.command, e), file=sys.stderr)
+        print('afa %s: error: %s' % (args.command, user_message(e)), file=sys.stderr)
         return 2
+
+
+def user_message(exc):
+    """The one line shown for a user error."""
+    from .errors import AfaError
+    if isinstance(exc, AfaError):
+        return str(exc)
+    from .atomic import user_os_error
+    return str(user_os_error(exc, exc.filename) if getattr(exc, 'filename', None) else exc)
 
 
 if __name__ == '__main__':

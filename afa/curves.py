@@ -3,6 +3,9 @@ import glob
 import json
 import os
 
+from . import atomic
+from .errors import AfaError
+
 
 def read_losses(work_dir):
     """[(global iteration, loss)] from the run's newest *.log.json files (resumed runs log in several files)."""
@@ -23,6 +26,8 @@ def read_losses(work_dir):
 
 
 def plot_curves(runs_dir, path):
+    if not os.path.isdir(runs_dir):
+        raise AfaError('--runs %s is not a folder of run folders; pass e.g. runs/smoke' % runs_dir)
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -39,6 +44,6 @@ def plot_curves(runs_dir, path):
     if drawn:
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
     return drawn

@@ -6,5 +6,11 @@ class AfaError(Exception):
 
 
 def is_user_error(exc):
-    """True for errors whose message is complete for the user (no traceback needed)."""
-    return isinstance(exc, (AfaError, FileNotFoundError, FileExistsError))
+    """True for errors whose message is complete for the user (no traceback needed): ours, and the operating
+    system's refusals that name their file (missing, permission denied, read-only, full disk, not a folder)."""
+    if isinstance(exc, (AfaError, FileNotFoundError, FileExistsError)):
+        return True
+    if isinstance(exc, OSError) and getattr(exc, 'filename', None):
+        from .atomic import USER_ERRNOS
+        return exc.errno in USER_ERRNOS
+    return False

@@ -3,6 +3,10 @@
 The metrics JSON holds, for bbox and (for mask models) segm, the 12 COCOeval numbers in percent, plus the
 run id, config hash, checkpoint sha256, package versions, git commit, dataset and date. It is written
 atomically: a failed evaluation never replaces an earlier good file.
+
+Before any inference the checkpoint must be this run's (check_checkpoint_identity: its meta names the run id
+and scale) and its weights must fit the model exactly (strict loading), the metrics file it would replace must
+be this run's, and the output is locked against a concurrent evaluation writing it.
 """
 import json
 import os
@@ -11,25 +15,56 @@ import tempfile
 import zipfile
 
 from . import atomic, compat, layout, provenance, release
+from .checkpoints import check_checkpoint_identity, read_meta
 from .coco_eval import evaluate as coco_evaluate
+from .data.checks import IMAGE_INFO_KEYS, INSTANCE_KEYS, check_dataset
 from .errors import AfaError
 from .runconfig import config_hash
+from .runlock import RunLock
 
 TESTDEV_ANN = 'annotations/image_info_test-dev2017.json'
 TESTDEV_IMAGES = 'test2017/'
 
 
 def resolve_checkpoint(path):
-    """A .pth path, or a train_done.json whose final checkpoint is taken."""
+    """A .pth path, or a train_done.json whose final checkpoint is taken (and checked against its sha256)."""
     if path.endswith('.json'):
+        done = path
         try:
-            with open(path) as f:
-                path = json.load(f)['checkpoint']
-        except (OSError, ValueError, KeyError) as e:
-            raise AfaError('cannot read the final checkpoint from %s: %s' % (path, e))
+            with open(done) as f:
+                record = json.load(f)
+            path = record['checkpoint']
+        except (KeyError, TypeError):
+            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file' % done)
+        except (OSError, ValueError) as e:
+            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e))
+        if not os.path.isfile(path):  # recorded relative to where training ran: look beside the record
+            beside = os.path.join(os.path.dirname(done), os.path.basename(path))
+            path = beside if os.path.isfile(beside) else path
+        if os.path.isfile(path) and record.get('checkpoint_sha256') and \
+                provenance.sha256_file(path) != record['checkpoint_sha256']:
+            raise AfaError('%s is not the checkpoint %s recorded (sha256 differs): it was replaced or damaged '
+                           'after training; restore it or retrain with `afa train --retrain`' % (path, done))
     if not os.path.isfile(path):
         raise AfaError('checkpoint %s not found; train it first with `afa train`' % path)
     return path
+
+
+def check_output(out, spec):
+    """Refuse to replace a file that is not an earlier result of this same run (another run's metrics, or not a
+    metrics file at all)."""
+    if not os.path.exists(out):
+        return
+    try:
+        with open(out) as f:
+            previous = json.load(f)
+        owner = (previous.get('run_id'), previous.get('scale'))
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner != (spec.run_id, spec.scale):
+        raise AfaError('%s holds %s, not an earlier result of %s (%s scale); it is left untouched: choose another '
+                       '--out' % (out, 'the metrics of %s (%s scale)' % owner if owner else 'something else',
+                                  spec.run_id, spec.scale))
 
 
 def _iou_types(cfg):
@@ -45,6 +80,7 @@ def _test_dataset_cfg(cfg, spec, format_only):
     if not os.path.isfile(test.ann_file):
         raise AfaError('annotations %s not found; get the dataset with `afa data %s --root %s`'
                        % (test.ann_file, 'synthetic' if spec.scale == 'smoke' else 'coco', spec.data_root))
+    check_dataset(test.ann_file, test.img_prefix, IMAGE_INFO_KEYS if format_only else INSTANCE_KEYS)
     return test
 
 
@@ -76,13 +112,26 @@ def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
 
 
 def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none'):
-    """Evaluate (or, with format_only, write test-dev files); returns the output path."""
+    """Evaluate (or, with format_only, write test-dev files); returns the output path.
+
+    A checkpoint of `afa train` must be this run's (check_checkpoint_identity); a released one (no run id in
+    its meta) is written to the released results instead (output_path). Both load strictly.
+    """
     if launcher != 'none':
         raise AfaError('afa test runs in one process; multi-GPU testing is not needed for val2017 (5k images)')
     cfg = spec.build_config()
     checkpoint = resolve_checkpoint(checkpoint)
     checkpoint_info = release.describe(checkpoint)
+    if checkpoint_info['checkpoint_origin'] == 'trained':  # released checkpoints name no run: routed apart
+        check_checkpoint_identity(read_meta(checkpoint), spec, checkpoint)
     out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out)
+    if not format_only:
+        check_output(out, spec)
+    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus)
+
+
+def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus):
     dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
     iou_types = _iou_types(cfg)
     dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus)
@@ -94,6 +143,7 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    check_output(out, spec)  # again, under the lock
     payload = dict(
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=provenance.sha256_file(checkpoint), unit='percent',
@@ -128,10 +178,11 @@ def write_testdev(result_files, iou_types, spec, folder):
     for iou in iou_types:
         name = 'detections_test-dev2017_%s_results.json' % alg
         archive = os.path.join(folder, '%s_%s.zip' % (spec.run_id, iou))
-        partial = archive + '.partial'
-        with zipfile.ZipFile(partial, 'w', zipfile.ZIP_DEFLATED) as z:
-            z.write(result_files[iou], name)
-        os.replace(partial, archive)
+
+        def write_zip(tmp, source=result_files[iou], member=name):
+            with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+                z.write(source, member)
+        atomic.write_with(archive, write_zip)
         archives[iou] = {'zip': os.path.basename(archive), 'sha256': provenance.sha256_file(archive)}
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
     # Written last: its presence says every archive is complete (the workflow's output for this step).

@@ -31,6 +31,8 @@ TESTDEV_MANIFEST = 'manifest.json'     # written last in TESTDEV_DIR
 RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the authors' released checkpoint of the row
 RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
 LOCK_FILE = '.afa-lock'                # one writer per run folder
+FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/fingerprint.py)
+REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
 
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
@@ -103,6 +105,22 @@ def run_dir(runs_root, scale, run):
 
 def done_path(run_folder):
     return os.path.join(run_folder, DONE_FILE)
+
+
+def output_lock_name(output):
+    """The lock file guarding one output of `afa test` (metrics.json, the test-dev folder), beside it: two
+    evaluations of one output never run at once, while val and test-dev evaluations of one run may."""
+    return '%s-%s' % (LOCK_FILE, os.path.basename(os.path.normpath(output)))
+
+
+def fingerprint_path(run_folder):
+    return os.path.join(run_folder, FINGERPRINT_FILE)
+
+
+def replaced_path(run_folder, stamp):
+    """Where `afa train --retrain` moves a run folder: a hidden sibling folder that no run listing reads."""
+    folder = os.path.normpath(run_folder)
+    return os.path.join(os.path.dirname(folder), REPLACED_DIR, '%s-%s' % (os.path.basename(folder), stamp))
 
 
 def metrics_path(run_folder):

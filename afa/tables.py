@@ -209,7 +209,7 @@ def figure(frame, path, scale):
     ax.set_title('AFA reproduction (%s scale)' % scale)
     ax.legend(loc='upper left')
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
 
 

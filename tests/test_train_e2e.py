@@ -1,4 +1,5 @@
 """`afa train` and `afa test` as a user runs them: kill and resume, no retraining, metrics JSON, test-dev zips."""
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,8 @@ def afa(*args, **kwargs):
 
 @pytest.fixture(scope='module')
 def trained(synthetic_root, tmp_path_factory):
-    """Train 2 smoke epochs, killed after the first checkpoint and resumed."""
+    """Train 2 smoke epochs, killed the moment the first checkpoint appears (whole: saves are atomic), a damaged
+    epoch_2.pth planted (as an interrupted copy leaves one), then resumed."""
     runs = str(tmp_path_factory.mktemp('runs'))
     common = ['--smoke', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
     work_dir = os.path.join(runs, 'smoke', ROW)
@@ -32,10 +34,12 @@ def trained(synthetic_root, tmp_path_factory):
         assert proc.poll() is None, 'training exited before its first checkpoint'
         assert time.time() < deadline
         time.sleep(0.5)
-    time.sleep(1.0)  # let the checkpoint finish writing
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(os.path.join(work_dir, 'train_done.json'))
+    epoch_1 = os.path.join(work_dir, 'epoch_1.pth')
+    with open(epoch_1, 'rb') as src, open(os.path.join(work_dir, 'epoch_2.pth'), 'wb') as dst:
+        dst.write(src.read(os.path.getsize(epoch_1) // 3))
 
     resumed = afa('train', ROW, *common)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -44,11 +48,80 @@ def trained(synthetic_root, tmp_path_factory):
 
 def test_killed_run_resumes_from_its_checkpoint(trained):
     assert 'resuming %s from' % ROW in trained['log'] and 'epoch_1.pth' in trained['log']
+    assert 'died without releasing it' in trained['log']  # the killed holder's lock record is reported
     assert 'Epoch [1]' not in trained['log']  # the finished epoch is not trained again
     done = json.load(open(os.path.join(trained['work_dir'], 'train_done.json')))
     assert done['checkpoint'].endswith('epoch_2.pth') and done['scale'] == 'smoke'
     run = json.load(open(os.path.join(trained['work_dir'], 'run.json')))
     assert run['seed'] == 0 and run['deterministic'] is False and run['device'] == 'cpu'
+
+
+def test_damaged_newest_checkpoint_is_skipped_with_its_reason(trained):
+    assert 'skipping %s' % os.path.join(trained['work_dir'], 'epoch_2.pth') in trained['log']
+    assert 'truncated or corrupt' in trained['log']
+    assert 'resuming from %s instead' % os.path.join(trained['work_dir'], 'epoch_1.pth') in trained['log']
+
+
+def test_finished_run_with_other_options_is_refused(trained):
+    again = afa('train', ROW, *trained['common'] + ['--smoke-epochs', '3'])
+    assert again.returncode == 2 and 'runner.max_epochs: 2 -> 3' in again.stderr and '--retrain' in again.stderr
+    assert 'Traceback' not in again.stderr
+
+
+def test_wrong_row_or_scale_checkpoint_is_refused_and_metrics_untouched(trained, tmp_path):
+    done = os.path.join(trained['work_dir'], 'train_done.json')
+    other_dir = os.path.join(trained['runs'], 'smoke', 'cmrcn_r50_sumup_1x')
+    os.makedirs(other_dir, exist_ok=True)
+    sentinel = os.path.join(other_dir, 'metrics.json')
+    with open(sentinel, 'w') as f:
+        f.write('{"run_id": "cmrcn_r50_sumup_1x", "scale": "smoke"}\n')
+    wrong_row = afa('test', 'cmrcn_r50_sumup_1x', done, *trained['common'])
+    assert wrong_row.returncode == 2 and 'is the checkpoint of %s' % ROW in wrong_row.stderr
+    assert open(sentinel).read() == '{"run_id": "cmrcn_r50_sumup_1x", "scale": "smoke"}\n'
+    paper = [a for a in trained['common'] if a != '--smoke']
+    wrong_scale = afa('test', ROW, done, *paper)
+    assert wrong_scale.returncode == 2 and 'smoke-scale checkpoint' in wrong_scale.stderr
+    assert not os.path.exists(os.path.join(trained['runs'], 'paper'))
+    other_out = afa('test', ROW, done, '--out', sentinel, *trained['common'])
+    assert other_out.returncode == 2 and 'left untouched' in other_out.stderr
+
+
+def test_truncated_checkpoint_or_a_busy_run_folder_is_one_line(trained, tmp_path):
+    final = os.path.join(trained['work_dir'], 'epoch_2.pth')
+    cut = str(tmp_path / 'cut.pth')
+    with open(final, 'rb') as src, open(cut, 'wb') as dst:
+        dst.write(src.read(os.path.getsize(final) // 2))
+    truncated = afa('test', ROW, cut, '--out', str(tmp_path / 'm.json'), *trained['common'])
+    assert truncated.returncode == 2 and 'cannot read checkpoint' in truncated.stderr and cut in truncated.stderr
+    with hold_lock(trained['work_dir'], 'metrics.json') as holder:
+        busy = afa('test', ROW, os.path.join(trained['work_dir'], 'train_done.json'), *trained['common'])
+        assert busy.returncode == 2 and 'in use by another afa process: pid %d' % holder.pid in busy.stderr
+
+
+@contextlib.contextmanager
+def hold_lock(folder, output=None):
+    """Another process holding the run folder's lock (or, with ``output``, the lock of that test output)."""
+    code = ('import sys, time; from afa import layout; from afa.runlock import RunLock; '
+            'RunLock(sys.argv[1], "test", layout.output_lock_name(sys.argv[2]) if sys.argv[2] else layout.LOCK_FILE)'
+            '.acquire(); print("held", flush=True); time.sleep(120)')
+    holder = subprocess.Popen([sys.executable, '-c', code, folder, output or ''], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_checkpoint_that_does_not_fit_the_model_is_refused(trained, tmp_path):
+    import torch
+    state = torch.load(os.path.join(trained['work_dir'], 'epoch_2.pth'), map_location='cpu')
+    state['state_dict'].pop(sorted(state['state_dict'])[0])
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(state, bad)
+    result = afa('test', ROW, bad, '--out', str(tmp_path / 'm.json'), *trained['common'])
+    assert result.returncode == 2 and 'does not fit' in result.stderr and 'missing key' in result.stderr
+    assert not os.path.exists(str(tmp_path / 'm.json'))
 
 
 def test_finished_run_is_not_retrained(trained):
@@ -74,7 +147,8 @@ def test_metrics_json_has_its_fields(trained):
 
 def test_format_only_writes_zipped_test_dev_files(trained, tmp_path):
     done = os.path.join(trained['work_dir'], 'train_done.json')
-    result = afa('test', ROW, done, '--format-only', '--out', str(tmp_path), *trained['common'])
+    with hold_lock(trained['work_dir'], 'metrics.json'):  # the val evaluation may run at the same time
+        result = afa('test', ROW, done, '--format-only', '--out', str(tmp_path), *trained['common'])
     assert result.returncode == 0, result.stderr[-3000:]
     for iou in ('bbox', 'segm'):
         with zipfile.ZipFile(str(tmp_path / ('%s_%s.zip' % (ROW, iou)))) as z:

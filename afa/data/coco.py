@@ -17,6 +17,7 @@ import zipfile
 
 from .. import atomic, layout
 from ..errors import AfaError
+from . import checks
 from .download import download, file_digest
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'coco_manifest.json')
@@ -86,8 +87,7 @@ def extract(root, archive_path, part):
         archive.extractall(staging)
     _merge(staging, root)
     shutil.rmtree(staging, ignore_errors=True)
-    with open(marker, 'w') as f:
-        f.write(os.path.basename(archive_path) + '\n')
+    atomic.write_text(marker, os.path.basename(archive_path) + '\n')
 
 
 def _merge(src, dst):
@@ -99,52 +99,91 @@ def _merge(src, dst):
             os.replace(s, d)
 
 
+def expected_images(root, manifest):
+    """{split: image count} the folder must hold: COCO's, or those of a synthetic dataset (its synthetic.json)."""
+    counts = {split: spec['images'] for split, spec in manifest['splits'].items()}
+    marker = os.path.join(root, layout.SYNTHETIC_MARKER)
+    if os.path.isfile(marker):
+        synthetic = _read_json(marker)
+        if not synthetic or not isinstance(synthetic.get('images'), dict):
+            raise AfaError('%s is unreadable; regenerate the dataset with `afa data synthetic`' % marker)
+        counts.update({split: int(n) for split, n in synthetic['images'].items() if split in counts})
+    return counts
+
+
 def verify(root, manifest=None, parts=None):
-    """Check what the requested parts provide; returns a report dict, raises AfaError listing every problem."""
-    from pycocotools.coco import COCO
-    import contextlib
-    import io
+    """Check what the requested parts provide; returns a report dict, raises AfaError listing every problem.
+
+    An image part: its folder holds the expected number of images, each starting like an image. An annotation
+    part: its files parse and have their COCO keys, and (with the images) every listed image exists.
+    """
     manifest = manifest or load_manifest()
     parts = list(parts or manifest['parts'])
+    unknown = [p for p in parts if p not in manifest['parts']]
+    if unknown:
+        raise AfaError('unknown part(s) %s; known: %s' % (', '.join(unknown), ', '.join(manifest['parts'])))
+    if not os.path.isdir(root):
+        raise AfaError('%s is not a folder; pass the dataset folder with --root (fetch COCO with `afa data coco '
+                       '--root %s`)' % (root, root))
+    expected = expected_images(root, manifest)
     problems, report = [], {}
     for split, spec in manifest['splits'].items():
-        if spec['part'] not in parts:
+        ann_part = 'test_info' if spec.get('image_info_only') else 'annotations'
+        with_images, with_annotations = spec['part'] in parts, ann_part in parts
+        if not (with_images or with_annotations):
             continue
         folder = os.path.join(root, split)
-        images = set(os.listdir(folder)) if os.path.isdir(folder) else set()
-        entry = {'images': len(images), 'expected_images': spec['images']}
-        if len(images) != spec['images']:
-            problems.append('%s: %d images, expected %d' % (folder, len(images), spec['images']))
-        ann_part = 'test_info' if spec.get('image_info_only') else 'annotations'
-        ann_file = os.path.join(root, spec['annotations'])
-        if ann_part in parts:
+        entry = {}
+        images = set()
+        if with_images:
+            images = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+            entry.update(images=len(images), expected_images=expected[split])
+            if len(images) != expected[split]:
+                problems.append('%s: %d images, expected %d' % (folder, len(images), expected[split]))
+            bad = checks.image_problems(folder, sorted(images))
+            problems.extend('%s: %s' % item for item in bad)
+        if with_annotations:
+            ann_file = os.path.join(root, spec['annotations'])
+            keys = checks.IMAGE_INFO_KEYS if spec.get('image_info_only') else checks.INSTANCE_KEYS
             try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    coco = COCO(ann_file)
-            except Exception as e:  # pycocotools raises whatever json/open raise
-                problems.append('%s does not load: %s' % (ann_file, e))
+                doc = checks.load_annotation_file(ann_file, keys)
+            except AfaError as e:
+                problems.append(str(e))
             else:
-                listed = {img['file_name'] for img in coco.loadImgs(coco.getImgIds())}
-                missing = sorted(listed - images)
-                entry.update(annotated_images=len(listed), annotations=len(coco.dataset.get('annotations', [])))
+                listed = {img['file_name'] for img in doc['images']}
+                entry.update(annotated_images=len(listed), annotations=len(doc.get('annotations', [])))
+                if not listed:
+                    problems.append('%s lists no images' % ann_file)
+                missing = sorted(listed - images) if with_images else []
                 if missing:
                     problems.append('%s lists %d images missing from %s (first: %s)'
                                     % (ann_file, len(missing), folder, missing[0]))
         report[split] = entry
     if problems:
-        raise AfaError('COCO under %s failed verification:\n  - %s\nrerun `afa data coco --root %s` to fetch what '
-                       'is missing' % (root, '\n  - '.join(problems), root))
+        raise AfaError('dataset under %s failed verification:\n  - %s\nrerun `afa data coco --root %s` (COCO) or '
+                       '`afa data synthetic` (synthetic) to fetch or remake what is broken'
+                       % (root, '\n  - '.join(problems), root))
     return report
 
 
 def write_verified(root, manifest, parts, archives=None):
-    """Verify and, only on success, write ROOT/.afa-verified.json (atomically)."""
-    report = verify(root, manifest, parts)
-    record = {'parts': archives or {p: {'archive': None, 'source': 'verified in place'} for p in parts},
-              'splits': report}
-    atomic.write_json(os.path.join(root, VERIFIED), record)
-    _log('COCO verified under %s: %s' % (root, ', '.join('%s %d images' % (s, r['images'])
-                                                            for s, r in sorted(report.items()))))
+    """Verify and, only on success, record the parts in ROOT/.afa-verified.json (atomically, keeping the parts
+    verified earlier). A failed verification removes the record: it no longer holds."""
+    path = os.path.join(root, VERIFIED)
+    try:
+        report = verify(root, manifest, parts)
+    except AfaError:
+        if os.path.exists(path):
+            os.remove(path)
+            _log('removed %s: the dataset no longer verifies' % path)
+        raise
+    previous = _read_json(path) or {}
+    record = {'parts': dict(previous.get('parts') or {}), 'splits': dict(previous.get('splits') or {})}
+    record['parts'].update(archives or {p: {'archive': None, 'source': 'verified in place'} for p in parts})
+    for split, entry in report.items():
+        record['splits'][split] = dict(record['splits'].get(split, {}), **entry)
+    atomic.write_json(path, record)
+    _log('verified under %s: %s' % (root, ', '.join(sorted(parts))))
     return record
 
 

@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from .. import layout
+from ..errors import AfaError
 
 CATEGORIES = [
     {'id': 1, 'name': 'square', 'supercategory': 'shape'},
@@ -89,9 +90,13 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
                   max_objects=max_objects, seed=seed, version=1)
     manifest_path = os.path.join(root, MANIFEST)
     if os.path.exists(manifest_path):
-        with open(manifest_path) as f:
-            existing = json.load(f)
-        if existing.get('params') == params:
+        try:
+            with open(manifest_path) as f:
+                existing = json.load(f)
+        except ValueError as e:
+            raise AfaError('%s is not valid JSON (%s); remove the folder %s and generate it again'
+                           % (manifest_path, e, root))
+        if isinstance(existing, dict) and existing.get('params') == params:
             return existing
         raise FileExistsError('%s holds a synthetic dataset made with other parameters; remove it or choose '
                               'another --root' % root)

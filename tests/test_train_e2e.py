@@ -113,6 +113,17 @@ def hold_lock(folder, output=None):
         holder.wait()
 
 
+def test_final_checkpoint_replaced_after_training_is_refused(trained, tmp_path):
+    done = json.load(open(os.path.join(trained['work_dir'], 'train_done.json')))
+    other = str(tmp_path / 'epoch_2.pth')
+    with open(done['checkpoint'], 'rb') as src, open(other, 'wb') as dst:
+        dst.write(src.read() + b'changed')
+    record = str(tmp_path / 'train_done.json')
+    json.dump(dict(done, checkpoint=other), open(record, 'w'))
+    result = afa('test', ROW, record, '--out', str(tmp_path / 'm.json'), *trained['common'])
+    assert result.returncode == 2 and 'sha256 differs' in result.stderr and other in result.stderr
+
+
 def test_checkpoint_that_does_not_fit_the_model_is_refused(trained, tmp_path):
     import torch
     state = torch.load(os.path.join(trained['work_dir'], 'epoch_2.pth'), map_location='cpu')

@@ -194,6 +194,7 @@ def test_the_image_layout_matches_the_entry_point(image):
     assert env['UV_PYTHON_INSTALL_DIR'].startswith('/opt/') and '--install-dir' not in text
 
 
+@pytest.mark.orchestrator
 @pytest.mark.parametrize('image', sorted(IMAGES))
 def test_hadolint_is_clean(image):
     path = os.path.join(REPO, 'docker', IMAGES[image][0])
@@ -201,6 +202,7 @@ def test_hadolint_is_clean(image):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.orchestrator
 def test_shellcheck_is_clean():
     scripts = [REPRODUCE, os.path.join(REPO, 'docker', 'build.sh'), os.path.join(REPO, '.ci', 'run')] + sorted(
         glob.glob(os.path.join(REPO, 'scripts', '*.sh')))
@@ -384,6 +386,7 @@ def test_too_few_gpus(mounts):
     assert result.returncode == 2 and '8 GPUs requested but 2 visible' in result.stderr
 
 
+@pytest.mark.orchestrator
 @pytest.mark.parametrize('image', sorted(IMAGES))
 def test_dry_run_plans_the_table_with_the_mounts_in_each_image_layout(mounts, image):
     command = image_layout(mounts, image)
@@ -398,6 +401,7 @@ def test_dry_run_plans_the_table_with_the_mounts_in_each_image_layout(mounts, im
     assert 'gpus_per_run: 4' in config and 'tables: [3x]' in config
 
 
+@pytest.mark.orchestrator
 def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
     mounts['env']['AFA_DATA'] = '/nonexistent'
     result = reproduce(mounts, '--smoke', '--dry-run', '--rows', 'cmrcn_r50_msca_adp_1x')
@@ -408,6 +412,7 @@ def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
 
 
 @pytest.mark.slow
+@pytest.mark.orchestrator
 def test_smoke_run_on_cpu_in_the_modern_layout_writes_the_tables(mounts):
     """The whole smoke pipeline for one row through the entry point, no GPU visible: what `docker run IMAGE
     reproduce --smoke` does, minus the container."""

@@ -4,12 +4,15 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from afa import layout
 from afa import zoo as zoo_mod
 
 REPO = zoo_mod.REPO_ROOT
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 ZOO = zoo_mod.load()
+pytestmark = pytest.mark.orchestrator  # Snakemake lives in the orchestrator environment
 
 
 def snakemake(*args):

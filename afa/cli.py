@@ -4,6 +4,8 @@ import argparse
 import os
 import sys
 
+from . import layout
+
 
 def _cmd_zoo(args):
     from . import zoo as zoo_mod
@@ -99,8 +101,9 @@ def _cmd_tables(args):
     from .tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
                                   with_figure=not args.no_figure)
-    done = int((frame['status'] == 'done').sum())
-    print('afa tables: %d of %d rows have results; %s' % (done, len(frame), ', '.join(sorted(outputs.values()))))
+    done = frame[frame['status'] == 'done']
+    print('afa tables: %d runs of %d rows; %s' % (len(done), done['id'].nunique(),
+                                                  ', '.join(sorted(outputs.values()))))
     if args.print:
         with open(outputs['tables']) as f:
             print(f.read())
@@ -294,8 +297,8 @@ def main(argv=None):
         # Before torch initialises CUDA: under torch 1.9 a visible GPU is still picked by DataParallel.
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     if args.command == 'tables':
-        args.runs = args.runs or 'runs/%s' % args.scale
-        args.out = args.out or 'results/%s' % args.scale
+        args.runs = args.runs or layout.runs_dir(layout.RUNS_ROOT, args.scale)
+        args.out = args.out or layout.results_dir(layout.RESULTS_ROOT, args.scale)
         if args.testdev_scores is None and args.scale == 'paper':
             args.testdev_scores = 'results/testdev_scores.csv'
     try:

@@ -20,6 +20,7 @@ SEED_PREFIX = '-seed'
 PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
 SCALES = ('paper', 'smoke')
 RUNS_ROOT = 'runs'
+RESULTS_ROOT = 'results'               # RESULTS_ROOT/SCALE/: what `afa tables` and `afa curves` write
 
 # Files in a run folder.
 RUN_FILE = 'run.json'                  # what was asked, the resolved config's hash, provenance (rewritten per start)
@@ -97,6 +98,11 @@ def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
 def runs_dir(runs_root, scale):
     """The folder holding every run folder of one scale (smoke and paper runs never share one)."""
     return os.path.join(runs_root, scale)
+
+
+def results_dir(results_root, scale):
+    """The folder of the regenerated tables and figures of one scale."""
+    return os.path.join(results_root, scale)
 
 
 def run_dir(runs_root, scale, run):

@@ -12,7 +12,10 @@ from .cfg_walk import walk_dicts
 
 IMAGE_SCALE = 0.16
 CHANNELS = 64
-BACKBONE_CHANNELS = [64, 128, 256, 512]  # ResNet-18 stages
+BACKBONE_BASE = 64         # ResNet-18's stem and first-stage width; the stages double it
+RCNN_SAMPLES = 64          # sampled RoIs per image and cascade stage
+LR_SCALE = 1.0             # the recipe's learning rate times this
+LOG_INTERVAL = 2           # iterations between loss log lines: a short run still draws a curve
 NUM_CLASSES = 3
 
 
@@ -32,11 +35,11 @@ def _shrink_pipeline_step(step):
 def _shrink_backbone(model):
     backbone = model['backbone']
     backbone.update(type='ResNet', depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None,
-                    norm_cfg=dict(type='BN', requires_grad=True))
+                    base_channels=BACKBONE_BASE, norm_cfg=dict(type='BN', requires_grad=True))
     for key in ('groups', 'base_width'):
         backbone.pop(key, None)
     indices = backbone.get('out_indices', (0, 1, 2, 3))
-    return [BACKBONE_CHANNELS[i] for i in indices]
+    return [BACKBONE_BASE * 2 ** i for i in indices]
 
 
 def _shrink_cascade(model):
@@ -51,7 +54,7 @@ def _shrink_cascade(model):
     train, test = model['train_cfg'], model['test_cfg']
     train['rpn_proposal'].update(nms_pre=200, max_per_img=100)
     for stage in train['rcnn']:
-        stage['sampler']['num'] = 64
+        stage['sampler']['num'] = RCNN_SAMPLES
     test['rpn'].update(nms_pre=200, max_per_img=100)
     test['rcnn']['max_per_img'] = 50
 
@@ -112,7 +115,8 @@ def shrink(cfg_dict, epochs=2, samples_per_gpu=2):
     optimizer_config = dict(cfg.get('optimizer_config') or {})
     optimizer_config['grad_clip'] = dict(max_norm=10, norm_type=2)
     cfg['optimizer_config'] = optimizer_config
-    cfg['log_config']['interval'] = 5
+    cfg['optimizer']['lr'] = cfg['optimizer']['lr'] * LR_SCALE
+    cfg['log_config']['interval'] = LOG_INTERVAL
     cfg['checkpoint_config'] = dict(interval=1, max_keep_ckpts=2)
     cfg['evaluation'] = dict(interval=epochs + 1, metric=cfg.get('evaluation', {}).get('metric', 'bbox'))
     return cfg

@@ -2,7 +2,8 @@
 import pytest
 from pycocotools.coco import COCO
 
-from afa.coco_eval import STAT_NAMES, evaluate, ground_truth_as_results
+from afa.coco_eval import STAT_NAMES, evaluate
+from coco_results import ground_truth_as_results
 
 
 @pytest.fixture(scope='module')

@@ -4,6 +4,8 @@ import shlex
 import sys
 
 from afa import layout
+from afa.curves import CURVES_FILE
+from afa.tables import OUTPUTS as TABLE_OUTPUTS
 from afa import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
@@ -18,7 +20,7 @@ if SMOKE != (config["data"]["source"] == "synthetic"):
 # The `afa` command of the environment that trains (the Docker image sets it to the paper environment's Python).
 AFA = config.get("afa_command") or "%s -m afa.cli" % shlex.quote(sys.executable)
 RUNS_DIR = layout.runs_dir(config["runs_root"], SCALE)
-RESULTS_DIR = os.path.join(config["results_root"], SCALE)
+RESULTS_DIR = layout.results_dir(config["results_root"], SCALE)
 DATA_ROOT = config["data"]["root"].rstrip("/") + "/"
 PRETRAINED_DIR = config["pretrained_dir"].rstrip("/") + "/"
 PRECISION = config["precision"]
@@ -77,13 +79,12 @@ def gpus_of(run_id):
     return int(config.get("gpus_per_run") or row_of(run_id)["gpus"])
 
 
+def result_file(name):
+    return os.path.join(RESULTS_DIR, name)
+
+
 def final_outputs():
-    outputs = [
-        os.path.join(RESULTS_DIR, "tables.md"),
-        os.path.join(RESULTS_DIR, "summary.csv"),
-        os.path.join(RESULTS_DIR, "reproduced_vs_paper.png"),
-        os.path.join(RESULTS_DIR, "training_curves.png"),
-    ]
+    outputs = [result_file(name) for name in TABLE_OUTPUTS.values()] + [result_file(CURVES_FILE)]
     if config["testdev"]:
         outputs += expand(layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")), run=RUN_IDS)
     return outputs

@@ -14,7 +14,7 @@ def _plt():
 
 
 def _label(line):
-    text = '%s %s %s %s' % (line.schedule, line.model, line.module, line.backbone.replace('ResNe', 'R'))
+    text = '%s %s %s %s' % (line.schedule, line.model, line.module, line.backbone.replace('ResNeXt-', 'X-').replace('ResNet-', 'R-'))
     return text if line.line == 'default' else '%s %s' % (text, line.line)
 
 
@@ -68,13 +68,13 @@ def gains(lines, zoo, path, scale):
         found = [tables.gain(line, lines, kind) for kind in ('sumup', 'control')]
         return any(g is not None and (g.paper is not None or g.ours is not None) for g in found)
     afa_lines = [l for l in lines if drawn(l)]
-    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.4 * max(1, len(afa_lines))))
+    fig, ax = plt.subplots(figsize=(9, 1.9 + 0.4 * max(1, len(afa_lines))))
     ys = list(range(len(afa_lines)))
-    styles = (('sumup', -0.15, 'tab:blue', 'reproduced, over Sum-Up'),
-              ('control', 0.15, 'tab:orange', 'reproduced, over AdamW Sum-Up'))
+    styles = (('sumup', -0.15, 'tab:blue', 'reproduced vs Sum-Up'),
+              ('control', 0.15, 'tab:orange', 'reproduced vs AdamW Sum-Up'))
     paper = [(y, tables.gain(l, lines, 'sumup').paper) for y, l in zip(ys, afa_lines)]
     paper = [(y, p) for y, p in paper if p is not None]
-    ax.scatter([p for _, p in paper], [y for y, _ in paper], marker='D', color='black', label='paper, over Sum-Up',
+    ax.scatter([p for _, p in paper], [y for y, _ in paper], marker='D', color='black', label='paper, vs Sum-Up',
                zorder=5)
     for kind, offset, colour, label in styles:
         points = [(y + offset, tables.gain(l, lines, kind)) for y, l in zip(ys, afa_lines)]
@@ -91,8 +91,8 @@ def gains(lines, zoo, path, scale):
     ax.set_ylim(len(afa_lines) - 0.5, -0.5)
     ax.set_xlabel('box AP val gain (AP points); no error bar: one seed')
     ax.grid(axis='x', alpha=0.3)
-    ax.legend(loc='best', fontsize=8)
-    ax.set_title('Gain of the AFA necks: %s' % _title(scale))
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
+    ax.set_title('Box AP gain of the AFA necks%s' % (' (smoke scale)' if scale == 'smoke' else ''))
     fig.tight_layout()
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)

@@ -39,10 +39,6 @@ class Row(dict):
         return self['id']
 
     @property
-    def config(self):
-        return self['config']
-
-    @property
     def control(self):
         return bool(self.get('control', False))
 

@@ -48,7 +48,6 @@ class _Progress(object):
 
     def __init__(self, name, total, initial, enabled):
         self.bar = None
-        self.enabled = enabled
         if not enabled:
             return
         try:
@@ -74,14 +73,9 @@ def _open(url, start, timeout):
     return urlopen(Request(url, headers=headers), timeout=timeout)
 
 
-def _fetch_once(url, part, size, timeout, progress, name):
+def _fetch_once(url, part, timeout, progress, name):
     """Bring ``part`` to its full size, resuming what is there. Raises on errors (caller retries)."""
     start = os.path.getsize(part) if os.path.exists(part) else 0
-    if size is not None and start == size:
-        return
-    if size is not None and start > size:
-        start = 0  # longer than the real file: corrupt, start over
-        os.remove(part)
     try:
         response = _open(url, start, timeout)
     except HTTPError as e:
@@ -93,7 +87,7 @@ def _fetch_once(url, part, size, timeout, progress, name):
         if start and status != 206:
             start = 0  # the server ignored Range: it sends the whole file, so restart from zero
         length = response.headers.get('Content-Length')
-        total = (start + int(length)) if length is not None else size
+        total = (start + int(length)) if length is not None else None
         bar = _Progress(name, total, start, progress)
         try:
             with open(part, 'ab' if start else 'wb') as out:
@@ -110,7 +104,7 @@ def _fetch_once(url, part, size, timeout, progress, name):
         raise ConnectionError('connection closed after %d of %d bytes' % (got, total))
 
 
-def download(url, dest, checksum=None, size=None, timeout=60.0, retries=5, backoff=2.0, progress=True, log=None):
+def download(url, dest, checksum=None, timeout=60.0, retries=5, backoff=2.0, progress=True, log=None):
     """Fetch ``url`` to ``dest`` unless ``dest`` already exists with the right checksum. Returns ``dest``."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     name = os.path.basename(dest)
@@ -126,7 +120,7 @@ def download(url, dest, checksum=None, size=None, timeout=60.0, retries=5, backo
         while True:
             attempt += 1
             try:
-                _fetch_once(url, part, size, timeout, progress, name)
+                _fetch_once(url, part, timeout, progress, name)
                 break
             except HTTPError as e:
                 if e.code < 500:

@@ -1,5 +1,6 @@
 """Backbone weights: each row maps to its files, downloads verify the sha256 prefix of the name, a missing file
 is a clear error that names the fetch command."""
+import hashlib
 import subprocess
 import sys
 
@@ -20,9 +21,15 @@ def test_every_row_loads_the_weights_the_workflow_fetches_for_it():
         assert files_for_backbone(row['backbone']) == [checkpoint.split('/')[-1]], row.id
 
 
-def test_names_carry_their_sha256_prefix():
-    for name, spec in WEIGHTS.items():
-        assert spec['checksum'] == 'sha256:' + name.rsplit('-', 1)[1].split('.')[0]
+def test_a_file_that_matches_its_checksum_is_fetched_and_kept(tmp_path, monkeypatch):
+    content = b'tiny stand-in weights'
+    name = 'tiny-%s.pth' % hashlib.sha256(content).hexdigest()[:8]
+    monkeypatch.setitem(WEIGHTS, name, {'url': 'http://unused/' + name, 'checksum': 'sha256:' + name[5:13]})
+    with FaultyServer({'/' + name: content}) as server:
+        paths = fetch(str(tmp_path), names=[name], mirror=server.url, progress=False)
+        assert paths == [str(tmp_path / name)] and (tmp_path / name).read_bytes() == content
+    # The server is gone: a second fetch verifies the file in place instead of downloading it again.
+    assert fetch(str(tmp_path), names=[name], mirror=server.url, progress=False) == paths
 
 
 def test_a_file_that_does_not_match_its_name_is_refused(tmp_path):

@@ -5,7 +5,18 @@ apex O1 patches torch functions to run in fp16 where safe and scales the loss; t
 """
 from mmcv.runner import HOOKS, OptimizerHook
 
+from ..errors import AfaError
 from ..precision import apex_available  # noqa: F401  (re-exported)
+
+
+def _amp():
+    """apex.amp, or the error a user can act on (a config that names this hook on a machine without apex)."""
+    try:
+        from apex import amp
+    except ImportError as e:
+        raise AfaError('ApexOptimizerHook (precision "apex") needs NVIDIA apex, which cannot be imported here '
+                       '(%s); build it as in docker/Dockerfile, or train with --precision amp' % e)
+    return amp
 
 
 @HOOKS.register_module()
@@ -17,13 +28,13 @@ class ApexOptimizerHook(OptimizerHook):
         self.loss_scale = loss_scale
 
     def before_run(self, runner):
-        from apex import amp
+        amp = _amp()
         model = getattr(runner.model, 'module', runner.model)
         _, runner.optimizer = amp.initialize(model, runner.optimizer, opt_level=self.opt_level,
                                              loss_scale=self.loss_scale)
 
     def after_train_iter(self, runner):
-        from apex import amp
+        amp = _amp()
         runner.optimizer.zero_grad()
         with amp.scale_loss(runner.outputs['loss'], runner.optimizer) as scaled_loss:
             scaled_loss.backward()

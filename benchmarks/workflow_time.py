@@ -6,7 +6,9 @@ The smoke DAG runs in a fresh copy of the repository's tracked files, exactly as
 of an earlier run is reused.
 """
 import argparse
+import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -14,15 +16,23 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from afa import layout  # noqa: E402
+from afa.tables import OUTPUTS  # noqa: E402
+
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 
 
 def timed(cmd, cwd):
+    """(wall seconds, CPU seconds of the command and everything it started, output)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     result = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode:
         sys.exit('%s failed:\n%s' % (' '.join(cmd), result.stdout[-3000:]))
-    return time.time() - start, result.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.time() - start, cpu, result.stdout
 
 
 def fresh_copy(dest):
@@ -36,17 +46,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--skip-smoke', action='store_true', help='only the dry run')
     args = parser.parse_args()
-    seconds, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/coco', '-n'], REPO)
+    seconds, _, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/coco', '-n'], REPO)
     jobs = [line for line in out.splitlines() if line.strip().startswith('total')]
     print('coco profile dry run: %.1f s (%s)' % (seconds, jobs[0].strip() if jobs else 'job count not printed'))
     if args.skip_smoke:
         return
     work = tempfile.mkdtemp(prefix='afa-smoke-dag-')
     fresh_copy(work)
-    seconds, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/smoke'], work)
+    load = os.getloadavg()[0]
+    seconds, cpu, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/smoke'], work)
     steps = [line for line in out.splitlines() if 'steps (100%) done' in line]
-    print('smoke DAG, every row, %d CPU cores: %.1f min (%s)' % (os.cpu_count(), seconds / 60,
-                                                                steps[-1].strip() if steps else '?'))
+    print('smoke DAG, every row, %d CPU cores: %.1f min wall (%s); load average %.1f at start, %.1f at end'
+          % (os.cpu_count(), seconds / 60, steps[-1].strip() if steps else '?', load, os.getloadavg()[0]))
+    # On a shared machine the wall time says little; the CPU time of the DAG's processes does not depend on
+    # the other users: on 2 idle cores the DAG takes about CPU / 2 (two single-threaded jobs at a time).
+    print('smoke DAG CPU time: %.1f min; on %d idle cores about %.1f min wall'
+          % (cpu / 60, os.cpu_count(), cpu / 60 / os.cpu_count()))
+    summary = os.path.join(layout.results_dir(os.path.join(work, layout.RESULTS_ROOT), 'smoke'),
+                           OUTPUTS['summary'])
+    with open(summary) as f:
+        for rec in csv.DictReader(f):
+            print('  %-34s box AP %5.1f  mask AP %s' % (rec['run_id'], float(rec['ours_box_val']),
+                                                       rec['ours_mask_val'] or '-'))
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ from mmdet.models import build_detector  # noqa: E402
 import afa  # noqa: E402
 from afa import zoo as zoo_mod  # noqa: E402
 from afa.runconfig import RunSpec  # noqa: E402
+from afa.smoke import IMAGE_SCALE  # noqa: E402
 
 afa.register_modules()
 ZOO = zoo_mod.load()
@@ -42,7 +43,9 @@ def test_row_trains_one_step_at_smoke_scale(row_id, synthetic_root, tmp_path):
 def test_smoke_keeps_multi_scale_and_repeat_semantics(synthetic_root):
     cfg = RunSpec('cmrcn_r50_sumup_3x', zoo=ZOO, scale='smoke', data_root=synthetic_root).build_config()
     resize = [s for s in cfg.data.train.dataset.pipeline if s['type'] == 'Resize'][0]
-    assert resize['multiscale_mode'] == 'range' and resize['img_scale'] == [(213, 102), (213, 128)]
+    # The recipe's range (1333, 640)..(1333, 800), scaled like every other size of the smoke scale.
+    expected = [tuple(int(round(v * IMAGE_SCALE)) for v in size) for size in ((1333, 640), (1333, 800))]
+    assert resize['multiscale_mode'] == 'range' and resize['img_scale'] == expected
     assert cfg.data.train.times == 1 and cfg.runner.max_epochs == 2
     assert cfg.optimizer.type == 'SGD'  # the recipe's optimizer is kept
 

@@ -1,4 +1,5 @@
 """The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, and (slow) the smoke DAG."""
+import json
 import os
 import re
 import shutil
@@ -7,7 +8,11 @@ import sys
 
 import pytest
 
+from afa import layout
 from afa import zoo as zoo_mod
+from afa.curves import CURVES_FILE
+from afa.smoke import BOX_AP_FLOORS
+from afa.tables import OUTPUTS
 
 REPO = zoo_mod.REPO_ROOT
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
@@ -37,15 +42,18 @@ def test_coco_profile_dry_run_has_the_expected_jobs():
     assert job_counts(result.stdout) == {
         'data_coco': 1, 'pretrained': 3, 'train': rows, 'evaluate': rows, 'testdev': rows, 'tables': 1,
         'curves': 1, 'all': 1, 'total': 3 * rows + 7}
-    trained = sorted(re.search(r'runs/paper/(\S+)/train_done.json', b).group(1) for b in jobs(result.stdout, 'train'))
+    done = re.escape(layout.done_path(layout.run_dir(layout.RUNS_ROOT, 'paper', 'RUN'))).replace('RUN', r'(\S+)')
+    trained = sorted(re.search(done, b).group(1) for b in jobs(result.stdout, 'train'))
     assert trained == sorted(ZOO.ids())
 
 
 def test_one_table_and_named_rows_select_their_jobs():
     result = snakemake('--profile', 'workflow/profiles/coco', '-n', '--config', 'tables=[3x]')
+    assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout)['train'] == 4
     result = snakemake('--profile', 'workflow/profiles/coco', '-n', '--config',
                        'rows=[cmrcn_r50_mssa_adp_3x+release_steps]')
+    assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout)['train'] == 1
     assert 'afa.cli train cmrcn_r50_mssa_adp_3x+release_steps' in result.stdout
 
@@ -101,13 +109,20 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     _copy_repo(repo)
     result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-    tables = open(os.path.join(repo, 'results', 'smoke', 'tables.md')).read()
+    results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
+    tables = open(os.path.join(results, OUTPUTS['tables'])).read()
     assert 'not run yet' not in tables
+    box_ap = {}
     for row in ZOO:
-        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row.id, 'metrics.json'))
-        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row.id, 'test-dev', 'manifest.json'))
-    for name in ('summary.csv', 'reproduced_vs_paper.png', 'training_curves.png'):
-        assert os.path.getsize(os.path.join(repo, 'results', 'smoke', name)) > 0
+        run = layout.run_dir(os.path.join(repo, layout.RUNS_ROOT), 'smoke', row.id)
+        with open(layout.metrics_path(run)) as f:
+            box_ap[row.id] = json.load(f)['bbox']['AP']
+        assert os.path.exists(layout.testdev_manifest(run))
+    # The smoke scale learns: a broken evaluation or label mapping (AP near 0) fails here.
+    below = {r.id: ap for r in ZOO for ap in [box_ap[r.id]] if ap < BOX_AP_FLOORS[r['model']]}
+    assert not below, 'box AP under the smoke floors %s: %s' % (BOX_AP_FLOORS, below)
+    for name in list(OUTPUTS.values()) + [CURVES_FILE]:
+        assert os.path.getsize(os.path.join(results, name)) > 0
     again = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo)
     assert again.returncode == 0 and 'Nothing to be done' in again.stdout + again.stderr
     report = snakemake('--profile', 'workflow/profiles/smoke', '--report', 'report.html', cwd=repo)

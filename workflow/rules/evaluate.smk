@@ -16,7 +16,7 @@ rule evaluate:
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_evaluate.log"),
     shell:
-        "{AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} > {log} 2>&1"
 
 
 rule testdev:
@@ -35,5 +35,5 @@ rule testdev:
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_testdev.log"),
     shell:
-        "{AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} --format-only"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} --format-only"
         " --out {params.out} > {log} 2>&1"

@@ -1,5 +1,7 @@
 # One training job per run. The job's output appears only when training finished; a killed job leaves its
 # checkpoints, and the rerun (snakemake --rerun-incomplete, set in the profiles) resumes from the newest one.
+# OMP_NUM_THREADS = the job's threads (here and in the evaluation rules): CPU jobs that share the cores never
+# oversubscribe them (oversubscribed OpenMP threads spin, which made smoke jobs several times slower).
 
 
 rule train:
@@ -22,4 +24,5 @@ rule train:
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
     shell:
-        "({SLURM_RECORD}{AFA} train {params.target} {params.args} --gpus {resources.gpu}) > {log} 2>&1"
+        "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} train {params.target} {params.args}"
+        " --gpus {resources.gpu}) > {log} 2>&1"

@@ -27,7 +27,8 @@ def timed(cmd, cwd):
     """(wall seconds, CPU seconds of the command and everything it started, output)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
-    result = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(os.environ, PYTHONPATH=cwd)  # the copy's afa, also in Snakemake's own process
+    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode:
         sys.exit('%s failed:\n%s' % (' '.join(cmd), result.stdout[-3000:]))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -14,6 +14,7 @@ import tempfile
 
 import pytest
 
+from afa import layout
 from afa import zoo as zoo_mod
 
 REPO = zoo_mod.REPO_ROOT
@@ -272,8 +273,8 @@ def test_gpu_check_dry_run_plans_build_training_and_benchmarks(tmp_path):
     assert 'setup.py c++20 --nvcc' in err
     for row in ('cmrcn_r50_sumup_1x', 'cmrcn_r50_msca_adp_1x'):
         assert re.search(r'afa.cli train %s --smoke --smoke-epochs 3 --precision amp --gpus 1 ' % row, err)
-        assert re.search(r'afa.cli test %s \S+/runs/smoke/%s@amp/train_done.json --smoke --precision amp '
-                         % (row, row), err)
+        done = layout.done_path(layout.run_dir(layout.RUNS_ROOT, 'smoke', layout.run_id(row, 'amp')))
+        assert re.search(r'afa.cli test %s \S+/%s --smoke --precision amp ' % (row, re.escape(done)), err)
     assert 'benchmarks/neck_cost.py --device cuda' in err
     assert not (tmp_path / 'gc').exists(), 'a dry run wrote files'
 
@@ -394,7 +395,8 @@ def test_dry_run_plans_the_table_with_the_mounts_in_each_image_layout(mounts, im
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert re.search(r'^train\s+4$', out, re.M)
-    assert '%s/runs/paper/cmrcn_r50_mssa_adp_3x/train_done.json' % mounts['results'] in out
+    run = layout.run_dir(str(mounts['results'] / layout.RUNS_ROOT), 'paper', 'cmrcn_r50_mssa_adp_3x')
+    assert layout.done_path(run) in out
     assert '%s train cmrcn_r50_mssa_adp_3x' % command in out
     assert '--gpus 4' in out and '--data-root %s/coco/' % mounts['data'] in out
     config = open(str(mounts['results'] / '.afa' / 'reproduce.yaml')).read()
@@ -422,7 +424,8 @@ def test_smoke_run_on_cpu_in_the_modern_layout_writes_the_tables(mounts):
     assert result.returncode == 0, result.stderr[-5000:]
     tables = mounts['results'] / 'tables' / 'smoke' / 'tables.md'
     assert tables.exists() and 'cmrcn_r50_sumup_1x' in tables.read_text()
-    metrics = json.load(open(str(mounts['results'] / 'runs' / 'smoke' / 'cmrcn_r50_sumup_1x' / 'metrics.json')))
+    run = layout.run_dir(str(mounts['results'] / layout.RUNS_ROOT), 'smoke', 'cmrcn_r50_sumup_1x')
+    metrics = json.load(open(layout.metrics_path(run)))
     assert metrics['provenance']['versions']['image'] == 'modern'
     assert metrics['provenance']['versions']['gpu'] is None
 

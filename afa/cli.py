@@ -215,7 +215,7 @@ def build_parser():
                    help='test-dev: write the result files for the COCO evaluation server, zipped')
     p.set_defaults(func=_cmd_test)
 
-    p = sub.add_parser('tables', help='regenerate the markdown tables, summary CSV and figure from metrics JSONs')
+    p = sub.add_parser('tables', help='regenerate the markdown tables (seeds pooled, AFA gains with 95%% intervals), summary and gains CSV and figures from metrics JSONs')
     p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
     p.add_argument('--runs', help='folder of run folders (default runs/SCALE)')
     p.add_argument('--out', help='output folder (default results/SCALE)')

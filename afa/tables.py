@@ -260,6 +260,11 @@ def gain(line, lines, kind, key='box_val'):
     return Gain(base.id, paper, a.mean - b.mean, stats.welch_interval(a, b), (a.n, b.n), None)
 
 
+def _round(value, digits=3):
+    """AP differences to 1/1000 of a point: no float noise (1.7999999999999972) in the CSV."""
+    return None if value is None else round(value, digits)
+
+
 def gains_frame(lines):
     """One record per AFA line and baseline kind (box and mask val): gains.csv."""
     import pandas as pd
@@ -271,9 +276,9 @@ def gains_frame(lines):
                 if g is None:
                     continue
                 records.append({'id': line.id, 'line': line.line, 'baseline_kind': kind, 'baseline': g.baseline,
-                                'metric': key, 'paper_gain': g.paper, 'ours_gain': g.ours,
-                                'ci95_low': g.interval[0] if g.interval else None,
-                                'ci95_high': g.interval[1] if g.interval else None,
+                                'metric': key, 'paper_gain': _round(g.paper), 'ours_gain': _round(g.ours),
+                                'ci95_low': _round(g.interval[0]) if g.interval else None,
+                                'ci95_high': _round(g.interval[1]) if g.interval else None,
                                 'n': '%d vs %d' % g.n if g.n else None, 'missing': g.why})
     return pd.DataFrame.from_records(records)
 

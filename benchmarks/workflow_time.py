@@ -46,7 +46,7 @@ def fresh_copy(dest):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--skip-smoke', action='store_true', help='only the dry run')
-    parser.add_argument('--keep', help='copy the smoke results folder (tables, CSVs, figures) here')
+    parser.add_argument('--keep', help='copy the smoke results folder (tables, CSVs, figures) to this new folder')
     args = parser.parse_args()
     seconds, _, out = timed([SNAKEMAKE, '--profile', 'workflow/profiles/coco', '-n'], REPO)
     jobs = [line for line in out.splitlines() if line.strip().startswith('total')]
@@ -71,7 +71,7 @@ def main():
             print('  %-34s box AP %5.1f  mask AP %s' % (rec['run_id'], float(rec['ours_box_val']),
                                                        rec['ours_mask_val'] or '-'))
     if args.keep:
-        shutil.copytree(os.path.dirname(summary), args.keep, dirs_exist_ok=True)
+        shutil.copytree(os.path.dirname(summary), args.keep)  # a new folder
     shutil.rmtree(work, ignore_errors=True)
 
 

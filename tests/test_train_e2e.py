@@ -10,6 +10,8 @@ import zipfile
 
 import pytest
 
+from afa import layout
+
 pytestmark = pytest.mark.slow
 
 ROW = 'cmrcn_r50_msca_adp_1x'
@@ -26,7 +28,7 @@ def trained(synthetic_root, tmp_path_factory):
     epoch_2.pth planted (as an interrupted copy leaves one), then resumed."""
     runs = str(tmp_path_factory.mktemp('runs'))
     common = ['--smoke', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
-    work_dir = os.path.join(runs, 'smoke', ROW)
+    work_dir = layout.run_dir(runs, 'smoke', ROW)
     proc = subprocess.Popen([sys.executable, '-m', 'afa.cli', 'train', ROW] + common,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
@@ -36,7 +38,7 @@ def trained(synthetic_root, tmp_path_factory):
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not os.path.exists(os.path.join(work_dir, 'train_done.json'))
+    assert not os.path.exists(layout.done_path(work_dir))
     epoch_1 = os.path.join(work_dir, 'epoch_1.pth')
     with open(epoch_1, 'rb') as src, open(os.path.join(work_dir, 'epoch_2.pth'), 'wb') as dst:
         dst.write(src.read(os.path.getsize(epoch_1) // 3))
@@ -50,9 +52,9 @@ def test_killed_run_resumes_from_its_checkpoint(trained):
     assert 'resuming %s from' % ROW in trained['log'] and 'epoch_1.pth' in trained['log']
     assert 'died without releasing it' in trained['log']  # the killed holder's lock record is reported
     assert 'Epoch [1]' not in trained['log']  # the finished epoch is not trained again
-    done = json.load(open(os.path.join(trained['work_dir'], 'train_done.json')))
+    done = json.load(open(layout.done_path(trained['work_dir'])))
     assert done['checkpoint'].endswith('epoch_2.pth') and done['scale'] == 'smoke'
-    run = json.load(open(os.path.join(trained['work_dir'], 'run.json')))
+    run = json.load(open(os.path.join(trained['work_dir'], layout.RUN_FILE)))
     assert run['seed'] == 0 and run['deterministic'] is False and run['device'] == 'cpu'
 
 
@@ -69,10 +71,10 @@ def test_finished_run_with_other_options_is_refused(trained):
 
 
 def test_wrong_row_or_scale_checkpoint_is_refused_and_metrics_untouched(trained, tmp_path):
-    done = os.path.join(trained['work_dir'], 'train_done.json')
-    other_dir = os.path.join(trained['runs'], 'smoke', 'cmrcn_r50_sumup_1x')
+    done = layout.done_path(trained['work_dir'])
+    other_dir = layout.run_dir(trained['runs'], 'smoke', 'cmrcn_r50_sumup_1x')
     os.makedirs(other_dir, exist_ok=True)
-    sentinel = os.path.join(other_dir, 'metrics.json')
+    sentinel = layout.metrics_path(other_dir)
     with open(sentinel, 'w') as f:
         f.write('{"run_id": "cmrcn_r50_sumup_1x", "scale": "smoke"}\n')
     wrong_row = afa('test', 'cmrcn_r50_sumup_1x', done, *trained['common'])
@@ -93,8 +95,8 @@ def test_truncated_checkpoint_or_a_busy_run_folder_is_one_line(trained, tmp_path
         dst.write(src.read(os.path.getsize(final) // 2))
     truncated = afa('test', ROW, cut, '--out', str(tmp_path / 'm.json'), *trained['common'])
     assert truncated.returncode == 2 and 'cannot read checkpoint' in truncated.stderr and cut in truncated.stderr
-    with hold_lock(trained['work_dir'], 'metrics.json') as holder:
-        busy = afa('test', ROW, os.path.join(trained['work_dir'], 'train_done.json'), *trained['common'])
+    with hold_lock(trained['work_dir'], layout.METRICS_FILE) as holder:
+        busy = afa('test', ROW, layout.done_path(trained['work_dir']), *trained['common'])
         assert busy.returncode == 2 and 'in use by another afa process: pid %d' % holder.pid in busy.stderr
 
 
@@ -114,11 +116,11 @@ def hold_lock(folder, output=None):
 
 
 def test_final_checkpoint_replaced_after_training_is_refused(trained, tmp_path):
-    done = json.load(open(os.path.join(trained['work_dir'], 'train_done.json')))
+    done = json.load(open(layout.done_path(trained['work_dir'])))
     other = str(tmp_path / 'epoch_2.pth')
     with open(done['checkpoint'], 'rb') as src, open(other, 'wb') as dst:
         dst.write(src.read() + b'changed')
-    record = str(tmp_path / 'train_done.json')
+    record = str(tmp_path / layout.DONE_FILE)
     json.dump(dict(done, checkpoint=other), open(record, 'w'))
     result = afa('test', ROW, record, '--out', str(tmp_path / 'm.json'), *trained['common'])
     assert result.returncode == 2 and 'sha256 differs' in result.stderr and other in result.stderr
@@ -143,10 +145,10 @@ def test_finished_run_is_not_retrained(trained):
 
 
 def test_metrics_json_has_its_fields(trained):
-    done = os.path.join(trained['work_dir'], 'train_done.json')
+    done = layout.done_path(trained['work_dir'])
     result = afa('test', ROW, done, *trained['common'])
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.load(open(os.path.join(trained['work_dir'], 'metrics.json')))
+    metrics = json.load(open(layout.metrics_path(trained['work_dir'])))
     for iou in ('bbox', 'segm'):
         assert len(metrics[iou]) == 12 and 'AP' in metrics[iou] and 'ARl' in metrics[iou]
     for key in ('run_id', 'config_sha256', 'checkpoint_sha256', 'dataset', 'provenance', 'scale'):
@@ -157,8 +159,8 @@ def test_metrics_json_has_its_fields(trained):
 
 
 def test_format_only_writes_zipped_test_dev_files(trained, tmp_path):
-    done = os.path.join(trained['work_dir'], 'train_done.json')
-    with hold_lock(trained['work_dir'], 'metrics.json'):  # the val evaluation may run at the same time
+    done = layout.done_path(trained['work_dir'])
+    with hold_lock(trained['work_dir'], layout.METRICS_FILE):  # the val evaluation may run at the same time
         result = afa('test', ROW, done, '--format-only', '--out', str(tmp_path), *trained['common'])
     assert result.returncode == 0, result.stderr[-3000:]
     for iou in ('bbox', 'segm'):
@@ -166,7 +168,7 @@ def test_format_only_writes_zipped_test_dev_files(trained, tmp_path):
             (name,) = z.namelist()
             assert name.startswith('detections_test-dev2017_') and name.endswith('_results.json')
             assert isinstance(json.loads(z.read(name)), list)
-    manifest = json.load(open(str(tmp_path / 'manifest.json')))
+    manifest = json.load(open(str(tmp_path / layout.TESTDEV_MANIFEST)))
     assert sorted(manifest['archives']) == ['bbox', 'segm'] and manifest['scale'] == 'smoke'
 
 
@@ -186,4 +188,4 @@ def test_nan_loss_stops_the_run_with_a_clear_error(synthetic_root, tmp_path):
                  str(tmp_path), '--gpus', '0', '--cfg-options', 'optimizer.lr=1e12')
     assert result.returncode == 2, result.stderr[-2000:]
     assert 'loss is nan' in result.stderr or 'loss is inf' in result.stderr
-    assert not os.path.exists(str(tmp_path / 'smoke' / 'cmrcn_r50_sumup_1x' / 'train_done.json'))
+    assert not os.path.exists(layout.done_path(layout.run_dir(str(tmp_path), 'smoke', 'cmrcn_r50_sumup_1x')))

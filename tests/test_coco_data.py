@@ -119,3 +119,20 @@ def test_verify_a_dataset_the_user_already_has(mini_coco, tmp_path, capsys):
     assert main(['data', 'verify', '--root', str(tmp_path), '--manifest', manifest]) == 2
     err = capsys.readouterr().err
     assert 'val2017: 2 images, expected 3' in err and victim in err
+
+
+def test_synthetic_dataset_is_remade_when_its_parameters_change(tmp_path):
+    """Snakemake deletes a job's output (the manifest) before rerunning it with new parameters: the dataset made
+    here is recognised by its layout and made again, while a foreign folder is never touched."""
+    from afa import layout
+    root = str(tmp_path / 'synthetic')
+    generate(root, num_train=3, num_val=2, num_test=1, seed=0)
+    os.remove(os.path.join(root, layout.SYNTHETIC_MARKER))
+    manifest = generate(root, num_train=5, num_val=2, num_test=1, seed=0)
+    assert manifest['images']['train2017'] == 5 == len(os.listdir(os.path.join(root, 'train2017')))
+    foreign = tmp_path / 'mine'
+    (foreign / 'annotations').mkdir(parents=True)
+    (foreign / 'notes.txt').write_text('keep me')
+    with pytest.raises(FileExistsError, match='not a synthetic dataset'):
+        generate(str(foreign), num_train=2, num_val=1, num_test=1)
+    assert (foreign / 'notes.txt').read_text() == 'keep me'

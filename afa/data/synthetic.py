@@ -79,6 +79,16 @@ def _image(rng, image_id, height, width, max_objects):
     return pixels, annotations
 
 
+def _is_generated_here(root):
+    """Does ``root`` hold nothing but what generate() writes (splits, their annotation files, the manifest)?"""
+    expected_annotations = set(['instances_%s.json' % split for split in SPLITS if split != 'test2017']
+                               + ['image_info_test-dev2017.json'])
+    entries = set(os.listdir(root))
+    if not entries <= set(SPLITS) | {'annotations', MANIFEST} or 'annotations' not in entries:
+        return False
+    return set(os.listdir(os.path.join(root, 'annotations'))) <= expected_annotations
+
+
 def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, max_objects=4, seed=0,
              progress=None):
     """Write the dataset under ``root`` (atomically: built beside it, then renamed). Returns the manifest.
@@ -93,15 +103,18 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
         try:
             with open(manifest_path) as f:
                 existing = json.load(f)
-        except ValueError as e:
-            raise AfaError('%s is not valid JSON (%s); remove the folder %s and generate it again'
-                           % (manifest_path, e, root))
+        except ValueError:
+            existing = None
         if isinstance(existing, dict) and existing.get('params') == params:
             return existing
-        raise FileExistsError('%s holds a synthetic dataset made with other parameters; remove it or choose '
-                              'another --root' % root)
-    if os.path.exists(root) and os.listdir(root):
-        raise FileExistsError('%s exists and is not a synthetic dataset; choose an empty or new --root' % root)
+    replace = os.path.exists(root) and bool(os.listdir(root))
+    if replace and not _is_generated_here(root):
+        raise FileExistsError('%s exists and is not a synthetic dataset made by `afa data synthetic`; choose an '
+                              'empty or new --root' % root)
+    if replace:
+        # Other parameters, or a marker that Snakemake removed before rerunning the job: derived data, remade.
+        print('afa data synthetic: %s was made with other parameters (or is incomplete); making it again'
+              % root, flush=True)
     parent = os.path.dirname(os.path.abspath(root))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.synthetic-', dir=parent)
@@ -141,9 +154,15 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
                     'images': counts, 'annotations': next_ann - 1}
         with open(os.path.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
-        if os.path.exists(root):
-            os.rmdir(root)  # empty, checked above
-        os.rename(staging, root)
+        if replace:
+            old = staging + '.old'
+            os.rename(root, old)
+            os.rename(staging, root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if os.path.exists(root):
+                os.rmdir(root)  # empty, checked above
+            os.rename(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

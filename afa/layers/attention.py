@@ -42,14 +42,18 @@ class PooledAttention(nn.Module):
         """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens."""
         batch, length, dim = query.shape
         heads, head_dim = self.num_heads, self.head_dim
-        q = self.q(query).reshape(batch, length, heads, head_dim).transpose(1, 2)
+        # (B, L, heads, d) seen as (B, heads, L, d): a view; the fused kernel reads it strided.
+        q = self.q(query).view(batch, length, heads, head_dim).transpose(1, 2)
         kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
         k, v = kv[0], kv[1]
         if self.use_fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
-            attn = (q * self.scale) @ k.transpose(-2, -1)
+            # The scale goes on the N pooled keys rather than the L queries: less memory traffic, and for
+            # head dim 64 (scale 1/8, a power of two) exactly the numbers of (q * scale) @ k^T.
+            attn = q @ (k.transpose(-2, -1) * self.scale)
             out = attn.softmax(dim=-1) @ v
+        # The fused kernel writes (B, L, heads, d) memory, so this is a view there (a copy on the explicit path).
         out = out.transpose(1, 2).reshape(batch, length, dim)
         return self.proj(out)
 

@@ -9,10 +9,12 @@ import torch.nn as nn
 from .attention import PooledAttention
 from .conv_ffn import ConvFFN
 from .kv_pool import KVPool
+from .token_map import as_channels_last, to_token_map
 
 
 class AttentionBlock(nn.Module):
-    """One AFA block on 2-D maps: (B, C, H, W) in, (B, C, H, W) out.
+    """One AFA block. ``forward`` maps (B, C, H, W) to (B, C, H, W); ``forward_tokens`` works on (B, H, W, C)
+    token maps (see ``token_map``), which is what the necks use to avoid layout copies.
 
     Args:
         dim: channels C.
@@ -35,18 +37,18 @@ class AttentionBlock(nn.Module):
         self.ffn = ConvFFN(dim, ffn_ratio)
 
     def forward(self, x, source=None):
-        """x: the query map; source: the key/value map (cross form only, any spatial size)."""
+        """x: the query map; source: the key/value map (cross form only, any spatial size). Returns a
+        channels-last (B, C, H, W) map."""
+        tokens = self.forward_tokens(to_token_map(x), None if source is None else to_token_map(source))
+        return as_channels_last(tokens)
+
+    def forward_tokens(self, x, source=None):
+        """x: (B, H, W, C) query token map; source: (B, H', W', C) key/value token map (cross form only)."""
         if self.cross and source is None:
             raise ValueError('AttentionBlock(cross=True) needs a key/value source map')
-        batch, dim, height, width = x.shape
-        tokens = x.flatten(2).transpose(1, 2)
-        query = self.norm1(tokens)
-        if self.cross:
-            kv_source = self.norm_kv(source.flatten(2).transpose(1, 2))
-            kv_hw = source.shape[-2:]
-        else:
-            kv_source, kv_hw = query, (height, width)
-        kv_map = kv_source.transpose(1, 2).reshape(batch, dim, kv_hw[0], kv_hw[1])
-        tokens = tokens + self.attn(query, self.pool(kv_map))
-        tokens = tokens + self.ffn(self.norm2(tokens), (height, width))
-        return tokens.transpose(1, 2).reshape(batch, dim, height, width)
+        batch, height, width, dim = x.shape
+        query = self.norm1(x)
+        kv_source = self.norm_kv(source) if self.cross else query
+        attended = self.attn(query.reshape(batch, height * width, dim), self.pool(as_channels_last(kv_source)))
+        x = x + attended.view(x.shape)
+        return x + self.ffn(self.norm2(x), (height, width))

@@ -5,9 +5,15 @@ why the AFA blocks need no positional encoding.
 """
 import torch.nn as nn
 
+from .token_map import as_channels_last
+
 
 class ConvFFN(nn.Module):
-    """Linear(C -> rC) -> depthwise 3x3 conv on the 2-D map -> GELU -> Linear(rC -> C) on (B, HW, C) tokens."""
+    """Linear(C -> rC) -> depthwise 3x3 conv on the 2-D map -> GELU -> Linear(rC -> C).
+
+    The hidden tokens stay in the (B, H, W, rC) token-map layout: the conv runs on its channels-last view, so
+    no token <-> map copy is made.
+    """
 
     def __init__(self, dim, hidden_ratio=2):
         super().__init__()
@@ -18,9 +24,10 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, tokens, hw):
-        batch, _, _ = tokens.shape
+        """tokens: (B, H*W, C) sequence, or a (B, H, W, C) token map; returns the same shape."""
+        batch = tokens.shape[0]
         height, width = hw
-        x = self.fc1(tokens)
-        x = x.transpose(1, 2).reshape(batch, -1, height, width)
-        x = self.dwconv(x).flatten(2).transpose(1, 2)
-        return self.fc2(self.act(x))
+        x = self.fc1(tokens).reshape(batch, height, width, -1)
+        x = self.dwconv(as_channels_last(x)).permute(0, 2, 3, 1)
+        x = self.fc2(self.act(x))
+        return x.reshape(tokens.shape)

@@ -48,14 +48,18 @@ class KVPool(nn.Module):
         return n
 
     def forward(self, x):
-        height, width = x.shape[-2:]
+        """x: (B, C, H, W) map in either memory format -> (B, N, C) contiguous tokens."""
+        batch, channels, height, width = x.shape
         pooled = []
         for k in self.kernels:
             kernel = (min(k, height), min(k, width))
             pooled.append(F.avg_pool2d(x, kernel, kernel))
         for g in self.grids:
             pooled.append(F.adaptive_avg_pool2d(x, g))
-        return torch.cat([p.flatten(2) for p in pooled], dim=2).transpose(1, 2)
+        # Token order is row-major over each pooled grid, grids concatenated; for a channels-last x the
+        # permute-reshape is a view.
+        tokens = [p.permute(0, 2, 3, 1).reshape(batch, -1, channels) for p in pooled]
+        return tokens[0] if len(tokens) == 1 else torch.cat(tokens, dim=1)
 
     def extra_repr(self):
         if self.kernels:

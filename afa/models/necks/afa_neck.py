@@ -1,8 +1,12 @@
 """Attention-based Feature Aggregation necks (CVPR 2022) for mmdet 2.x.
 
 One implementation, parameterised by the fusion (self- or cross-attention) and the key/value pooling; the six
-registered names are the paper's configurations of it. The constructor mirrors mmdet's ``FPN`` so that a
+paper names (``paper_necks.py``) fix those two choices. The constructor mirrors mmdet's ``FPN`` so that a
 config only changes ``type``; FPN options the paper never uses are refused at construction.
+
+Between the lateral convs and the outputs, every map is a (B, H, W, C) token map (``afa.layers.token_map``):
+the blocks read it as tokens and as a channels-last map without copies; the outputs are converted once to
+the contiguous NCHW maps mmdet's heads expect.
 """
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,10 +15,12 @@ from mmdet.models.builder import NECKS
 
 from ...layers import AttentionBlock
 from ...layers.kv_pool import MS_POOL_FACTORS, POOLING_MODES
+from ...layers.token_map import as_channels_last, conv1x1_to_token_map, to_nchw, to_token_map
 
 FUSIONS = ('self', 'cross')
 
 
+@NECKS.register_module()
 class AFANeck(BaseModule):
     """Top-down feature pyramid whose fusion is a transformer block per level.
 
@@ -86,24 +92,27 @@ class AFANeck(BaseModule):
                 nn.init.zeros_(m.bias)
 
     def _fuse(self, level, lateral, coarser):
-        """One top-down step: the refined coarser output (None at the top) meets this level's lateral."""
+        """One top-down step on token maps: the refined coarser output (None at the top) meets this level's
+        lateral."""
         block = self.blocks[level]
         if coarser is not None:
-            coarser = F.interpolate(coarser, size=lateral.shape[-2:], mode='nearest')
+            size = lateral.shape[1:3]
+            coarser = to_token_map(F.interpolate(as_channels_last(coarser), size=size, mode='nearest'))
         if self.fusion == 'self':
-            return block(lateral if coarser is None else lateral + coarser)
+            return block.forward_tokens(lateral if coarser is None else lateral + coarser)
         if coarser is None:
-            return block(lateral, lateral)
-        return lateral + block(coarser, lateral)
+            return block.forward_tokens(lateral, lateral)
+        return lateral + block.forward_tokens(coarser, lateral)
 
     def forward(self, inputs):
         if len(inputs) != self.num_ins:
             raise ValueError('%s expects %d input maps, got %d' % (type(self).__name__, self.num_ins, len(inputs)))
-        laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
+        laterals = [conv1x1_to_token_map(conv, x) for conv, x in zip(self.lateral_convs, inputs)]
         outs = [None] * len(laterals)
         coarser = None
         for i in range(len(laterals) - 1, -1, -1):
             outs[i] = coarser = self._fuse(i, laterals[i], coarser)
+        outs = [to_nchw(t) for t in outs]
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)
 
@@ -135,25 +144,3 @@ def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, nu
     if problems:
         raise ValueError('%s: unsupported configuration:\n  - %s' % (name, '\n  - '.join(problems)))
 
-
-
-def _variant(type_name, fusion, pooling, doc):
-    """Register a named configuration of AFANeck under the paper's type name."""
-
-    def __init__(self, in_channels, out_channels, num_outs, **kwargs):
-        for key in ('fusion', 'pooling'):
-            if key in kwargs:
-                raise ValueError('%s fixes %s; use type="AFANeck" to choose it' % (type_name, key))
-        AFANeck.__init__(self, in_channels, out_channels, num_outs, fusion=fusion, pooling=pooling, **kwargs)
-
-    cls = type(type_name, (AFANeck,), {'__init__': __init__, '__doc__': doc, '__module__': __name__})
-    return NECKS.register_module(module=cls)
-
-
-NECKS.register_module(module=AFANeck)
-MSSA = _variant('MSSA', 'self', 'ms', 'Multi-scale self-attention neck, two-scale average-pooled keys/values.')
-MSSAAdp = _variant('MSSAAdp', 'self', 'adp', 'MSSA with 7x7 adaptive-pooled keys/values.')
-MSSAAdpMS = _variant('MSSAAdpMS', 'self', 'adpms', 'MSSA with 7x7 + 14x14 adaptive-pooled keys/values.')
-MSCA = _variant('MSCA', 'cross', 'ms', 'Multi-scale cross-attention neck, two-scale average-pooled keys/values.')
-MSCAAdp = _variant('MSCAAdp', 'cross', 'adp', 'MSCA with 7x7 adaptive-pooled keys/values.')
-MSCAAdpMS = _variant('MSCAAdpMS', 'cross', 'adpms', 'MSCA with 7x7 + 14x14 adaptive-pooled keys/values.')

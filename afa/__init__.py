@@ -1,17 +1,13 @@
 """AFA: a reproduction pipeline for "Attention-based Feature Aggregation" (CVPR 2022) on mmdet 2.x.
 
-``custom_imports=dict(imports=['afa'])`` in an mmdet config registers the necks (mmcv is loaded by then).
-Plain ``import afa`` stays light so that the CLI answers at once; ``import afa.models`` always registers.
+``import afa`` registers the necks and hooks in mmdet's and mmcv's registries, whether mmdet is imported before
+or after it, without importing mmdet itself (see ``afa.registration``): the CLI stays light, and an mmdet
+config's ``custom_imports=dict(imports=['afa'])`` works at any point. ``afa.register_modules()`` registers at
+once, loading mmdet.
 """
-import sys
+from .registration import register_modules, register_when_loaded
 
 __version__ = '0.1.0'
+__all__ = ['register_modules']
 
-
-def register_modules():
-    """Register the AFA necks and hooks in mmdet's and mmcv's registries (idempotent)."""
-    from . import hooks, models  # noqa: F401
-
-
-if 'mmcv' in sys.modules or 'mmdet' in sys.modules:
-    register_modules()
+register_when_loaded()

@@ -7,6 +7,8 @@ kept for torch 1.9 (the paper's environment) and as a reference.
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .token_map import residual_linear
+
 
 def fused_attention_available():
     """True when this torch has ``F.scaled_dot_product_attention`` (torch 2.0+)."""
@@ -38,8 +40,10 @@ class PooledAttention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim, bias=False)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, query, pooled):
-        """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens."""
+    def forward(self, query, pooled, residual=None):
+        """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens.
+        With ``residual`` (any shape of B * L * C elements), returns ``residual + attention`` in its shape,
+        the sum made inside the output projection's matrix product."""
         batch, length, dim = query.shape
         heads, head_dim = self.num_heads, self.head_dim
         # (B, L, heads, d) seen as (B, heads, L, d): a view; the fused kernel reads it strided.
@@ -55,7 +59,7 @@ class PooledAttention(nn.Module):
             out = attn.softmax(dim=-1) @ v
         # The fused kernel writes (B, L, heads, d) memory, so this is a view there (a copy on the explicit path).
         out = out.transpose(1, 2).reshape(batch, length, dim)
-        return self.proj(out)
+        return self.proj(out) if residual is None else residual_linear(residual, out, self.proj)
 
     def extra_repr(self):
         return 'num_heads=%d, head_dim=%d, fused=%s' % (self.num_heads, self.head_dim, self.use_fused)

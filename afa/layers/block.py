@@ -49,6 +49,6 @@ class AttentionBlock(nn.Module):
         batch, height, width, dim = x.shape
         query = self.norm1(x)
         kv_source = self.norm_kv(source) if self.cross else query
-        attended = self.attn(query.reshape(batch, height * width, dim), self.pool(as_channels_last(kv_source)))
-        x = x + attended.view(x.shape)
-        return x + self.ffn(self.norm2(x), (height, width))
+        pooled = self.pool(as_channels_last(kv_source))
+        x = self.attn(query.reshape(batch, height * width, dim), pooled, residual=x)   # x + Attn(...)
+        return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))

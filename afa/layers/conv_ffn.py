@@ -5,7 +5,7 @@ why the AFA blocks need no positional encoding.
 """
 import torch.nn as nn
 
-from .token_map import as_channels_last
+from .token_map import as_channels_last, residual_linear
 
 
 class ConvFFN(nn.Module):
@@ -23,11 +23,14 @@ class ConvFFN(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
 
-    def forward(self, tokens, hw):
-        """tokens: (B, H*W, C) sequence, or a (B, H, W, C) token map; returns the same shape."""
+    def forward(self, tokens, hw, residual=None):
+        """tokens: (B, H*W, C) sequence, or a (B, H, W, C) token map; returns the same shape. With
+        ``residual`` (the same shape), returns ``residual + FFN(tokens)``, summed inside the last product."""
         batch = tokens.shape[0]
         height, width = hw
         x = self.fc1(tokens).reshape(batch, height, width, -1)
         x = self.dwconv(as_channels_last(x)).permute(0, 2, 3, 1)
-        x = self.fc2(self.act(x))
-        return x.reshape(tokens.shape)
+        x = self.act(x)
+        if residual is not None:
+            return residual_linear(residual, x, self.fc2)
+        return self.fc2(x).reshape(tokens.shape)

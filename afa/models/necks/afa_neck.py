@@ -99,7 +99,9 @@ class AFANeck(BaseModule):
             size = lateral.shape[1:3]
             coarser = to_token_map(F.interpolate(as_channels_last(coarser), size=size, mode='nearest'))
         if self.fusion == 'self':
-            return block.forward_tokens(lateral if coarser is None else lateral + coarser)
+            x = lateral if coarser is None else lateral + coarser
+            del lateral, coarser  # at inference, only the block's input stays alive
+            return block.forward_tokens(x)
         if coarser is None:
             return block.forward_tokens(lateral, lateral)
         return lateral + block.forward_tokens(coarser, lateral)
@@ -111,8 +113,11 @@ class AFANeck(BaseModule):
         outs = [None] * len(laterals)
         coarser = None
         for i in range(len(laterals) - 1, -1, -1):
-            outs[i] = coarser = self._fuse(i, laterals[i], coarser)
-        outs = [to_nchw(t) for t in outs]
+            refined = self._fuse(i, laterals.pop(), coarser)  # popped: at inference each map goes once used
+            if coarser is not None:
+                outs[i + 1] = to_nchw(coarser)
+            coarser = refined
+        outs[0] = to_nchw(coarser)
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)
 

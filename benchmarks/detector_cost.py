@@ -1,0 +1,169 @@
+"""Whole-detector cost of each neck: Cascade Mask R-CNN R-50 with Sum-Up (mmdet's FPN) against every AFA neck,
+inference and one training step, time and peak memory, all in one process with the models alternated.
+
+    .venv/bin/python benchmarks/detector_cost.py [--sizes 800x1344,512x672] [--necks FPN,MSSAAdp,...]
+                                                 [--repeat 3] [--modes infer,train] [--no-memory] [--quick]
+
+Only the neck differs between the models: they are built from mmdet's cascade_mask_rcnn_r50_fpn_1x_coco
+config (the repository's copy), and every non-neck weight is copied from the Sum-Up model. The weights are
+random, so at the config's score threshold (0.05) almost nothing reaches the mask heads: the strict setting,
+where the neck's share of the time is largest. ``--score-thr 0`` sends every model's top 100 detections
+through the three mask heads, as a trained model does on a busy image. One image per batch, two boxes with
+masks for the training step (forward, losses, backward).
+
+Time: median over --repeat rounds after a warm-up round; each round runs every model once in turn (see
+``measure.time_alternating``). Peak memory (CPU): how far one run raises the peak resident set (VmHWM) of a
+fresh child process that has built the same model, i.e. activations, temporaries and, for training, the
+gradients; the weights themselves are left out (listed as "weights MiB"). On CUDA: the allocator's peak above
+what is allocated before the run.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
+
+CONFIG = os.path.join(REPO, 'configs', 'mmdet', 'cascade_rcnn', 'cascade_mask_rcnn_r50_fpn_1x_coco.py')
+NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+MODES = ('infer', 'train')
+QUICK = dict(sizes='384x640', necks='FPN,MSSAAdp,MSCAAdp', repeat=1)
+
+
+def build(neck, device, reference=None, score_thr=None):
+    """The detector with ``neck``; non-neck weights copied from ``reference`` (a built detector) if given."""
+    import afa.models  # noqa: F401  (registers the necks)
+    from mmcv import Config
+    from mmdet.models import build_detector
+    measure.quiet_mmcv()
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.neck.type = neck
+    cfg.model.backbone.init_cfg = None  # random weights: no download
+    if score_thr is not None:
+        cfg.model.test_cfg.rcnn.score_thr = score_thr
+    torch.manual_seed(0)
+    model = build_detector(cfg.model)
+    model.init_weights()
+    if reference is not None:
+        shared = {k: v for k, v in reference.state_dict().items() if not k.startswith('neck.')}
+        model.load_state_dict(shared, strict=False)
+    return model.to(device)
+
+
+def batch_for(height, width, device):
+    """One image with two boxes and their masks, in mmdet 2.x's forward_train / forward_test format."""
+    from mmdet.core import BitmapMasks
+    generator = torch.Generator().manual_seed(0)
+    img = torch.randn(1, 3, height, width, generator=generator).to(device)
+    boxes = torch.tensor([[0.1, 0.1, 0.5, 0.6], [0.5, 0.2, 0.9, 0.8]]) * torch.tensor([width, height] * 2)
+    masks = np.zeros((2, height, width), dtype=np.uint8)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
+        masks[i, y0:y1, x0:x1] = 1
+    meta = dict(img_shape=(height, width, 3), ori_shape=(height, width, 3), pad_shape=(height, width, 3),
+                scale_factor=np.ones(4, dtype=np.float32), flip=False, batch_input_shape=(height, width))
+    return dict(img=img, metas=[meta], boxes=[boxes.to(device)], labels=[torch.tensor([0, 3], device=device)],
+                masks=[BitmapMasks(masks, height, width)])
+
+
+def runner(model, batch, mode):
+    """A callable that runs one inference or one training step (forward, losses, backward)."""
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            model([batch['img']], [batch['metas']], return_loss=False, rescale=True)
+
+    def train():
+        model.train()
+        model.zero_grad(set_to_none=True)
+        losses = model(batch['img'], batch['metas'], gt_bboxes=batch['boxes'], gt_labels=batch['labels'],
+                       gt_masks=batch['masks'], return_loss=True)
+        loss, _ = model._parse_losses(losses)
+        loss.backward()
+
+    return infer if mode == 'infer' else train
+
+
+def child(neck, size, mode, score_thr):
+    """Peak-memory child: build one detector, run ``mode`` once, print the growth of the peak RSS."""
+    import json
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    height, width = map(int, size.split('x'))
+    model = build(neck, 'cpu', score_thr=None if score_thr == 'config' else float(score_thr))
+    fn = runner(model, batch_for(height, width, 'cpu'), mode)
+    print(json.dumps({'peak': measure.peak_growth(fn)}))
+
+
+def peak_memory(neck, height, width, mode, device, score_thr, model=None, batch=None):
+    if device == 'cuda':
+        fn = runner(model, batch, mode)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    return measure.run_child(os.path.abspath(__file__), [neck, '%dx%d' % (height, width), mode,
+                                                         'config' if score_thr is None else score_thr])['peak']
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sizes', default='800x1344,512x672', help='image sizes HxW, comma-separated')
+    parser.add_argument('--necks', default=','.join(NECKS), help='the first is the reference row')
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--modes', default=','.join(MODES), help='infer, train or both')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--score-thr', type=float, default=None,
+                        help="test-time score threshold (default: the config's 0.05); 0 fills the mask heads")
+    parser.add_argument('--no-memory', action='store_true', help='time only (memory needs a child per run)')
+    parser.add_argument('--quick', action='store_true',
+                        help='one small size, FPN and the two Adp necks, one round: %s' % QUICK)
+    parser.add_argument('--child', nargs=4, metavar=('NECK', 'SIZE', 'MODE', 'SCORE_THR'), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(*args.child)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    necks, modes = args.necks.split(','), args.modes.split(',')
+    print('device: %s (%s), torch %s, threads %d; Cascade Mask R-CNN R-50, batch 1, test score_thr %s' % (
+        args.device, torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU', torch.__version__,
+        torch.get_num_threads(), 'of the config' if args.score_thr is None else args.score_thr))
+
+    def progress(message):
+        print('  ' + message, file=sys.stderr, flush=True)
+
+    models = {}
+    for neck in necks:
+        models[neck] = build(neck, args.device, models.get(necks[0]), args.score_thr)
+    weights = {n: sum(p.numel() * p.element_size() for p in m.parameters()) for n, m in models.items()}
+    for size in args.sizes.split(','):
+        height, width = map(int, size.split('x'))
+        batch = batch_for(height, width, args.device)
+        for mode in modes:
+            times = measure.time_alternating({n: runner(m, batch, mode) for n, m in models.items()},
+                                             args.repeat, args.device, progress)
+            rows = []
+            for neck in necks:
+                row = [neck, times[neck]]
+                if not args.no_memory:
+                    row.append(peak_memory(neck, height, width, mode, args.device, args.score_thr, models[neck],
+                                           batch))
+                    progress('memory %s %s %s' % (neck, size, mode))
+                rows.append(row + [weights[neck]])
+            header = ['neck', '%s s' % mode] + ([] if args.no_memory else ['peak MiB']) + ['weights MiB']
+            scales = [1] + ([] if args.no_memory else [2 ** -20]) + [2 ** -20]
+            formats = ['%.2f'] + ([] if args.no_memory else ['%.0f']) + ['%.0f']
+            title = 'detector %s, image %s, %d rounds' % ('inference' if mode == 'infer' else 'training step',
+                                                           size, args.repeat)
+            measure.print_ratio_table(title, header, rows, scales, formats)
+
+
+if __name__ == '__main__':
+    main()

@@ -41,9 +41,10 @@ def conv1x1_to_token_map(conv, x):
     tokens = x.reshape(batch, conv.in_channels, height * width).transpose(1, 2)
     if conv.bias is None:
         out = torch.matmul(tokens, weight.t())
+    elif batch == 1:
+        out = torch.addmm(conv.bias, tokens[0], weight.t())
     else:
-        out = torch.baddbmm(conv.bias.expand(batch, 1, -1), tokens, weight.t().expand(batch, -1, -1)) \
-            if batch > 1 else torch.addmm(conv.bias, tokens[0], weight.t()).unsqueeze(0)
+        out = torch.baddbmm(conv.bias.expand(batch, 1, -1), tokens, weight.t().expand(batch, -1, -1))
     return out.reshape(batch, height, width, conv.out_channels)
 
 

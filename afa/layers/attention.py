@@ -7,7 +7,7 @@ kept for torch 1.9 (the paper's environment) and as a reference.
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .token_map import residual_linear
+from .residual_linear import ResidualLinear
 
 
 def fused_attention_available():
@@ -38,7 +38,7 @@ class PooledAttention(nn.Module):
         self.q = nn.Linear(dim, dim, bias=False)
         self.kv_norm = nn.LayerNorm(dim)
         self.kv = nn.Linear(dim, 2 * dim, bias=False)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = ResidualLinear(dim, dim)
 
     def forward(self, query, pooled, residual=None):
         """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens.
@@ -59,7 +59,7 @@ class PooledAttention(nn.Module):
             out = attn.softmax(dim=-1) @ v
         # The fused kernel writes (B, L, heads, d) memory, so this is a view there (a copy on the explicit path).
         out = out.transpose(1, 2).reshape(batch, length, dim)
-        return self.proj(out) if residual is None else residual_linear(residual, out, self.proj)
+        return self.proj(out, residual)
 
     def extra_repr(self):
         return 'num_heads=%d, head_dim=%d, fused=%s' % (self.num_heads, self.head_dim, self.use_fused)

@@ -5,7 +5,8 @@ why the AFA blocks need no positional encoding.
 """
 import torch.nn as nn
 
-from .token_map import as_channels_last, residual_linear
+from .residual_linear import ResidualLinear
+from .token_map import as_channels_last
 
 
 class ConvFFN(nn.Module):
@@ -21,7 +22,7 @@ class ConvFFN(nn.Module):
         self.fc1 = nn.Linear(dim, hidden)
         self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = ResidualLinear(hidden, dim)
 
     def forward(self, tokens, hw, residual=None):
         """tokens: (B, H*W, C) sequence, or a (B, H, W, C) token map; returns the same shape. With
@@ -32,5 +33,5 @@ class ConvFFN(nn.Module):
         x = self.dwconv(as_channels_last(x)).permute(0, 2, 3, 1)
         x = self.act(x)
         if residual is not None:
-            return residual_linear(residual, x, self.fc2)
+            return self.fc2(x, residual)
         return self.fc2(x).reshape(tokens.shape)

@@ -47,14 +47,3 @@ def conv1x1_to_token_map(conv, x):
         out = torch.baddbmm(conv.bias.expand(batch, 1, -1), tokens, weight.t().expand(batch, -1, -1))
     return out.reshape(batch, height, width, conv.out_channels)
 
-
-def residual_linear(residual, x, linear):
-    """``residual + linear(x)`` on (..., C) tokens as one matrix product accumulated in place into
-    ``residual + bias``: no separate bias copy (what ``F.linear`` does before its product on CPU) and no
-    separate residual add, i.e. two passes over the tokens fewer."""
-    if linear.bias is None:
-        out = torch.addmm(residual.reshape(-1, residual.shape[-1]), x.reshape(-1, x.shape[-1]), linear.weight.t())
-        return out.view(residual.shape)
-    out = residual + linear.bias  # a new tensor, ours to accumulate into
-    out.view(-1, out.shape[-1]).addmm_(x.reshape(-1, x.shape[-1]), linear.weight.t())
-    return out

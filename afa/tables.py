@@ -394,7 +394,9 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     zoo = zoo or zoo_mod.load()
     metrics = load_metrics(runs_dir, scale)
     testdev = load_testdev_scores(testdev_csv)
-    frame, lines, text = render(zoo, metrics, testdev, scale, load_released_metrics(runs_dir, scale))
+    # The authors released paper-scale weights only: the smoke tables have no such column.
+    released = load_released_metrics(runs_dir, scale) if scale == 'paper' else None
+    frame, lines, text = render(zoo, metrics, testdev, scale, released)
     os.makedirs(out_dir, exist_ok=True)
     outputs = {name: os.path.join(out_dir, file) for name, file in OUTPUTS.items()}
     atomic.write_text(outputs['tables'], text + '\n')

@@ -20,7 +20,7 @@ from afa.provenance import sha256_file
 from drive_loopback import LoopbackDrive
 
 ROW = 'cmrcn_r50_mssa_adp_1x'
-README = os.path.join(os.path.dirname(zoo_mod.REPO_ROOT), 'shared', 'paper', 'original-README.md')
+RELEASE_LINKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'paper_release_links.csv')
 
 
 def release_checkpoint(path, cross=False, extra=None):
@@ -177,19 +177,14 @@ def test_drive_unreachable_is_one_line_naming_the_manual_route(tmp_path):
     assert not os.path.exists(layout.release_marker(str(tmp_path), ROW))
 
 
-@pytest.mark.skipif(not os.path.exists(README), reason='shared/paper not beside the checkout')
 def test_release_links_are_the_papers():
-    """Every "Config+Model" link of the paper's README is the release of the zoo row with its table, module and
-    backbone, and no other row claims one."""
+    """Every "Config+Model" link of the paper's README (tests/data/paper_release_links.csv) is the release of the
+    zoo row with its table, module and backbone, and no other row claims one."""
+    import csv
     zoo = zoo_mod.load()
-    links = {}
-    table = None
-    for line in open(README):
-        if line.startswith('### '):
-            table = '1x' if '12 epochs' in line else '3x'
-        match = re.search(r'\|\s*([\w-]+)\s*\|\s*([\w-]+)\s*\|.*\((https://drive\.google\.com/drive/folders/[\w-]+)', line)
-        if match:
-            links[(table, match.group(1).lower(), match.group(2))] = match.group(3)
+    with open(RELEASE_LINKS) as f:
+        links = {(r['table'], r['module'].lower(), r['backbone']): r['url']
+                 for r in csv.DictReader(line for line in f if not line.startswith('#'))}
     assert len(links) == 10
     claimed = {(r['table'], r['module'].lower(), r['backbone']): r['release'] for r in zoo if r.get('release')}
     assert claimed == links

@@ -23,10 +23,10 @@ def afa(*args):
 
 @pytest.fixture(scope='module')
 def smoke(synthetic_root, tmp_path_factory):
-    """One smoke epoch of ROW, its normal evaluation, and the same weights in the release's naming."""
+    """Four smoke epochs of ROW (detections on both stacks), its normal evaluation, and the same weights in the release's naming."""
     tmp = tmp_path_factory.mktemp('release_e2e')
     runs = str(tmp / 'runs')
-    common = ['--smoke', '--smoke-epochs', '1', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
+    common = ['--smoke', '--smoke-epochs', '4', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
     trained = afa('train', ROW, *common)
     assert trained.returncode == 0, trained.stderr[-3000:]
     work_dir = layout.run_dir(runs, 'smoke', ROW)

@@ -11,6 +11,7 @@ import torch
 
 from afa import layout, release
 from afa.provenance import sha256_file
+from conftest import running_paper_stack
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +24,15 @@ def afa(*args):
 
 @pytest.fixture(scope='module')
 def smoke(synthetic_root, tmp_path_factory):
-    """Four smoke epochs of ROW (detections on both stacks), its normal evaluation, and the same weights in the release's naming."""
+    """A few smoke epochs of ROW, its normal evaluation, and the same weights in the release's naming."""
     tmp = tmp_path_factory.mktemp('release_e2e')
     runs = str(tmp / 'runs')
-    common = ['--smoke', '--smoke-epochs', '4', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0']
+    # Every detection kept (score threshold 0), after the epochs that give this 8-image dataset detections overlapping
+    # the ground truth on each stack (seeded CPU training is deterministic; measured: modern 1 epoch AR100 > 0, 2-4
+    # epochs 0.0; paper stack 1-3 epochs 0.0, 4 epochs > 0). An empty result on both routes would compare nothing.
+    epochs = '4' if running_paper_stack() else '1'
+    common = ['--smoke', '--smoke-epochs', epochs, '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0',
+              '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0']
     trained = afa('train', ROW, *common)
     assert trained.returncode == 0, trained.stderr[-3000:]
     work_dir = layout.run_dir(runs, 'smoke', ROW)

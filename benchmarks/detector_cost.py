@@ -101,13 +101,7 @@ def child(neck, size, mode, score_thr):
 
 def peak_memory(neck, height, width, mode, device, score_thr, model=None, batch=None):
     if device == 'cuda':
-        fn = runner(model, batch, mode)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
+        return measure.cuda_peak_growth(runner(model, batch, mode))
     return measure.run_child(os.path.abspath(__file__), [neck, '%dx%d' % (height, width), mode,
                                                          'config' if score_thr is None else score_thr])['peak']
 

@@ -75,6 +75,17 @@ def peak_growth(fn):
     return max(rss_bytes('VmHWM') - before, 0)
 
 
+def cuda_peak_growth(fn):
+    """Bytes of CUDA memory ``fn()`` allocates at its peak above what was allocated before it ran."""
+    import torch
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - base
+
+
 def run_child(script, args):
     """Run ``script --child ARGS`` in a fresh interpreter; returns the JSON object its last line prints."""
     out = subprocess.run([sys.executable, script, '--child'] + [str(a) for a in args], check=True,

@@ -66,13 +66,7 @@ def child(name, size, mode):
 
 def peak_memory(name, height, width, mode, device):
     if device == 'cuda':
-        fn = runner(build(name, device), inputs_for(height, width, device), mode)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
+        return measure.cuda_peak_growth(runner(build(name, device), inputs_for(height, width, device), mode))
     return measure.run_child(os.path.abspath(__file__), [name, '%dx%d' % (height, width), mode])['peak']
 
 

@@ -6,6 +6,8 @@ kind with its reason below: ``modern_stack_only`` and ``orchestrator`` markers.
 """
 import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -44,6 +46,17 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def copy_checkout(dest):
+    """Copy the checkout's tracked and untracked-but-not-ignored files to ``dest`` (a workflow run of its own,
+    with none of this checkout's runs, results or environments)."""
+    files = subprocess.check_output(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
+                                    universal_newlines=True).split()
+    for rel in files:
+        if os.path.isfile(os.path.join(REPO, rel)):
+            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, rel), os.path.join(dest, rel))
 
 
 @pytest.fixture(scope='session')

@@ -5,6 +5,7 @@ Each test reproduces a defect seen before these guards existed (a killed or full
 epoch_N.pth, two trainings in one folder, "already trained" under other options, a truncated annotation file
 marked verified, tracebacks for bad paths and options) with the real mmcv runner, real files and real mounts.
 """
+import contextlib
 import json
 import logging
 import os
@@ -31,17 +32,25 @@ def env():
     return dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
 
 
+@contextlib.contextmanager
+def mounted_tmpfs(folder, options):
+    """A tmpfs with mount ``options`` on a new ``folder`` for the block; skips the test where mounting is refused."""
+    os.makedirs(folder)
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', folder], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        pytest.skip('cannot mount a tmpfs (%s) here (%s): needs root' % (options, result.stderr.strip()))
+    try:
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', folder])
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """A 2 MB tmpfs mounted for the test (a full disk on demand); skipped where mounting is not permitted."""
-    folder = str(tmp_path / 'small')
-    os.makedirs(folder)
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', folder], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        pytest.skip('cannot mount a tmpfs here (%s): needs root' % result.stderr.strip())
-    yield folder
-    subprocess.run(['umount', '-l', folder])
+    with mounted_tmpfs(str(tmp_path / 'small'), 'size=2m') as folder:
+        yield folder
 
 
 # --- atomic files -----------------------------------------------------------------------------------------
@@ -302,18 +311,10 @@ def test_runs_root_that_is_a_file_is_one_line(synthetic_root, tmp_path, capsys):
 
 
 def test_read_only_runs_root_is_one_line(synthetic_root, tmp_path, capsys):
-    runs = str(tmp_path / 'ro')
-    os.makedirs(runs)
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', runs], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        pytest.skip('cannot mount a read-only tmpfs here (%s)' % result.stderr.strip())
-    try:
+    with mounted_tmpfs(str(tmp_path / 'ro'), 'ro,size=1m') as runs:
         assert main(train_args(synthetic_root, runs)) == 2
         err = capsys.readouterr().err
         assert runs in err and 'Read-only file system' in err and len(err.strip().splitlines()) == 1, err
-    finally:
-        subprocess.run(['umount', '-l', runs])
 
 
 def test_debug_shows_the_traceback(synthetic_root, tmp_path):

@@ -19,6 +19,7 @@ import yaml
 
 from afa import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
+from conftest import copy_checkout
 
 # Snakemake and shellcheck beside the interpreter: the orchestrator environment (deselected in the paper stack).
 pytestmark = pytest.mark.orchestrator
@@ -60,15 +61,6 @@ def slurm_cluster():
     yield
     if not was_up:
         subprocess.run(['bash', CLUSTER, 'stop'], capture_output=True, timeout=60)
-
-
-def _copy_repo(dest):
-    files = subprocess.check_output(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
-                                    text=True).split()
-    for rel in files:
-        if os.path.isfile(os.path.join(REPO, rel)):
-            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
-            shutil.copy2(os.path.join(REPO, rel), os.path.join(dest, rel))
 
 
 def _start_snakemake(repo, args, log_path, limit_s):
@@ -138,7 +130,7 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
     """Through the real path (the slurm profile, the plugin's sbatch), into a partition whose 8-GPU node never
     comes up: the pending jobs show what the scheduler was asked for. Ctrl-C then cancels them."""
     repo = str(tmp_path / 'repo')
-    _copy_repo(repo)
+    copy_checkout(repo)
     coco = yaml.safe_load(open(os.path.join(repo, 'config', 'coco.yaml')))
     rows = [ZOO.row('ddetr_r50_3x'), ZOO.row('cmrcn_x101_mssa_adp_1x')]
     # Stand-ins for COCO and the backbones: the training jobs never start, so nothing reads them.
@@ -212,7 +204,7 @@ def _train_jobs_in(output):
 def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, tmp_path):
     cancelled, finished, broken = SMOKE_ROWS
     repo = str(tmp_path / 'repo')
-    _copy_repo(repo)
+    copy_checkout(repo)
     # A broken config for one row: its training fails at once; the others must not care.
     with open(os.path.join(repo, ZOO.row(broken)['config']), 'w') as f:
         f.write("_base_ = './no_such_base_config.py'\n")
@@ -279,7 +271,7 @@ def test_an_account_the_cluster_cannot_confirm_stops_the_run_at_once(slurm_clust
     """The plugin checks the account inside its submission thread, where the error is lost and Snakemake waits
     forever; the workflow checks it with sacctmgr first (the test cluster has no accounting: nothing to confirm)."""
     repo = str(tmp_path / 'repo')
-    _copy_repo(repo)
+    copy_checkout(repo)
     _smoke_config(os.path.join(repo, 'slurm_test.yaml'), SMOKE_ROWS[:1])
     log_path = str(tmp_path / 'snakemake.log')
     t0 = time.time()

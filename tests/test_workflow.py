@@ -2,7 +2,6 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from afa import zoo as zoo_mod
 from afa.curves import CURVES_FILE
 from afa.smoke import BOX_AP_FLOORS
 from afa.tables import OUTPUTS
+from conftest import copy_checkout
 
 REPO = zoo_mod.REPO_ROOT
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
@@ -94,19 +94,10 @@ def test_scale_and_data_source_must_agree():
     assert result.returncode != 0 and 'needs data.source' in result.stdout + result.stderr
 
 
-def _copy_repo(dest):
-    files = subprocess.check_output(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
-                                    text=True).split()
-    for rel in files:
-        if os.path.exists(os.path.join(REPO, rel)):
-            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
-            shutil.copy2(os.path.join(REPO, rel), os.path.join(dest, rel))
-
-
 @pytest.mark.slow
 def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     repo = str(tmp_path / 'repo')
-    _copy_repo(repo)
+    copy_checkout(repo)
     result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')

@@ -44,12 +44,23 @@ class PooledAttention(nn.Module):
         """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens.
         With ``residual`` (any shape of B * L * C elements), returns ``residual + attention`` in its shape,
         the sum made inside the output projection's matrix product."""
+        return self.attend(query, self.keys_values(pooled), residual)
+
+    def keys_values(self, pooled):
+        """(B, N, C) pooled tokens -> (k, v), each (B, heads, N, d): computed once per map, so that the
+        queries can then be taken a strip at a time (``attend``)."""
+        batch, _, dim = pooled.shape
+        kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, self.num_heads, self.head_dim)
+        kv = kv.permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+    def attend(self, query, keys_values, residual=None):
+        """``forward`` with the keys and values of ``keys_values`` already made."""
         batch, length, dim = query.shape
         heads, head_dim = self.num_heads, self.head_dim
+        k, v = keys_values
         # (B, L, heads, d) seen as (B, heads, L, d): a view; the fused kernel reads it strided.
         q = self.q(query).view(batch, length, heads, head_dim).transpose(1, 2)
-        kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
-        k, v = kv[0], kv[1]
         if self.use_fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:

@@ -3,12 +3,18 @@
 Self:   t = t + Attn(LN1(t), pool(LN1(t)));            t = t + FFN(LN2(t))
 Cross:  s = s + Attn(LN_q(s), pool(LN_kv(d)));         s = s + FFN(LN_f(s))
 The cross form has one LayerNorm more (for the key/value source map), hence 512 more parameters.
+
+Two ways to compute the same numbers: the whole map at once (``forward_tokens`` under autograd, which keeps
+what the backward pass reads), and, when no gradient is wanted, strips of rows (``row_strips``), which keeps
+one map of C channels alive besides the input, instead of about six.
 """
+import torch
 import torch.nn as nn
 
 from .attention import PooledAttention
 from .conv_ffn import ConvFFN
 from .kv_pool import KVPool
+from .row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from .token_map import as_channels_last, to_token_map
 
 
@@ -24,11 +30,15 @@ class AttentionBlock(nn.Module):
         ds: the 'ms' pooling factor of this level.
         cross: False for self-attention (MSSA), True for cross-attention (MSCA).
         use_fused: see ``PooledAttention``.
+        strip_tokens: tokens per strip when no gradient is wanted; 0 computes the whole map at once (the
+            block as it was before strips, kept for the benchmarks' "before" rows).
     """
 
-    def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None):
+    def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None,
+                 strip_tokens=DEFAULT_STRIP_TOKENS):
         super().__init__()
         self.cross = cross
+        self.strip_tokens = strip_tokens
         self.norm1 = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         self.pool = KVPool(pooling, ds)
@@ -42,13 +52,73 @@ class AttentionBlock(nn.Module):
         tokens = self.forward_tokens(to_token_map(x), None if source is None else to_token_map(source))
         return as_channels_last(tokens)
 
-    def forward_tokens(self, x, source=None):
-        """x: (B, H, W, C) query token map; source: (B, H', W', C) key/value token map (cross form only)."""
-        if self.cross and source is None:
+    def uses_strips(self, *tensors):
+        """True when this call may run in strips: strips enabled and no gradient to keep track of."""
+        if not self.strip_tokens:
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        return not any(t is not None and t.requires_grad for t in tensors) and \
+            not any(p.requires_grad for p in self.parameters())
+
+    def pool_source(self, source):
+        """Pooled key/value tokens (B, N, C) of the cross form's source token map, LN_kv applied."""
+        return self.pool(as_channels_last(self.norm_kv(source)))
+
+    def forward_tokens(self, x, source=None, pooled=None, out=None):
+        """x: (B, H, W, C) query token map; source: (B, H', W', C) key/value token map (cross form only).
+
+        Strips only: ``pooled`` (cross form) are ``pool_source(source)`` made beforehand, in place of
+        ``source``; ``out`` (cross form) is where to write the result, ``x`` itself allowed."""
+        if self.cross and source is None and pooled is None:
             raise ValueError('AttentionBlock(cross=True) needs a key/value source map')
+        if self.uses_strips(x, source):
+            return self._forward_strips(x, source, pooled, out)
+        if pooled is not None or out is not None:
+            raise ValueError('AttentionBlock: pooled= and out= are for the strip path (no gradient) only')
         batch, height, width, dim = x.shape
         query = self.norm1(x)
         kv_source = self.norm_kv(source) if self.cross else query
         pooled = self.pool(as_channels_last(kv_source))
         x = self.attn(query.reshape(batch, height * width, dim), pooled, residual=x)   # x + Attn(...)
         return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))
+
+    def _forward_strips(self, x, source, pooled, out):
+        """``forward_tokens`` a strip of rows at a time. The attention runs one strip ahead of the FFN, whose
+        conv reads one row past its strip; y holds x + Attn, then, strip by strip, the block's output."""
+        batch, height, width, dim = x.shape
+        if self.cross:
+            if pooled is None:
+                pooled = self.pool_source(source)
+            y = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
+
+            def query_rows(first, stop):
+                return self.norm1(x[:, first:stop])
+        else:
+            y = self.norm1(x)  # LN1 of the whole map, which the pooling needs; then overwritten by x + Attn
+            pooled = self.pool(as_channels_last(y))
+
+            def query_rows(first, stop):
+                return y[:, first:stop]
+        keys_values = self.attn.keys_values(pooled)
+        del pooled
+
+        def attention(first, stop):
+            query = query_rows(first, stop).reshape(batch, (stop - first) * width, dim)
+            y[:, first:stop] = self.attn.attend(query, keys_values, residual=x[:, first:stop])
+
+        strips = row_strips(height, width, self.strip_tokens)
+        attention(*strips[0])
+        carry = None  # the row above the current strip, as the attention left it (y there is overwritten)
+        for index, (first, stop) in enumerate(strips):
+            if index + 1 < len(strips):
+                attention(*strips[index + 1])
+            top, bottom = int(first > 0), int(stop < height)
+            rows = y[:, first:stop + bottom]
+            if top:
+                rows = torch.cat([carry, rows], dim=1)
+            result = self.ffn.forward_rows(self.norm2(rows), (top, bottom), residual=y[:, first:stop])
+            if bottom:
+                carry = y[:, stop - 1:stop].clone()
+            y[:, first:stop] = result
+        return y

@@ -35,3 +35,15 @@ class ConvFFN(nn.Module):
         if residual is not None:
             return self.fc2(x, residual)
         return self.fc2(x).reshape(tokens.shape)
+
+    def forward_rows(self, rows, halo, residual):
+        """The FFN of a strip of rows at inference. rows: (B, h, W, C) normalised tokens of the strip with
+        ``halo`` = (top, bottom) rows (0 or 1 each) of context around it, which the depthwise conv reads but
+        whose outputs are dropped; residual: (B, h - top - bottom, W, C). Returns ``residual + FFN(strip)``.
+        The conv zero-pads every side of the strip, which is right at the map's border and lands only in
+        the dropped halo rows elsewhere."""
+        top, bottom = halo
+        x = self.fc1(rows)
+        x = self.dwconv(as_channels_last(x)).permute(0, 2, 3, 1)
+        x = self.act(x[:, top:x.shape[1] - bottom])
+        return self.fc2(x, residual)

@@ -42,7 +42,8 @@ def build(neck, device, reference=None, score_thr=None):
     from mmdet.models import build_detector
     measure.quiet_mmcv()
     cfg = Config.fromfile(CONFIG)
-    cfg.model.neck.type = neck
+    cfg.model.neck.type, options = measure.neck_variant(neck)
+    cfg.model.neck.update(options)
     cfg.model.backbone.init_cfg = None  # random weights: no download
     if score_thr is not None:
         cfg.model.test_cfg.rcnn.score_thr = score_thr

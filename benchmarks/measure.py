@@ -12,6 +12,31 @@ import sys
 import time
 
 
+# Variants of a neck name, NECK[option,...], so that "before" and "after" rows run in one process.
+VARIANTS = {
+    'before': dict(strip_tokens=0),        # every level whole: the block as it was before strips
+    'explicit': dict(use_fused_attn=False),  # torch 1.9's attention path
+    'cp': dict(with_cp=True),              # activations recomputed in the backward pass
+}
+
+
+def neck_variant(name):
+    """'MSSAAdp[before,cp]' -> ('MSSAAdp', {config keys of the options}); FPN takes no option. An option
+    KEY=INT sets that config key (e.g. strip_tokens=8192)."""
+    base, _, options = name.partition('[')
+    cfg = {}
+    for option in filter(None, options.rstrip(']').split(',')):
+        key, equals, value = option.partition('=')
+        if equals and value.isdigit():
+            cfg[key] = int(value)
+        elif option not in VARIANTS:
+            raise SystemExit('unknown neck option %r in %r; known: %s, KEY=INT' % (option, name,
+                                                                                 ', '.join(VARIANTS)))
+        else:
+            cfg.update(VARIANTS[option])
+    return base, cfg
+
+
 def quiet_mmcv():
     """Silence mmcv's per-parameter init log (thousands of lines per detector)."""
     from mmcv.utils import get_logger

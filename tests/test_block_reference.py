@@ -155,13 +155,33 @@ def test_recomputed_activations_give_the_same_gradients(type_name):
 
 
 @pytest.mark.parametrize('type_name', ['MSSA', 'MSCAAdp'])
-def test_inference_never_makes_the_hidden_map_of_a_whole_level(type_name):
-    """In strips, the FFN's first linear layer sees at most a strip and its two halo rows; the strips'
-    output is what the test above compares with the reference."""
+def test_inference_never_makes_the_hidden_map_of_a_whole_level(type_name, monkeypatch):
+    """In strips, the FFN's depthwise conv sees at most a strip and its two halo rows; the strips' output is
+    what the test above compares with the reference."""
     neck, inputs = build_test_neck(type_name, strip_tokens=100)
-    seen = []  # (rows, columns) of each call at P2
-    neck.blocks[0].ffn.fc1.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape[1:3])))
+    height, width = inputs[0].shape[-2:]  # P2: 25 x 34, strips of 100 // 34 = 2 rows
+    seen = []  # rows of each depthwise conv input at P2
+    conv2d = F.conv2d
+
+    def recording_conv2d(x, weight, *args, **kwargs):
+        if x.shape[1] == 2 * 64 and x.shape[-1] == width:
+            seen.append(x.shape[-2])
+        return conv2d(x, weight, *args, **kwargs)
+
+    monkeypatch.setattr(F, 'conv2d', recording_conv2d)
     with torch.no_grad():
         neck(inputs)
-    height, width = inputs[0].shape[-2:]  # 25 x 34: strips of 100 // 34 = 2 rows
-    assert len(seen) == -(-height // 2) and max(seen) == (2 + 2, width)
+    assert len(seen) == 2 * -(-height // 2)  # 2 images, 13 strips each
+    assert max(seen) == 2 + 2
+
+
+@pytest.mark.parametrize('pooling, ds', [('ms', 4), ('adp', None)])
+def test_explicit_attention_in_query_chunks_matches_the_reference(pooling, ds, monkeypatch):
+    """torch 1.9's attention path makes its (heads x L x N) map a chunk of queries at a time at inference."""
+    import afa.layers.attention as attention
+    monkeypatch.setattr(attention, 'EXPLICIT_ATTENTION_MAP', 4 * 49 * 7)  # 'adp': chunks of 7 queries
+    torch.manual_seed(6)
+    block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, use_fused=False, strip_tokens=200), seed=7)
+    x = torch.randn(2, 64, 23, 30)
+    with torch.no_grad():
+        assert relative_error(block(x), reference_block(block, x)) < 1e-5

@@ -84,41 +84,31 @@ class AttentionBlock(nn.Module):
         return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))
 
     def _forward_strips(self, x, source, pooled, out):
-        """``forward_tokens`` a strip of rows at a time. The attention runs one strip ahead of the FFN, whose
-        conv reads one row past its strip; y holds x + Attn, then, strip by strip, the block's output."""
+        """``forward_tokens`` a strip of rows at a time, image by image (so that every strip is contiguous
+        memory). y holds, strip by strip, x + Attn, then the block's output; the attention runs one strip
+        ahead of the FFN, whose conv reads one row past its strip."""
         batch, height, width, dim = x.shape
         if self.cross:
             if pooled is None:
                 pooled = self.pool_source(source)
             y = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
-
-            def query_rows(first, stop):
-                return self.norm1(x[:, first:stop])
         else:
-            y = self.norm1(x)  # LN1 of the whole map, which the pooling needs; then overwritten by x + Attn
+            y = self.norm1(x).contiguous()  # LN1 of the map, which the pooling needs; then overwritten
             pooled = self.pool(as_channels_last(y))
-
-            def query_rows(first, stop):
-                return y[:, first:stop]
-        keys_values = self.attn.keys_values(pooled)
-        del pooled
-
-        def attention(first, stop):
-            query = query_rows(first, stop).reshape(batch, (stop - first) * width, dim)
-            y[:, first:stop] = self.attn.attend(query, keys_values, residual=x[:, first:stop])
-
         strips = row_strips(height, width, self.strip_tokens)
-        attention(*strips[0])
-        carry = None  # the row above the current strip, as the attention left it (y there is overwritten)
-        for index, (first, stop) in enumerate(strips):
-            if index + 1 < len(strips):
-                attention(*strips[index + 1])
-            top, bottom = int(first > 0), int(stop < height)
-            rows = y[:, first:stop + bottom]
-            if top:
-                rows = torch.cat([carry, rows], dim=1)
-            result = self.ffn.forward_rows(self.norm2(rows), (top, bottom), residual=y[:, first:stop])
-            if bottom:
-                carry = y[:, stop - 1:stop].clone()
-            y[:, first:stop] = result
+        for image in range(batch):
+            keys_values = self.attn.keys_values(pooled[image:image + 1])
+            x_image, y_image = x[image:image + 1], y[image:image + 1]
+
+            def attention(index):
+                if index >= len(strips):
+                    return
+                first, stop = strips[index]
+                residual = x_image[:, first:stop].reshape(1, -1, dim)
+                rows = y_image[:, first:stop].view(1, -1, dim)
+                query = self.norm1(residual) if self.cross else rows
+                self.attn.attend_into(query, keys_values, residual, out=rows)
+
+            attention(0)
+            self.ffn.forward_strips_(y_image, self.norm2, strips, lambda index: attention(index + 1))
         return y

@@ -7,7 +7,7 @@ above and one below. So at inference the block runs a strip of rows at a time, a
 the level: about a fifth of the working memory of the detector at the P2 level of an 800x1344 image.
 """
 
-DEFAULT_STRIP_TOKENS = 4096
+DEFAULT_STRIP_TOKENS = 16384
 
 
 def row_strips(height, width, tokens):

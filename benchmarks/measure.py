@@ -6,6 +6,7 @@ load from another process lands on all of them rather than on whichever model wa
 """
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,16 @@ def neck_variant(name):
         else:
             cfg.update(VARIANTS[option])
     return base, cfg
+
+
+def machine_line():
+    """The load this run shares the machine with: CPU count and load averages (1, 5, 15 min)."""
+    try:
+        load = '%.1f %.1f %.1f' % os.getloadavg()
+    except OSError:
+        load = 'unknown'
+    return '%d CPUs, load average %s, OMP_NUM_THREADS=%s' % (os.cpu_count() or 0, load,
+                                                            os.environ.get('OMP_NUM_THREADS', 'unset'))
 
 
 def quiet_mmcv():

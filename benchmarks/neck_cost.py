@@ -101,9 +101,9 @@ def main():
         necks = [NECKS[0]] + [n + v for n in NECKS[1:] for v in ('[before]', '', '[cp]')]
     if args.explicit_too:
         necks += ['%s[explicit]' % n for n in necks if n in ('MSSA', 'MSCA')]
-    print('device: %s (%s), torch %s, threads %d' % (
+    print('device: %s (%s), torch %s, threads %d; %s' % (
         args.device, torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU', torch.__version__,
-        torch.get_num_threads()))
+        torch.get_num_threads(), measure.machine_line()))
 
     def progress(message):
         print('  ' + message, file=sys.stderr, flush=True)
@@ -130,8 +130,8 @@ def main():
         if not args.no_memory:
             header += ['peak MiB fwd', 'peak MiB fwd+bwd']
             scales, formats = scales + [2 ** -20] * 2, formats + ['%.0f'] * 2
-        measure.print_ratio_table('image %s, batch 1, %d rounds' % (size, args.repeat), header, rows, scales,
-                                  formats)
+        measure.print_ratio_table('image %s, batch 1, %d rounds; at the end: %s' % (
+            size, args.repeat, measure.machine_line()), header, rows, scales, formats)
 
 
 if __name__ == '__main__':

@@ -166,12 +166,12 @@ class AFANeck(BaseModule):
             del coarser
             if self.fusion == 'self':
                 upsampled += lateral
-                del lateral
+                lateral = None
                 coarser = block.forward_tokens(upsampled)
             else:
                 coarser = block.forward_tokens(upsampled, pooled=pooled, out=upsampled)
                 coarser += lateral
-            del upsampled
+            del upsampled, lateral
         outs[0] = to_nchw(coarser)
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)

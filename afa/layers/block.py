@@ -76,6 +76,11 @@ class AttentionBlock(nn.Module):
             return self._forward_strips(x, source, pooled, out)
         if pooled is not None or out is not None:
             raise ValueError('AttentionBlock: pooled= and out= are for the strip path (no gradient) only')
+        return self.forward_whole(x, source)
+
+    def forward_whole(self, x, source=None):
+        """``forward_tokens`` on the whole map at once, gradient or not: what a recomputing backward pass
+        (``torch.utils.checkpoint``) must see in its first forward, so that the gradients are the same."""
         batch, height, width, dim = x.shape
         query = self.norm1(x)
         kv_source = self.norm_kv(source) if self.cross else query

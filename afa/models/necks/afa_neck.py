@@ -113,7 +113,9 @@ class AFANeck(BaseModule):
     def _block(self, block, *args):
         """``block.forward_tokens(*args)``, its activations recomputed in the backward pass with ``with_cp``."""
         if self.with_cp and self.training and torch.is_grad_enabled():
-            return checkpoint(block.forward_tokens, *args)
+            # the whole-map path even in the first forward (torch 1.9 runs it without gradients): the
+            # strips' numbers differ from it in the last bits, which the backward pass would then mix in
+            return checkpoint(block.forward_whole, *args)
         return block.forward_tokens(*args)
 
     def _fuse(self, level, lateral, coarser):

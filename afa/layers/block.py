@@ -8,12 +8,15 @@ Two ways to compute the same numbers: the whole map at once (``forward_tokens`` 
 what the backward pass reads), and, when no gradient is wanted, strips of rows (``row_strips``), which keeps
 one map of C channels alive besides the input, instead of about six.
 """
+import functools
+
 import torch
 import torch.nn as nn
 
 from .attention import PooledAttention
 from .conv_ffn import ConvFFN
 from .kv_pool import KVPool
+from .checkpoint import checkpoint
 from .row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from .token_map import as_channels_last, to_token_map
 
@@ -87,6 +90,37 @@ class AttentionBlock(nn.Module):
         pooled = self.pool(as_channels_last(kv_source))
         x = self.attn(query.reshape(batch, height * width, dim), pooled, residual=x)   # x + Attn(...)
         return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))
+
+    def forward_recomputed(self, x, source=None):
+        """``forward_tokens`` for training with the neck's ``with_cp``: strips of rows whose activations are
+        recomputed in the backward pass, a strip at a time (``checkpoint``). Kept for the backward pass:
+        LN1 of the map (the pooling's input), x + Attn and the output, instead of about fourteen maps; at
+        the backward pass's peak, one strip's activations instead of the level's."""
+        batch, height, width, dim = x.shape
+        query = self.norm1(x)
+        pooled = self.pool(as_channels_last(self.norm_kv(source) if self.cross else query))
+        keys, values = self.attn.keys_values(pooled)
+        strips = row_strips(height, width, self.strip_tokens or DEFAULT_STRIP_TOKENS)
+        y = torch.cat([checkpoint(self._attention_rows, query[:, first:stop], x[:, first:stop], keys, values)
+                       for first, stop in strips], dim=1)
+        outs = []
+        for first, stop in strips:
+            top, bottom = int(first > 0), int(stop < height)
+            outs.append(checkpoint(functools.partial(self._ffn_rows, top=top, bottom=bottom),
+                                   y[:, first - top:stop + bottom]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def _attention_rows(self, query, residual, keys, values):
+        """x + Attn of a strip: query (B, h, W, C) rows of LN1(x); residual the same rows of x."""
+        batch, rows, width, dim = query.shape
+        return self.attn.attend(query.reshape(batch, rows * width, dim), (keys, values), residual=residual)
+
+    def _ffn_rows(self, rows, top, bottom):
+        """y + FFN(LN2(y)) of a strip: rows (B, h, W, C) of y with ``top``/``bottom`` halo rows (0 or 1)."""
+        height = rows.shape[1]
+        hidden = self.ffn.fc1(self.norm2(rows))
+        hidden = self.ffn.dwconv(as_channels_last(hidden)).permute(0, 2, 3, 1)[:, top:height - bottom]
+        return self.ffn.fc2(self.ffn.act(hidden), rows[:, top:height - bottom])
 
     def _forward_strips(self, x, source, pooled, out):
         """``forward_tokens`` a strip of rows at a time, image by image (so that every strip is contiguous

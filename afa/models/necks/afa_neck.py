@@ -13,12 +13,9 @@ makes each level's lateral only when it reaches that level and sums in place, so
 channels are alive besides the backbone's outputs (the FPN has its laterals and outputs). In training,
 ``with_cp`` recomputes each block's activations in the backward pass instead of keeping them.
 """
-import inspect
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint
 from mmcv.runner import BaseModule
 from mmdet.models.builder import NECKS
 
@@ -113,9 +110,7 @@ class AFANeck(BaseModule):
     def _block(self, block, *args):
         """``block.forward_tokens(*args)``, its activations recomputed in the backward pass with ``with_cp``."""
         if self.with_cp and self.training and torch.is_grad_enabled():
-            # the whole-map path even in the first forward (torch 1.9 runs it without gradients): the
-            # strips' numbers differ from it in the last bits, which the backward pass would then mix in
-            return checkpoint(block.forward_whole, *args)
+            return block.forward_recomputed(*args)
         return block.forward_tokens(*args)
 
     def _fuse(self, level, lateral, coarser):
@@ -177,14 +172,6 @@ class AFANeck(BaseModule):
         outs[0] = to_nchw(coarser)
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)
-
-
-def checkpoint(function, *args):
-    """``torch.utils.checkpoint.checkpoint`` without the reentrant autograd pass where torch has the choice
-    (1.11+; torch 2 warns unless told), the reentrant one on torch 1.9 (which refuses unknown keywords)."""
-    if 'use_reentrant' in inspect.signature(torch.utils.checkpoint.checkpoint).parameters:
-        return torch.utils.checkpoint.checkpoint(function, *args, use_reentrant=False)
-    return torch.utils.checkpoint.checkpoint(function, *args)
 
 
 def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,

@@ -74,7 +74,7 @@ class AFANeck(BaseModule):
         name = type(self).__name__
         _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level,
                       end_level, add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg,
-                      upsample_cfg)
+                      upsample_cfg, strip_tokens)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.num_ins = len(in_channels)
@@ -175,7 +175,8 @@ class AFANeck(BaseModule):
 
 
 def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,
-                  add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg):
+                  add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
+                  strip_tokens=DEFAULT_STRIP_TOKENS):
     """Refuse, with the field named, every setting the paper's necks do not implement."""
     problems = []
     if not isinstance(in_channels, (list, tuple)) or len(in_channels) != len(MS_POOL_FACTORS):
@@ -198,5 +199,8 @@ def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, nu
         problems.append('conv_cfg, norm_cfg and act_cfg are not supported (plain 1x1 laterals); leave them None')
     if dict(upsample_cfg or {}) != dict(mode='nearest'):
         problems.append('upsample_cfg must be dict(mode="nearest"), got %r' % (upsample_cfg,))
+    if isinstance(strip_tokens, bool) or not isinstance(strip_tokens, int) or strip_tokens < 0:
+        problems.append('strip_tokens must be a whole number of tokens >= 0 (0: no strips), got %r'
+                        % (strip_tokens,))
     if problems:
         raise ValueError('%s: unsupported configuration:\n  - %s' % (name, '\n  - '.join(problems)))

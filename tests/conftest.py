@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_ONLY_DESELECTED = {
     'modern_stack_only': 'compares with a file of the modern stack (mmdet 2.28.2), which the paper stack does '
                          'not install',
-    'orchestrator': 'runs a tool of the orchestrator environment (snakemake, hadolint, shellcheck, vermin) found '
+    'orchestrator': 'runs a tool of the orchestrator environment (snakemake, hadolint, shellcheck, vermin, ruff) found '
                     'beside the interpreter; in the paper stack, as in the image, those live in the orchestrator '
                     'env, and `make smoke-paper` runs the workflow that way',
 }

@@ -101,7 +101,7 @@ def _jobs_by_comment(workdir, since, states='all'):
     out = subprocess.check_output(['squeue', '-h', '--states=%s' % states, '-o', '%i|%k|%T|%Z'], text=True,
                                   timeout=30)
     jobs = {}
-    for line in sorted(out.splitlines(), key=lambda l: int(l.split('|')[0])):
+    for line in sorted(out.splitlines(), key=lambda text: int(text.split('|')[0])):
         job_id, comment, state, job_dir = line.split('|')
         if int(job_id) > since and os.path.realpath(job_dir) == os.path.realpath(workdir):
             jobs.setdefault(comment, []).append((job_id, state))

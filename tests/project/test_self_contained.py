@@ -52,9 +52,10 @@ def test_the_pattern_catches_what_it_is_for():
 
 
 def test_docs_links_resolve():
-    """Every relative link of docs/ and the README names a file of the repository."""
+    """Every relative link of docs/, the READMEs and CONTRIBUTING names a file of the repository."""
     broken = []
-    for rel in ['README.md', 'CONTRIBUTING.md'] + ['docs/' + n for n in os.listdir(os.path.join(REPO, 'docs'))]:
+    docs = ['docs/' + name for name in os.listdir(os.path.join(REPO, 'docs'))]
+    for rel in ['README.md', 'CONTRIBUTING.md', 'docker/README.md'] + docs:
         path = os.path.join(REPO, rel)
         if not os.path.exists(path):
             continue

@@ -10,9 +10,7 @@ import pytest
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
-from afa.reporting.curves import CURVES_FILE
 from afa.runs.smoke import BOX_AP_FLOORS
-from afa.reporting.tables import OUTPUTS
 from conftest import copy_checkout
 
 REPO = zoo_mod.REPO_ROOT
@@ -152,7 +150,7 @@ def test_a_failed_run_keeps_the_last_complete_tables(tmp_path):
     repo = str(tmp_path / 'repo')
     copy_checkout(repo)
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
-    finished = os.path.join(results, OUTPUTS['tables'])  # the committed smoke tables, every row done
+    finished = os.path.join(results, layout.TABLE_FILES['tables'])  # the committed smoke tables, every row done
     before = open(finished).read()
     assert 'not run yet' not in before
     # A seed numpy refuses: the dataset job fails.
@@ -183,7 +181,7 @@ def test_paths_with_spaces_run_through_every_stage(tmp_path):
     run = layout.run_dir(os.path.join(repo, 'my runs'), 'smoke', 'cmrcn_r50_sumup_1x')
     assert os.path.exists(layout.metrics_path(run)) and os.path.exists(layout.testdev_manifest(run))
     results = layout.results_dir(os.path.join(repo, 'my results'), 'smoke')
-    for name in list(OUTPUTS.values()) + [CURVES_FILE]:
+    for name in list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]:
         assert os.path.getsize(os.path.join(results, name)) > 0
     assert os.path.exists(os.path.join(repo, 'my data', 'syn thetic', layout.SYNTHETIC_MARKER))
     assert os.path.getsize(os.path.join(repo, 'logs', 'smoke', 'train', 'cmrcn_r50_sumup_1x.log')) > 0
@@ -212,7 +210,7 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
-    tables = open(os.path.join(results, OUTPUTS['tables'])).read()
+    tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
     assert 'not run yet' not in tables
     box_ap = {}
     for row in ZOO:
@@ -223,7 +221,7 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     # The smoke scale learns: a broken evaluation or label mapping (AP near 0) fails here.
     below = {r.id: ap for r in ZOO for ap in [box_ap[r.id]] if ap < BOX_AP_FLOORS[r['model']]}
     assert not below, 'box AP under the smoke floors %s: %s' % (BOX_AP_FLOORS, below)
-    for name in list(OUTPUTS.values()) + [CURVES_FILE]:
+    for name in list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]:
         assert os.path.getsize(os.path.join(results, name)) > 0
     again = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo)
     assert again.returncode == 0 and 'Nothing to be done' in again.stdout + again.stderr

@@ -7,8 +7,6 @@ import shlex
 import sys
 
 from afa.runs import layout
-from afa.reporting.curves import CURVES_FILE
-from afa.reporting.tables import OUTPUTS as TABLE_OUTPUTS
 from afa.runs import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
@@ -68,7 +66,7 @@ RELEASED_METRICS = [layout.released_metrics_path(os.path.join(RUNS_DIR, row)) fo
 
 wildcard_constraints:
     run=layout.RUN_ID_PATTERN,
-    row=r"[a-z0-9_]+",
+    row=layout.ROW_PATTERN,
 
 
 def target_of(run_id):
@@ -127,7 +125,7 @@ def pretrained_inputs(wildcards):
 
 
 def final_outputs():
-    outputs = [result_file(name) for name in TABLE_OUTPUTS.values()] + [result_file(CURVES_FILE)]
+    outputs = [result_file(name) for name in layout.TABLE_FILES.values()] + [result_file(layout.CURVES_FILE)]
     if config["testdev"]:
         outputs += expand(layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")), run=RUN_IDS)
     return outputs
@@ -157,7 +155,7 @@ def run_status_report():
 
 def results_report(failed=False):
     """Where the tables, figures and curves are (printed at the end of the workflow log)."""
-    names = list(TABLE_OUTPUTS.values()) + [CURVES_FILE]
+    names = list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]
     present = [result_file(n) for n in names if os.path.exists(result_file(n))]
     if failed:
         head = ("AFA workflow stopped before it finished; the tables were not regenerated. Last complete "

@@ -11,9 +11,6 @@ OUTSIDE = re.compile(r'\.\./shared|/work/|shared/design|(?<![\w/.])design/[\w-]+
 # The CI script's optional wheel cache on the CI machines (CI only; the setup works without it).
 ALLOWED = {('.ci/run', 'if [[ -z ${AFA_WHEELHOUSE:-} && -f /work/shared/wheels/SHA256SUMS ]]; then'),
            ('.ci/run', 'export AFA_WHEELHOUSE=/work/shared/wheels')}
-# Issue 18: references in afa/ that the package's move rewrites (to docs/release-checkpoints.md and docs/necks.md);
-# delete each entry with its reference.
-PENDING = ('(../shared/design/release-checkpoints.md)', '(design/neck-profile.md)')
 
 
 def tracked_files():
@@ -22,7 +19,7 @@ def tracked_files():
 
 
 def test_no_tracked_file_points_outside_the_repository():
-    found, pending_seen = [], set()
+    found = []
     for rel in tracked_files():
         if rel == 'tests/project/test_self_contained.py':
             continue  # this file spells the patterns out
@@ -33,14 +30,8 @@ def test_no_tracked_file_points_outside_the_repository():
         for number, line in enumerate(text.splitlines(), 1):
             if not OUTSIDE.search(line) or (rel, line.strip()) in ALLOWED:
                 continue
-            pending = [p for p in PENDING if p in line]
-            if pending:
-                pending_seen.update(pending)
-                continue
             found.append('%s:%d: %s' % (rel, number, line.strip()[:160]))
     assert not found, 'files that point outside the repository (move the note into docs/):\n' + '\n'.join(found)
-    stale = sorted(set(PENDING) - pending_seen)
-    assert not stale, 'PENDING entries no file holds any more (delete them): %s' % stale
 
 
 def test_the_pattern_catches_what_it_is_for():

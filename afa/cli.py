@@ -4,11 +4,11 @@ import argparse
 import os
 import sys
 
-from . import layout
+from afa.runs import layout
 
 
 def _cmd_zoo(args):
-    from . import zoo as zoo_mod
+    from afa.runs import zoo as zoo_mod
     zoo = zoo_mod.load(args.zoo)
     rows = zoo.select(tables=args.table, row_ids=args.rows)
     columns = ['id', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu',
@@ -54,42 +54,73 @@ def _parse_value(text):
         return text
 
 
-def _spec(args):
-    from .runconfig import RunSpec
+def _spec(args, target=None):
+    from afa.runs.spec import RunSpec
     cfg_options = {}
     for item in args.cfg_options or []:
         key, sep, value = item.partition('=')
         if not sep:
-            from .errors import AfaError
+            from afa.utils.errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
-    return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+    return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
-                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed)
+                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
 def _cmd_train(args):
     if args.gpus > 1 and args.launcher == 'none':
-        from .train import check_gpus, relaunch_distributed
+        from afa.training.inputs import check_gpus
+        from afa.training.launch import relaunch_distributed
         check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
                                     retrain=args.retrain)
-    from .train import train
+    from afa.training.train import train
     train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
           validate=args.validate, retrain=args.retrain)
     return 0
 
 
+def _cmd_layout(args):
+    """Print one name of the run layout, so that shell scripts ask for it instead of spelling it."""
+    if args.layout_command == 'file':
+        print(layout.FILES[args.name])
+    elif args.layout_command == 'run-id':
+        from afa.runs import zoo as zoo_mod
+        zoo_mod.load().lookup(args.target)  # an unknown row or variant: one line naming the nearest
+        print(layout.run_id(args.target, args.precision, args.seed))
+    else:
+        try:
+            layout.parse_run_id(args.run_id)
+        except ValueError as e:
+            from afa.utils.errors import AfaError
+            raise AfaError(str(e))
+        print(layout.run_dir(args.runs_root, args.scale, args.run_id))
+    return 0
+
+
+def _cmd_plan(args):
+    from afa.planning.plan import format_plan, plan_row
+    records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+               for target in args.targets]
+    if args.json:
+        import json
+        print(json.dumps(records, indent=2))
+    else:
+        print('\n'.join(format_plan(r) for r in records))
+    return 0
+
+
 def _cmd_test(args):
-    from .evaluate import test
+    from afa.evaluation.test import test
     test(_spec(args), args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
          launcher=args.launcher)
     return 0
 
 
 def _cmd_data_synthetic(args):
-    from .data.synthetic import generate
+    from afa.data.synthetic import generate
     manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test,
                         height=args.height, width=args.width, seed=args.seed)
     print('synthetic dataset in %s: %s images, %d annotations'
@@ -98,7 +129,7 @@ def _cmd_data_synthetic(args):
 
 
 def _cmd_tables(args):
-    from .tables import write_tables
+    from afa.reporting.tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
                                   with_figure=not args.no_figure)
     done = frame[frame['status'] == 'done']
@@ -111,35 +142,35 @@ def _cmd_tables(args):
 
 
 def _cmd_curves(args):
-    from .curves import plot_curves
+    from afa.reporting.curves import plot_curves
     n = plot_curves(args.runs, args.out)
     print('afa curves: %d runs -> %s' % (n, args.out))
     return 0
 
 
 def _cmd_data_pretrained(args):
-    from .data.pretrained import fetch
+    from afa.data.pretrained import fetch
     for path in fetch(args.dir, names=args.names, mirror=args.mirror, progress=not args.quiet):
         print('verified %s' % path)
     return 0
 
 
 def _cmd_data_coco(args):
-    from .data.coco import prepare
+    from afa.data.coco import prepare
     prepare(args.root, parts=args.parts, mirror=args.mirror, jobs=args.jobs, manifest_path=args.manifest,
             progress=not args.quiet, keep_archives=not args.delete_archives, timeout=args.timeout)
     return 0
 
 
 def _cmd_data_verify(args):
-    from .data.coco import load_manifest, write_verified
+    from afa.data.coco import load_manifest, write_verified
     manifest = load_manifest(args.manifest)
     write_verified(args.root, manifest, args.parts or list(manifest['parts']))
     return 0
 
 
 def _cmd_release_convert(args):
-    from .release import convert_file
+    from afa.release.names import convert_file
     record = convert_file(args.src, args.dst)
     print('afa release convert: %s (%s names, sha256 %s) -> %s (sha256 %s)'
           % (args.src, record['source_naming'], record['source_sha256'][:12], args.dst,
@@ -148,15 +179,19 @@ def _cmd_release_convert(args):
 
 
 def _cmd_data_release(args):
-    from .data.release_weights import fetch
+    from afa.release.download import fetch
     for marker in fetch(args.rows, args.dir, source=args.source, quiet=args.quiet):
         print('verified %s' % marker)
     return 0
 
 
-def _add_run_arguments(p):
-    p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
-                                                        'a config file')
+def _add_run_arguments(p, many=False):
+    if many:
+        p.add_argument('targets', metavar='ROW|CONFIG', nargs='+', help='row ids of configs/zoo.yaml (ROW or '
+                                                                        'ROW+VARIANT) or config files')
+    else:
+        p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
+                                                            'a config file')
     p.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
                                                         '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
     p.add_argument('--smoke-epochs', type=int, default=2, help='epochs at the smoke scale (default 2)')
@@ -164,11 +199,22 @@ def _add_run_arguments(p):
                                        '(default data/coco/, data/synthetic/ with --smoke)')
     p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex', 'mixed'],
+    p.add_argument('--precision', default='fp32', choices=layout.PRECISIONS,
                    help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1), mixed (apex O1 '
                         'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
     p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
+    p.add_argument('--nodes', type=int, default=1,
+                   help='nodes of the run, each with --gpus GPUs (several: started by torchrun on each node, as '
+                        'the slurm profile does)')
+    p.add_argument('--procs', type=int, default=None,
+                   help='with --gpus 0: CPU processes (torch.distributed, gloo) standing in for GPUs (default 1)')
+    p.add_argument('--batch', type=int, default=None,
+                   help='images per optimizer step; default the row\'s recipe (16 = 8 GPUs x 2 images, kept on any '
+                        'layout by accumulating gradients). Another value is another recipe: its own run id '
+                        '(ROW-batchB), never pooled with the paper\'s')
+    p.add_argument('--max-imgs-per-gpu', type=int, default=None,
+                   help='at most this many images per GPU (small cards): the rest of the batch is accumulated')
     p.add_argument('--seed', type=int, default=0,
                    help='random seed; a nonzero seed is its own run (RUN_ID-seedN): repeats of one row')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)
@@ -186,12 +232,27 @@ def build_parser():
 
     p = sub.add_parser('zoo', help='list the table rows (configs/zoo.yaml)')
     p.add_argument('--zoo', help='row list (default: configs/zoo.yaml)')
-    p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
+    p.add_argument('--table', action='append', help='only rows of this table (the tables of configs/zoo.yaml: `afa zoo` shows each row\'s); repeatable')
     p.add_argument('--rows', nargs='+', help='only these row ids')
     out = p.add_mutually_exclusive_group()
     out.add_argument('--csv', action='store_true', help='CSV for machines')
     out.add_argument('--ids', action='store_true', help='only the ids, one per line')
     p.set_defaults(func=_cmd_zoo)
+
+    p = sub.add_parser('layout', help='names of the run layout for scripts: a run id, a run folder, a file name')
+    lay = p.add_subparsers(dest='layout_command', metavar='WHAT')
+    lay.required = True
+    q = lay.add_parser('run-id', help='the run id of ROW[+VARIANT] at a precision and seed (the row must exist)')
+    q.add_argument('target', metavar='ROW')
+    q.add_argument('--precision', default=layout.DEFAULT_PRECISION, choices=layout.PRECISIONS)
+    q.add_argument('--seed', type=int, default=layout.DEFAULT_SEED)
+    q = lay.add_parser('run-dir', help='the folder of a run')
+    q.add_argument('run_id', metavar='RUN_ID')
+    q.add_argument('--scale', choices=layout.SCALES, required=True)
+    q.add_argument('--runs-root', default=layout.RUNS_ROOT)
+    q = lay.add_parser('file', help='the name of a file of the pipeline')
+    q.add_argument('name', choices=sorted(layout.FILES))
+    p.set_defaults(func=_cmd_layout)
 
     p = sub.add_parser('train', help='train one row (resumes; a finished run is not retrained)')
     _add_run_arguments(p)
@@ -203,6 +264,12 @@ def build_parser():
                    help='train again even though the run folder holds a (finished or partial) run: the old folder '
                         'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser('plan', help='what rows would run as on these GPUs (images per GPU, accumulation, lr, '
+                                    'iterations per epoch); no GPU needed')
+    _add_run_arguments(p, many=True)
+    p.add_argument('--json', action='store_true', help='JSON for machines (a list, one object per row)')
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
     _add_run_arguments(p)
@@ -284,7 +351,7 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from afa import __version__
     return __version__
 
 
@@ -310,7 +377,7 @@ def main(argv=None):
         print('afa: interrupted', file=sys.stderr)
         return 130
     except Exception as e:  # user-facing errors are AfaError (or an OSError naming its file): one line, exit 2
-        from .errors import is_user_error
+        from afa.utils.errors import is_user_error
         if args.debug or not is_user_error(e):
             raise
         print('afa %s: error: %s' % (args.command, user_message(e)), file=sys.stderr)
@@ -319,10 +386,10 @@ def main(argv=None):
 
 def user_message(exc):
     """The one line shown for a user error."""
-    from .errors import AfaError
+    from afa.utils.errors import AfaError
     if isinstance(exc, AfaError):
         return str(exc)
-    from .atomic import user_os_error
+    from afa.utils.atomic import user_os_error
     return str(user_os_error(exc, exc.filename) if getattr(exc, 'filename', None) else exc)
 
 

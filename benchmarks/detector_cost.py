@@ -16,7 +16,7 @@ as it is now, and, for the training step, NECK[cp] (activations recomputed in th
 ``with_cp`` option); options of a name: ``measure.neck_variant``. In the inference table NECK[cp] is NECK, in
 the training table NECK[before] is NECK, so those rows are left out. "MAC bound s": Sum-Up's time scaled by
 the model's multiply-adds (convolutions and linear layers counted on the Sum-Up model by hooks, its FPN's
-fusion stage replaced by the neck's, ``afa.neck_cost``): the time if the neck ran at the FPN's speed.
+fusion stage replaced by the neck's, ``afa.models.neck_cost``): the time if the neck ran at the FPN's speed.
 
 Time: median over --repeat rounds after a warm-up round; each round runs every model once in turn (see
 ``measure.time_alternating``). Peak memory (CPU): how far one run raises the peak resident set (VmHWM) of a
@@ -35,10 +35,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 CONFIG = os.path.join(REPO, 'configs', 'mmdet', 'cascade_rcnn', 'cascade_mask_rcnn_r50_fpn_1x_coco.py')
-NECKS = ['FPN'] + ['%s%s' % (neck, option) for neck in ('MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS')
-                   for option in ('[before]', '', '[cp]')]
+NECKS = ['FPN'] + ['%s%s' % (neck, option) for neck in PAPER_NECKS for option in ('[before]', '', '[cp]')]
 MODES = ('infer', 'train')
 SKIPPED = dict(infer='[cp]', train='[before]')  # the rows that equal another row in that mode
 QUICK = dict(sizes='384x640', repeat=1,
@@ -124,7 +124,7 @@ def counted_macs(model, batch):
 
 def mac_bounds(models, batch, height, width):
     """name -> the model's multiply-adds over the first (Sum-Up) model's, its neck's fusion stage swapped."""
-    from afa.neck_cost import fusion_macs
+    from afa.models.neck_cost import fusion_macs
     names = list(models)
     reference = counted_macs(models[names[0]], batch)
     base = fusion_macs(names[0].split('[')[0], height, width)

@@ -24,9 +24,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
-from afa.neck_cost import fusion_macs, level_sizes  # noqa: E402
+from afa.models.neck_cost import fusion_macs, level_sizes  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = ['FPN'] + list(PAPER_NECKS)
 QUICK = dict(sizes='800x1344', necks='FPN,MSSAAdp[before],MSSAAdp,MSCAAdp[before],MSCAAdp', repeat=3)
 CHANNELS = [256, 512, 1024, 2048]
 

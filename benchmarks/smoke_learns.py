@@ -1,6 +1,6 @@
 """Does the smoke scale learn, and what does a row cost? Train rows at the smoke scale on the synthetic dataset
-(CPU, one thread per row, as the smoke profile runs them) with the workflow's settings (config/config.yaml),
-and print box and mask AP against the floors of afa/smoke.py, with each row's CPU seconds.
+(CPU, one thread per row, as the smoke profile runs them) with the workflow's settings (.test/config/config.yaml),
+and print box and mask AP against the floors of afa/runs/smoke.py, with each row's CPU seconds.
 
     .venv/bin/python benchmarks/smoke_learns.py [--rows ROW ...] [--epochs N] [--jobs 2] [--seeds 0 1 2]
 
@@ -20,9 +20,9 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from afa import layout  # noqa: E402
-from afa import zoo as zoo_mod  # noqa: E402
-from afa.smoke import BOX_AP_FLOORS  # noqa: E402
+from afa.runs import layout  # noqa: E402
+from afa.runs import zoo as zoo_mod  # noqa: E402
+from afa.runs.smoke import BOX_AP_FLOORS  # noqa: E402
 
 
 def afa(*args):
@@ -53,7 +53,7 @@ def run_row(run, common, runs_root):
 
 
 def main():
-    with open(os.path.join(REPO, 'config', 'config.yaml')) as f:
+    with open(os.path.join(REPO, '.test', 'config', 'config.yaml')) as f:
         config = yaml.safe_load(f)
     synthetic = config['data']['synthetic']
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .residual_linear import ResidualLinear
+from afa.layers.residual_linear import ResidualLinear
 
 # Elements of the attention map that the explicit path makes at once at inference (64 MiB in fp32).
 EXPLICIT_ATTENTION_MAP = 1 << 24

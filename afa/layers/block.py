@@ -13,12 +13,12 @@ import functools
 import torch
 import torch.nn as nn
 
-from .attention import PooledAttention
-from .conv_ffn import ConvFFN
-from .kv_pool import KVPool
-from .checkpoint import checkpoint
-from .row_strips import DEFAULT_STRIP_TOKENS, row_strips
-from .token_map import as_channels_last, to_token_map
+from afa.layers.attention import PooledAttention
+from afa.layers.checkpoint import checkpoint
+from afa.layers.conv_ffn import ConvFFN
+from afa.layers.kv_pool import KVPool
+from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
+from afa.layers.token_map import as_channels_last, to_token_map
 
 
 class AttentionBlock(nn.Module):

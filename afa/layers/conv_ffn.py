@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .residual_linear import ResidualLinear
-from .token_map import as_channels_last
+from afa.layers.residual_linear import ResidualLinear
+from afa.layers.token_map import as_channels_last
 
 _GELU_IN_PLACE = getattr(torch._C._nn, 'gelu_', None)  # torch 1.12+
 

@@ -24,7 +24,8 @@ help:
 	@echo "make image-tools   apt-get install podman, buildah, debootstrap and runc (root)"
 	@echo "make image-modern  build the modern image with podman here (Debian by debootstrap, CUDA ops for sm_80/sm_90:"
 	@echo "                   hours on 2 cores; MAX_JOBS=2 by default) and run its reproduce --smoke (build/image-modern/)"
-	@echo "make wheelhouse    the offline folder scripts/gpu_check.sh installs from (WHEELHOUSE=wheelhouse, GPU_PYTHON=3.11)"
+	@echo "make wheelhouse    the offline folder scripts/gpu_check.sh installs from (WHEELHOUSE=wheelhouse; wheels for"
+	@echo "                   the Python of GPU_PYTHON, default .venv's 3.11: pass one of the GPU machine's version)"
 
 setup:
 	@bash scripts/setup_env.sh
@@ -71,3 +72,9 @@ image-tools:
 
 image-modern:
 	bash scripts/image_here.sh $(IMAGE_ARGS)
+
+# What scripts/gpu_check.sh needs on a GPU machine without network, besides its torch (docker/README.md).
+WHEELHOUSE ?= wheelhouse
+GPU_PYTHON ?= $(abspath $(PY))
+wheelhouse: setup
+	bash scripts/wheelhouse.sh $(WHEELHOUSE) $(GPU_PYTHON)

@@ -388,6 +388,21 @@ def test_gpu_check_offline_wheelhouse(tmp_path):
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stderr.splitlines() if ' -m pip install' in line or ' -m pip download' in line]
     assert len(installs) == 3 and all('--no-index --find-links %s/wheels' % tmp_path in line for line in installs)
+    # nvcc too: the pinned packages from the wheelhouse (make wheelhouse puts them there)
+    nvcc = [line for line in result.stderr.splitlines() if 'cuda_tools.sh' in line]
+    assert len(nvcc) == 1 and 'AFA_WHEELHOUSE=%s/wheels ' % tmp_path in nvcc[0]
+    assert nvcc[0].endswith('requirements/cuda-nvcc.txt %s/gc/venv/bin/python' % tmp_path)
+
+
+def test_gpu_check_builds_with_the_pinned_nvcc_or_the_machines(tmp_path):
+    pinned = gpu_check(tmp_path, '--dry-run', '--arch', '9.0')
+    assert pinned.returncode == 0, pinned.stderr
+    build = [line for line in pinned.stderr.splitlines() if ' -m pip wheel ' in line][0]
+    assert re.search(r'env CUDA_HOME=%s/gc/cache/cuda/cuda-nvcc-\S+/nvidia/cu13 CPLUS_INCLUDE_PATH=\S+/nvidia/cu13/include '
+                     % tmp_path, build)
+    system = gpu_check(tmp_path, '--dry-run', '--arch', '9.0', '--nvcc', 'system')
+    assert system.returncode == 0, system.stderr
+    assert 'cuda_tools.sh' not in system.stderr and 'CUDA_HOME=' not in system.stderr
 
 
 @pytest.mark.parametrize('args, message', [
@@ -395,6 +410,7 @@ def test_gpu_check_offline_wheelhouse(tmp_path):
     (['--rows', 'cmrcn_r50_nonexistent_1x'], "no row 'cmrcn_r50_nonexistent_1x' in configs/zoo.yaml"),
     (['--arch', 'sm_90'], "--arch must look like '8.0;9.0', not 'sm_90'"),
     (['--wheelhouse', '/nonexistent'], '--wheelhouse /nonexistent is not a folder'),
+    (['--nvcc', 'conda'], "--nvcc must be pinned or system, not 'conda'"),
     (['--frobnicate'], "unknown option '--frobnicate'"),
 ])
 def test_gpu_check_argument_errors(tmp_path, args, message):

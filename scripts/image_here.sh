@@ -138,7 +138,7 @@ if $smoke; then
     chown 1000:1000 "$results"
     log "reproduce --smoke in $tag (uid 1000, results in $results): log in $work/smoke.log"
     start=$SECONDS
-    if ! "${podman_run[@]}" --volume "$results:/results" "$tag" --smoke --cores "$(nproc)" \
+    if ! "${podman_run[@]}" --volume "$results:/results" "$tag" reproduce --smoke --cores "$(nproc)" \
         > "$work/smoke.log" 2>&1; then
         tail -n 30 "$work/smoke.log" >&2
         die "reproduce --smoke failed in the container: $work/smoke.log"

@@ -471,6 +471,8 @@ def image_layout(mounts, image, python=sys.executable):
 def test_help_lists_the_options(mounts):
     result = reproduce(mounts, '--help')
     assert result.returncode == 0
+    # as the README runs it: `docker run IMAGE reproduce ...`, the entry point being reproduce itself
+    assert reproduce(mounts, 'reproduce', '--help').stdout == result.stdout
     for option in ('--table', '--rows', '--gpus', '--smoke', '--dry-run'):
         assert option in result.stdout
     assert 'GPU' not in result.stdout.split('--smoke', 1)[1].split('--dry-run')[0].replace('no GPU needed', '')

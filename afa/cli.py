@@ -4,11 +4,11 @@ import argparse
 import os
 import sys
 
-from . import layout
+from afa.runs import layout
 
 
 def _cmd_zoo(args):
-    from . import zoo as zoo_mod
+    from afa.runs import zoo as zoo_mod
     zoo = zoo_mod.load(args.zoo)
     rows = zoo.select(tables=args.table, row_ids=args.rows)
     columns = ['id', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu',
@@ -55,12 +55,12 @@ def _parse_value(text):
 
 
 def _spec(args):
-    from .runconfig import RunSpec
+    from afa.runs.spec import RunSpec
     cfg_options = {}
     for item in args.cfg_options or []:
         key, sep, value = item.partition('=')
         if not sep:
-            from .errors import AfaError
+            from afa.utils.errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
@@ -71,25 +71,26 @@ def _spec(args):
 
 def _cmd_train(args):
     if args.gpus > 1 and args.launcher == 'none':
-        from .train import check_gpus, relaunch_distributed
+        from afa.training.inputs import check_gpus
+        from afa.training.launch import relaunch_distributed
         check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
                                     retrain=args.retrain)
-    from .train import train
+    from afa.training.train import train
     train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
           validate=args.validate, retrain=args.retrain)
     return 0
 
 
 def _cmd_test(args):
-    from .evaluate import test
+    from afa.evaluation.test import test
     test(_spec(args), args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
          launcher=args.launcher)
     return 0
 
 
 def _cmd_data_synthetic(args):
-    from .data.synthetic import generate
+    from afa.data.synthetic import generate
     manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test,
                         height=args.height, width=args.width, seed=args.seed)
     print('synthetic dataset in %s: %s images, %d annotations'
@@ -98,7 +99,7 @@ def _cmd_data_synthetic(args):
 
 
 def _cmd_tables(args):
-    from .tables import write_tables
+    from afa.reporting.tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
                                   with_figure=not args.no_figure)
     done = frame[frame['status'] == 'done']
@@ -111,35 +112,35 @@ def _cmd_tables(args):
 
 
 def _cmd_curves(args):
-    from .curves import plot_curves
+    from afa.reporting.curves import plot_curves
     n = plot_curves(args.runs, args.out)
     print('afa curves: %d runs -> %s' % (n, args.out))
     return 0
 
 
 def _cmd_data_pretrained(args):
-    from .data.pretrained import fetch
+    from afa.data.pretrained import fetch
     for path in fetch(args.dir, names=args.names, mirror=args.mirror, progress=not args.quiet):
         print('verified %s' % path)
     return 0
 
 
 def _cmd_data_coco(args):
-    from .data.coco import prepare
+    from afa.data.coco import prepare
     prepare(args.root, parts=args.parts, mirror=args.mirror, jobs=args.jobs, manifest_path=args.manifest,
             progress=not args.quiet, keep_archives=not args.delete_archives, timeout=args.timeout)
     return 0
 
 
 def _cmd_data_verify(args):
-    from .data.coco import load_manifest, write_verified
+    from afa.data.coco import load_manifest, write_verified
     manifest = load_manifest(args.manifest)
     write_verified(args.root, manifest, args.parts or list(manifest['parts']))
     return 0
 
 
 def _cmd_release_convert(args):
-    from .release import convert_file
+    from afa.release.names import convert_file
     record = convert_file(args.src, args.dst)
     print('afa release convert: %s (%s names, sha256 %s) -> %s (sha256 %s)'
           % (args.src, record['source_naming'], record['source_sha256'][:12], args.dst,
@@ -148,7 +149,7 @@ def _cmd_release_convert(args):
 
 
 def _cmd_data_release(args):
-    from .data.release_weights import fetch
+    from afa.release.download import fetch
     for marker in fetch(args.rows, args.dir, source=args.source, quiet=args.quiet):
         print('verified %s' % marker)
     return 0
@@ -284,7 +285,7 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from afa import __version__
     return __version__
 
 
@@ -310,7 +311,7 @@ def main(argv=None):
         print('afa: interrupted', file=sys.stderr)
         return 130
     except Exception as e:  # user-facing errors are AfaError (or an OSError naming its file): one line, exit 2
-        from .errors import is_user_error
+        from afa.utils.errors import is_user_error
         if args.debug or not is_user_error(e):
             raise
         print('afa %s: error: %s' % (args.command, user_message(e)), file=sys.stderr)
@@ -319,10 +320,10 @@ def main(argv=None):
 
 def user_message(exc):
     """The one line shown for a user error."""
-    from .errors import AfaError
+    from afa.utils.errors import AfaError
     if isinstance(exc, AfaError):
         return str(exc)
-    from .atomic import user_os_error
+    from afa.utils.atomic import user_os_error
     return str(user_os_error(exc, exc.filename) if getattr(exc, 'filename', None) else exc)
 
 

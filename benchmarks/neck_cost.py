@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
-from afa.neck_cost import fusion_macs, level_sizes  # noqa: E402
+from afa.models.neck_cost import fusion_macs, level_sizes  # noqa: E402
 
 NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
 CHANNELS = [256, 512, 1024, 2048]

@@ -1,6 +1,6 @@
 """Does the smoke scale learn, and what does a row cost? Train rows at the smoke scale on the synthetic dataset
 (CPU, one thread per row, as the smoke profile runs them) with the workflow's settings (config/config.yaml),
-and print box and mask AP against the floors of afa/smoke.py, with each row's CPU seconds.
+and print box and mask AP against the floors of afa/runs/smoke.py, with each row's CPU seconds.
 
     .venv/bin/python benchmarks/smoke_learns.py [--rows ROW ...] [--epochs N] [--jobs 2] [--seeds 0 1 2]
 
@@ -20,9 +20,9 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from afa import layout  # noqa: E402
-from afa import zoo as zoo_mod  # noqa: E402
-from afa.smoke import BOX_AP_FLOORS  # noqa: E402
+from afa.runs import layout  # noqa: E402
+from afa.runs import zoo as zoo_mod  # noqa: E402
+from afa.runs.smoke import BOX_AP_FLOORS  # noqa: E402
 
 
 def afa(*args):

@@ -17,8 +17,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from afa import layout  # noqa: E402
-from afa.tables import OUTPUTS  # noqa: E402
+from afa.runs import layout  # noqa: E402
+from afa.reporting.tables import OUTPUTS  # noqa: E402
 
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 

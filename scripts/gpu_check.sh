@@ -226,8 +226,8 @@ export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 data="$work/synthetic"
 run "${afa[@]}" data synthetic --root "$data" --train "$images_per_epoch" --val 16 --test 8
 for row in "${row_list[@]}"; do
-    # the run folder, as afa/layout.py spells it (an amp run's id is ROW@amp)
-    run_dir=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from afa import layout; \
+    # the run folder, as afa/runs/layout.py spells it (an amp run's id is ROW@amp)
+    run_dir=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from afa.runs import layout; \
 print(layout.run_dir(sys.argv[2], "smoke", layout.run_id(sys.argv[3], "amp")))' "$repo" "$work/runs" "$row")
     run rm -rf "$run_dir"
     timed "train $row ($iters it, amp)" 90 "$work/train-$row.log" "${afa[@]}" train "$row" --smoke \

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repo root and mmdet's own model-zoo configs (shipped inside the mmdet package).
+"""Shared fixtures (tests/ mirrors the afa/ package, one folder per stage; helpers shared by several folders, such as
+the loopback servers, live here beside this file): the repo root and mmdet's own model-zoo configs (shipped inside the mmdet package).
 
 The suite runs under both environments (make test: the modern .venv; make test-paper: the paper's pins in
 .venv-paper). Two kinds of tests cannot pass under the paper stack by design and are deselected there, each
@@ -12,6 +13,7 @@ import subprocess
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, 'tests', 'fixtures')  # files the tests compare with (the paper's tables, its links)
 PAPER_ONLY_DESELECTED = {
     'modern_stack_only': 'compares with a file of the modern stack (mmdet 2.28.2), which the paper stack does '
                          'not install',

@@ -4,7 +4,7 @@ evaluation, where a bad file would otherwise surface as a traceback deep in a da
 import json
 import os
 
-from ..errors import AfaError
+from afa.utils.errors import AfaError
 
 INSTANCE_KEYS = ('images', 'annotations', 'categories')
 IMAGE_INFO_KEYS = ('images', 'categories')

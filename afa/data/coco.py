@@ -15,10 +15,12 @@ import shutil
 import sys
 import zipfile
 
-from .. import atomic, layout
-from ..errors import AfaError
-from . import checks
-from .download import download, file_digest
+from afa.utils import atomic
+from afa.runs import layout
+from afa.utils.errors import AfaError
+from afa.data import checks
+from afa.data.download import download
+from afa.utils.hashing import file_digest
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'coco_manifest.json')
 VERIFIED = layout.COCO_VERIFIED

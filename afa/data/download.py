@@ -8,7 +8,6 @@
   fail at once with the URL in the message.
 - A checksum mismatch discards that download only and fetches once more before failing.
 """
-import hashlib
 import os
 import socket
 import sys
@@ -17,21 +16,14 @@ import time
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from ..errors import AfaError
+from afa.utils.errors import AfaError
+from afa.utils.hashing import file_digest
 
 CHUNK = 1 << 20
 
 
 class DownloadError(AfaError):
     """A file could not be fetched or verified."""
-
-
-def file_digest(path, algorithm='sha256'):
-    digest = hashlib.new(algorithm)
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(CHUNK), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checksum_ok(path, checksum):

@@ -6,7 +6,7 @@ is what is verified.
 """
 import os
 
-from ..errors import AfaError
+from afa.utils.errors import AfaError
 
 WEIGHTS = {
     'resnet50-0676ba61.pth': {
@@ -32,7 +32,7 @@ def files_for_backbone(backbone):
 
 def fetch(directory, names=None, mirror=None, progress=True):
     """Download (or verify) the named weight files into ``directory``; returns their paths."""
-    from .download import download
+    from afa.data.download import download
     names = names or sorted(WEIGHTS)
     unknown = [n for n in names if n not in WEIGHTS]
     if unknown:

@@ -12,8 +12,8 @@ import tempfile
 
 import numpy as np
 
-from .. import layout
-from ..errors import AfaError
+from afa.runs import layout
+from afa.utils.errors import AfaError
 
 CATEGORIES = [
     {'id': 1, 'name': 'square', 'supercategory': 'shape'},

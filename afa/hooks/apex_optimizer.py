@@ -5,8 +5,8 @@ apex O1 patches torch functions to run in fp16 where safe and scales the loss; t
 """
 from mmcv.runner import HOOKS, OptimizerHook
 
-from ..errors import AfaError
-from ..precision import apex_available  # noqa: F401  (re-exported)
+from afa.utils.errors import AfaError
+from afa.runs.precision import apex_available  # noqa: F401  (re-exported)
 
 
 def _amp():

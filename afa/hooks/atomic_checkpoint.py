@@ -14,8 +14,8 @@ import tempfile
 
 from mmcv.runner import HOOKS, CheckpointHook, master_only
 
-from .. import atomic
-from ..errors import AfaError
+from afa.utils import atomic
+from afa.utils.errors import AfaError
 
 STAGING_PREFIX = '.afa-saving-'
 LATEST = 'latest.pth'

@@ -7,7 +7,7 @@ import math
 
 from mmcv.runner import HOOKS, Hook
 
-from ..errors import AfaError
+from afa.utils.errors import AfaError
 
 
 class NonFiniteLossError(AfaError):

@@ -7,7 +7,7 @@ kept for torch 1.9 (the paper's environment) and as a reference.
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .residual_linear import ResidualLinear
+from afa.layers.residual_linear import ResidualLinear
 
 
 def fused_attention_available():

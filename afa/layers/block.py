@@ -6,10 +6,10 @@ The cross form has one LayerNorm more (for the key/value source map), hence 512 
 """
 import torch.nn as nn
 
-from .attention import PooledAttention
-from .conv_ffn import ConvFFN
-from .kv_pool import KVPool
-from .token_map import as_channels_last, to_token_map
+from afa.layers.attention import PooledAttention
+from afa.layers.conv_ffn import ConvFFN
+from afa.layers.kv_pool import KVPool
+from afa.layers.token_map import as_channels_last, to_token_map
 
 
 class AttentionBlock(nn.Module):

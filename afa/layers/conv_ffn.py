@@ -5,8 +5,8 @@ why the AFA blocks need no positional encoding.
 """
 import torch.nn as nn
 
-from .residual_linear import ResidualLinear
-from .token_map import as_channels_last
+from afa.layers.residual_linear import ResidualLinear
+from afa.layers.token_map import as_channels_last
 
 
 class ConvFFN(nn.Module):

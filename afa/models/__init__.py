@@ -1,2 +1,2 @@
 """Models of the AFA reproduction: importing this package registers the necks in mmdet's NECKS registry."""
-from .necks import AFANeck, MSCA, MSCAAdp, MSCAAdpMS, MSSA, MSSAAdp, MSSAAdpMS  # noqa: F401
+from afa.models.necks import AFANeck, MSCA, MSCAAdp, MSCAAdpMS, MSSA, MSSAAdp, MSSAAdpMS  # noqa: F401

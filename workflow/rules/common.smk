@@ -3,10 +3,10 @@ import os
 import shlex
 import sys
 
-from afa import layout
-from afa.curves import CURVES_FILE
-from afa.tables import OUTPUTS as TABLE_OUTPUTS
-from afa import zoo as zoo_mod
+from afa.runs import layout
+from afa.reporting.curves import CURVES_FILE
+from afa.reporting.tables import OUTPUTS as TABLE_OUTPUTS
+from afa.runs import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
 ZOO = zoo_mod.load()
@@ -35,7 +35,7 @@ def selected_targets():
     """ROW or ROW+VARIANT names from config: explicit rows, else every row of the chosen tables."""
     if config["rows"]:
         for name in config["rows"]:
-            ZOO.run(name)  # unknown rows and variants fail here, with a suggestion
+            ZOO.lookup(name)  # unknown rows and variants fail here, with a suggestion
         return list(config["rows"])
     return [r.id for r in ZOO.select(tables=config["tables"])]
 
@@ -57,12 +57,12 @@ def seed_of(run_id):
 
 
 def run_file(name):
-    """A file of the run folder ``{run}``, named by afa.layout (the rules' one source of file names)."""
+    """A file of the run folder ``{run}``, named by afa.runs.layout (the rules' one source of file names)."""
     return os.path.join(RUNS_DIR, "{run}", name)
 
 
 def row_of(run_id):
-    return ZOO.run(target_of(run_id))[0]
+    return ZOO.lookup(target_of(run_id))[0]
 
 
 def run_args(run_id):

@@ -1,5 +1,5 @@
 """AFA necks, registered in mmdet's NECKS registry on import."""
-from .afa_neck import AFANeck
-from .paper_necks import MSCA, MSSA, MSCAAdp, MSCAAdpMS, MSSAAdp, MSSAAdpMS, PaperNeck
+from afa.models.necks.afa_neck import AFANeck
+from afa.models.necks.paper_necks import MSCA, MSSA, MSCAAdp, MSCAAdpMS, MSSAAdp, MSSAAdpMS, PaperNeck
 
 __all__ = ['AFANeck', 'PaperNeck', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']

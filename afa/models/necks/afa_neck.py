@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from mmcv.runner import BaseModule
 from mmdet.models.builder import NECKS
 
-from ...layers import AttentionBlock
-from ...layers.kv_pool import MS_POOL_FACTORS, POOLING_MODES
-from ...layers.token_map import as_channels_last, conv1x1_to_token_map, to_nchw, to_token_map
+from afa.layers import AttentionBlock
+from afa.layers.kv_pool import MS_POOL_FACTORS, POOLING_MODES
+from afa.layers.token_map import as_channels_last, conv1x1_to_token_map, to_nchw, to_token_map
 
 FUSIONS = ('self', 'cross')
 

@@ -10,7 +10,7 @@
 """
 from mmdet.models.builder import NECKS
 
-from .afa_neck import AFANeck
+from afa.models.necks.afa_neck import AFANeck
 
 
 class PaperNeck(AFANeck):

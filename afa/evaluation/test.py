@@ -1,0 +1,196 @@
+"""`afa test`: a checkpoint on val2017 into a metrics JSON with provenance, or test-dev files for the server.
+
+The metrics JSON holds, for bbox and (for mask models) segm, the 12 COCOeval numbers in percent, plus the
+run id, config hash, checkpoint sha256, package versions, git commit, dataset and date. It is written
+atomically: a failed evaluation never replaces an earlier good file.
+
+Before any inference the checkpoint must be this run's (check_checkpoint_identity: its meta names the run id
+and scale) and its weights must fit the model exactly (strict loading), the metrics file it would replace must
+be this run's, and the output is locked against a concurrent evaluation writing it.
+"""
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+
+from afa.utils import atomic
+from afa.integration import compat
+from afa.runs import layout
+from afa.utils import hashing, provenance
+from afa.release import names as release
+from afa.training.checkpoints import check_checkpoint_identity, read_meta
+from afa.evaluation.coco_eval import evaluate as coco_evaluate
+from afa.data.checks import IMAGE_INFO_KEYS, INSTANCE_KEYS, check_dataset
+from afa.utils.errors import AfaError
+from afa.runs.spec import config_hash
+from afa.runs.runlock import RunLock
+
+TESTDEV_ANN = 'annotations/image_info_test-dev2017.json'
+TESTDEV_IMAGES = 'test2017/'
+
+
+def resolve_checkpoint(path):
+    """A .pth path, or a train_done.json whose final checkpoint is taken (and checked against its sha256)."""
+    if path.endswith('.json'):
+        done = path
+        try:
+            with open(done) as f:
+                record = json.load(f)
+            path = record['checkpoint']
+        except (KeyError, TypeError):
+            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file' % done)
+        except (OSError, ValueError) as e:
+            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e))
+        if not os.path.isfile(path):  # recorded relative to where training ran: look beside the record
+            beside = os.path.join(os.path.dirname(done), os.path.basename(path))
+            path = beside if os.path.isfile(beside) else path
+        if os.path.isfile(path) and record.get('checkpoint_sha256') and \
+                hashing.sha256_file(path) != record['checkpoint_sha256']:
+            raise AfaError('%s is not the checkpoint %s recorded (sha256 differs): it was replaced or damaged '
+                           'after training; restore it or retrain with `afa train --retrain`' % (path, done))
+    if not os.path.isfile(path):
+        raise AfaError('checkpoint %s not found; train it first with `afa train`' % path)
+    return path
+
+
+def check_output(out, spec):
+    """Refuse to replace a file that is not an earlier result of this same run (another run's metrics, or not a
+    metrics file at all)."""
+    if not os.path.exists(out):
+        return
+    try:
+        with open(out) as f:
+            previous = json.load(f)
+        owner = (previous.get('run_id'), previous.get('scale'))
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner != (spec.run_id, spec.scale):
+        raise AfaError('%s holds %s, not an earlier result of %s (%s scale); it is left untouched: choose another '
+                       '--out' % (out, 'the metrics of %s (%s scale)' % owner if owner else 'something else',
+                                  spec.run_id, spec.scale))
+
+
+def _iou_types(cfg):
+    return ['bbox', 'segm'] if cfg.model.get('roi_head', {}).get('mask_head') else ['bbox']
+
+
+def _test_dataset_cfg(cfg, spec, format_only):
+    test = cfg.data.test.copy()
+    if format_only:
+        test.ann_file = spec.data_root + TESTDEV_ANN
+        test.img_prefix = spec.data_root + TESTDEV_IMAGES
+    test.test_mode = True
+    if not os.path.isfile(test.ann_file):
+        raise AfaError('annotations %s not found; get the dataset with `afa data %s --root %s`'
+                       % (test.ann_file, 'synthetic' if spec.scale == 'smoke' else 'coco', spec.data_root))
+    check_dataset(test.ann_file, test.img_prefix, IMAGE_INFO_KEYS if format_only else INSTANCE_KEYS)
+    return test
+
+
+def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
+    """Outputs of the model on the dataset (mmdet's single-GPU test loop, with its progress bar)."""
+    import torch
+    import afa
+    afa.register_modules()
+    compat.apply()
+    from mmcv.parallel import MMDataParallel
+    from mmdet.apis import single_gpu_test
+    from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+    from mmdet.models import build_detector
+
+    dataset_cfg.pipeline = replace_ImageToTensor(dataset_cfg.pipeline)
+    dataset = build_dataset(dataset_cfg)
+    loader = build_dataloader(dataset, samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
+                              dist=False, shuffle=False)
+    cfg.model.train_cfg = None
+    model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
+    meta = release.load_weights(model, checkpoint)  # strict; release names converted on the fly
+    model.CLASSES = meta.get('CLASSES', dataset.CLASSES)
+    if torch.cuda.is_available() and gpus > 0:
+        model = MMDataParallel(model.cuda(), device_ids=[0])
+    else:
+        model = MMDataParallel(model, device_ids=None)  # mmcv runs it on the CPU
+    outputs = single_gpu_test(model, loader)
+    return dataset, outputs
+
+
+def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none'):
+    """Evaluate (or, with format_only, write test-dev files); returns the output path.
+
+    A checkpoint of `afa train` must be this run's (check_checkpoint_identity); a released one (no run id in
+    its meta) is written to the released results instead (output_path). Both load strictly.
+    """
+    if launcher != 'none':
+        raise AfaError('afa test runs in one process; multi-GPU testing is not needed for val2017 (5k images)')
+    cfg = spec.build_config()
+    checkpoint = resolve_checkpoint(checkpoint)
+    checkpoint_info = release.describe(checkpoint)
+    if checkpoint_info['checkpoint_origin'] == 'trained':  # released checkpoints name no run: routed apart
+        check_checkpoint_identity(read_meta(checkpoint), spec, checkpoint)
+    out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out)
+    if not format_only:
+        check_output(out, spec)
+    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus)
+
+
+def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus):
+    dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
+    iou_types = _iou_types(cfg)
+    dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus)
+    tmp = tempfile.mkdtemp(prefix='afa-test-')
+    try:
+        result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
+        if format_only:
+            return write_testdev(result_files, iou_types, spec, out)
+        metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    check_output(out, spec)  # again, under the lock
+    payload = dict(
+        spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
+        checkpoint_sha256=hashing.sha256_file(checkpoint), unit='percent',
+        dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
+        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(), **checkpoint_info)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    atomic.write_json(out, payload)
+    summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
+    print('afa test: %s (%s checkpoint): %s -> %s' % (spec.run_id, checkpoint_info['checkpoint_origin'], summary, out),
+          flush=True)
+    return out
+
+
+def output_path(work_dir, origin, format_only, out=None):
+    """Where results of a checkpoint of this origin go: a released checkpoint's never replace a trained run's
+    (metrics_released.json, test-dev-released/ beside metrics.json, test-dev/), nor the other way round."""
+    own = {'trained': (layout.metrics_path(work_dir), layout.testdev_dir(work_dir)),
+           'released': (layout.released_metrics_path(work_dir), layout.released_testdev_dir(work_dir))}
+    other = own['trained' if origin == 'released' else 'released'][int(format_only)]
+    if out and os.path.abspath(out) == os.path.abspath(other):
+        raise AfaError('--out %s holds the results of %s checkpoints, and this checkpoint is %s; leave --out '
+                       'out to write to %s' % (out, 'trained' if origin == 'released' else 'released', origin,
+                                               own[origin][int(format_only)]))
+    return out or own[origin][int(format_only)]
+
+
+def write_testdev(result_files, iou_types, spec, folder):
+    """COCO server files: detections_test-dev2017_<alg>_results.json, one zip per task (bbox, segm)."""
+    os.makedirs(folder, exist_ok=True)
+    alg = spec.run_id.replace('+', '-').replace('@', '-').replace('_', '')
+    archives = {}
+    for iou in iou_types:
+        name = 'detections_test-dev2017_%s_results.json' % alg
+        archive = os.path.join(folder, '%s_%s.zip' % (spec.run_id, iou))
+
+        def write_zip(tmp, source=result_files[iou], member=name):
+            with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+                z.write(source, member)
+        atomic.write_with(archive, write_zip)
+        archives[iou] = {'zip': os.path.basename(archive), 'sha256': hashing.sha256_file(archive)}
+        print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
+    # Written last: its presence says every archive is complete (the workflow's output for this step).
+    atomic.write_json(os.path.join(folder, layout.TESTDEV_MANIFEST), dict(
+        spec.describe(), archives=archives, upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
+        provenance=provenance.record()))
+    return folder

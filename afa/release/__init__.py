@@ -1,0 +1,1 @@
+"""The authors' released checkpoints: their parameter names (names) and their download (download)."""

@@ -1,0 +1,418 @@
+"""`afa tables`: the paper's tables regenerated from metrics JSON files, with pandas only (no torch, no mmdet).
+
+Every run appears under its row: the default run, a variant (ROW+VARIANT), a precision (@amp, @mixed) each get
+a line, and the seeds of one line (-seedN) are pooled into mean +- std (n). Each line shows the paper's value,
+the reproduced one and the difference, and the paper's claim: the box AP gain of an AFA row over the Sum-Up row
+of the same backbone and schedule (with a 95% interval from the seeds, afa.reporting.stats), beside the paper's gain, and
+over the AdamW Sum-Up control row. Test-dev scores come from a small user CSV (run_id, box_ap, mask_ap). The
+stack (torch, mmcv, mmdet) of each line and the provenance are written under each table. All metrics files must
+be of one scale: smoke and paper results can never share a table.
+
+Outputs: tables.md, summary.csv (one record per run: every per-seed number), gains.csv, and the figures
+(afa.reporting.figures).
+"""
+import collections
+import glob
+import json
+import os
+
+from afa.utils import atomic
+from afa.runs import layout
+from afa.reporting import stats
+from afa.runs import zoo as zoo_mod
+from afa.utils.errors import AfaError
+
+TESTDEV_COLUMNS = ('run_id', 'box_ap', 'mask_ap')
+SCALE_BANNER = {
+    'smoke': '> **Smoke results**: synthetic shapes, a shrunken model trained for minutes on a CPU. They show '
+             'that the pipeline runs end to end and learns; they are not comparable with the paper.',
+    'paper': '> COCO 2017, the paper\'s recipes. val2017 numbers are computed by this pipeline; test-dev numbers '
+             'come from the evaluation server (results/testdev_scores.csv).',
+}
+NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'),
+           ('box_testdev', None, 'box AP test-dev'), ('mask_testdev', None, 'mask AP test-dev'))
+RELEASED_HEADER = 'released weights: box / mask AP val'
+STACK_PACKAGES = ('torch', 'mmcv', 'mmdet', 'cuda', 'gpu')
+SUMUP = 'Sum-Up'
+NOT_RUN = 'not run yet'
+# The gains: (CSV prefix, column title, which baseline row).
+GAINS = (('vs_sumup', 'box gain over Sum-Up (paper / ours [95% CI])', 'sumup'),
+         ('vs_adamw', 'box gain over AdamW Sum-Up (ours [95% CI])', 'control'))
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
+    """{run_id: metrics dict} of every RUN/metrics.json under runs_dir; wrong scale or bad JSON is an error."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(runs_dir, '*', name))):
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+        except ValueError as e:
+            raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e))
+        for key in ('run_id', 'scale', 'bbox'):
+            if key not in metrics:
+                raise AfaError('%s lacks the field %r; was it written by `afa test`?' % (path, key))
+        if metrics['scale'] != scale:
+            raise AfaError('%s is a %s result but this table is %s: smoke and paper results never share a '
+                           'table (use --runs of that scale)' % (path, metrics['scale'], scale))
+        found[metrics['run_id']] = metrics
+    return found
+
+
+def load_released_metrics(runs_dir, scale):
+    """{row id: metrics dict} of the authors' released checkpoints (RUN/metrics_released.json, `afa test ROW
+    RELEASED.pth`), kept apart from the runs trained here."""
+    return {m.get('row') or run_id: m
+            for run_id, m in load_metrics(runs_dir, scale, layout.RELEASED_METRICS_FILE).items()}
+
+
+def released_cell(row, released):
+    """'box / mask' val AP of the row's released checkpoint; why there is none otherwise."""
+    m = released.get(row.id)
+    if m:
+        return '%.1f / %s' % (m['bbox']['AP'], '-' if not m.get('segm') else '%.1f' % m['segm']['AP'])
+    return 'not evaluated' if row.get('release') else '-'
+
+
+def released_lines(released, row_ids):
+    """Which released checkpoints a table's column shows (sha256 from their metrics), below its provenance."""
+    shown = ['%s (sha256 %s)' % (r, str(released[r].get('checkpoint_sha256'))[:12]) for r in row_ids
+             if r in (released or {})]
+    return ['Released weights evaluated: %s' % ', '.join(shown), ''] if shown else []
+
+
+def load_testdev_scores(path):
+    """{run_id: {'box_testdev': x, 'mask_testdev': y}} from the user's CSV; missing file means none."""
+    import pandas as pd
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        frame = pd.read_csv(path, comment='#')
+    except Exception as e:
+        raise AfaError('cannot read test-dev scores %s: %s' % (path, e))
+    missing = [c for c in TESTDEV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise AfaError('%s needs the columns %s (missing: %s)' % (path, ', '.join(TESTDEV_COLUMNS),
+                                                                 ', '.join(missing)))
+    scores = {}
+    for index, rec in frame.iterrows():
+        for column in ('box_ap', 'mask_ap'):
+            value = rec[column]
+            if not (pd.isna(value) or isinstance(value, (int, float))):
+                raise AfaError('%s, line %d: %s must be a number (AP in percent), got %r'
+                               % (path, index + 2, column, value))
+        scores[str(rec['run_id'])] = {'box_testdev': _num(rec['box_ap']), 'mask_testdev': _num(rec['mask_ap'])}
+    return scores
+
+
+def _num(value):
+    import pandas as pd
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def stack_of(metrics):
+    """'torch X, mmcv Y, mmdet Z[, cuda C, gpu G]': the software that produced a number."""
+    versions = (metrics.get('provenance') or {}).get('versions') or {}
+    text = ', '.join('%s %s' % (k, versions[k]) for k in STACK_PACKAGES if versions.get(k))
+    return text or 'unknown'
+
+
+# ---------------------------------------------------------------------------------------------- per run
+
+def line_label(run):
+    """How a line (the runs of one row that differ only by seed) is named: 'default', '+sgd', '@mixed'..."""
+    label = ''
+    if run.variant:
+        label += layout.VARIANT_SEPARATOR + run.variant
+    if run.precision != layout.DEFAULT_PRECISION:
+        label += layout.PRECISION_SEPARATOR + run.precision
+    return label or 'default'
+
+
+def _row_fields(row):
+    return {'id': row.id, 'table': row['table'], 'model': row['model'], 'module': row['module'],
+            'backbone': row['backbone'], 'schedule': row['schedule']}
+
+
+def _run_record(fields, paper, run, metrics, testdev):
+    rec = dict(fields)
+    rec.update(run_id=str(run) if run else None, line=line_label(run) if run else 'default',
+               variant=run.variant if run else None, precision=run.precision if run else None,
+               seed=run.seed if run else None, status='done' if metrics else NOT_RUN,
+               stack=stack_of(metrics) if metrics else None)
+    ours = {}
+    if metrics:
+        ours['box_val'] = metrics['bbox']['AP']
+        ours['mask_val'] = (metrics.get('segm') or {}).get('AP')
+    ours.update(testdev)
+    for key, _, _ in NUMBERS:
+        value = paper.get(key)
+        rec['paper_' + key] = value
+        rec['ours_' + key] = ours.get(key)
+        rec['delta_' + key] = None if value is None or ours.get(key) is None else ours[key] - value
+    return rec
+
+
+def _parse(run_id):
+    try:
+        return layout.parse_run_id(run_id)
+    except ValueError:
+        return None
+
+
+def build_frame(zoo, metrics, testdev, released=None):
+    """One record per run (every seed of every line of every row), one per row without a run, then the runs
+    that name no row of the zoo (a config file's run) under the table 'other': the CSV's pandas DataFrame.
+    ``released``: {row id: metrics} of the authors' checkpoints, in every record of the row."""
+    import pandas as pd
+    by_row, others = collections.defaultdict(list), []
+    for run_id in sorted(metrics):
+        run = _parse(run_id)
+        if run is not None and run.row in zoo.ids():
+            by_row[run.row].append(run)
+        else:
+            others.append(run_id)
+    records = []
+    for row in zoo:
+        runs = sorted(by_row.get(row.id, []), key=lambda r: (line_label(r) != 'default', line_label(r), r.seed))
+        if not runs:
+            records.append(_run_record(_row_fields(row), row['paper'], None, None, testdev.get(row.id, {})))
+        for run in runs:
+            records.append(_run_record(_row_fields(row), row['paper'], run, metrics[str(run)],
+                                       testdev.get(str(run), {})))
+    for rec in records:
+        r = (released or {}).get(rec['id'])
+        rec['released_box_val'] = r['bbox']['AP'] if r else None
+        rec['released_mask_val'] = (r.get('segm') or {}).get('AP') if r else None
+    for run_id in others:
+        fields = {'id': run_id, 'table': 'other', 'model': '-', 'module': '-', 'backbone': '-', 'schedule': '-'}
+        rec = _run_record(fields, {}, None, metrics[run_id], testdev.get(run_id, {}))
+        rec.update(run_id=run_id, line='default', precision=metrics[run_id].get('precision'),
+                   seed=metrics[run_id].get('seed'))
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------- per line
+
+Line = collections.namedtuple('Line', 'id line table model module backbone schedule control status seeds '
+                                      'stacks paper ours')
+
+
+def lines_of(frame, zoo):
+    """The frame's runs pooled by (row, line), in the frame's order: what one table line shows."""
+    control = {r.id: r.control for r in zoo}
+    lines = collections.OrderedDict()
+    for _, rec in frame.iterrows():
+        lines.setdefault((rec['id'], rec['line']), []).append(rec)
+    out = []
+    for (row_id, label), recs in lines.items():
+        first = recs[0]
+        done = [r for r in recs if r['status'] == 'done']
+        out.append(Line(
+            id=row_id, line=label, table=first['table'], model=first['model'], module=first['module'],
+            backbone=first['backbone'], schedule=first['schedule'], control=control.get(row_id, False),
+            status='done' if done else NOT_RUN, seeds=[int(r['seed']) for r in done if _num(r['seed']) is not None],
+            stacks=sorted({r['stack'] for r in done}),
+            paper={k: _num(first['paper_' + k]) for k, _, _ in NUMBERS},
+            ours={k: stats.Summary([_num(r['ours_' + k]) for r in recs]) for k, _, _ in NUMBERS}))
+    return out
+
+
+def _baseline(line, lines, kind):
+    """(paper baseline line, run baseline line, why there is none) for this AFA line's gain; None when the
+    line is not an AFA row (no gain to claim)."""
+    if line.model != 'CMRCN' or line.control or line.module == SUMUP:
+        return None
+    rows = [b for b in lines if b.model == line.model and b.backbone == line.backbone
+            and b.schedule == line.schedule and (b.control if kind == 'control' else b.module == SUMUP)]
+    if not rows:
+        return None, None, 'no %s row for %s %s' % ('AdamW Sum-Up' if kind == 'control' else SUMUP,
+                                                    line.backbone, line.schedule)
+    # Same variant and precision when the baseline has it, else the baseline's run at the same precision.
+    precision = line.line.partition(layout.PRECISION_SEPARATOR)[2]
+    plain = (layout.PRECISION_SEPARATOR + precision) if precision else 'default'
+    for wanted in (line.line, plain):
+        for b in rows:
+            if b.line == wanted and b.status == 'done':
+                return rows[0], b, None
+    return rows[0], None, '%s (%s) %s' % (rows[0].id, plain, NOT_RUN)
+
+
+Gain = collections.namedtuple('Gain', 'baseline paper ours interval n why')
+
+
+def gain(line, lines, kind, key='box_val'):
+    """The reproduced and the paper's gain of ``line`` over its baseline, with the 95% interval; None for a
+    line that claims no gain."""
+    found = _baseline(line, lines, kind)
+    if found is None:
+        return None
+    paper_base, base, why = found
+    paper = (None if paper_base is None or line.paper[key] is None or paper_base.paper[key] is None
+             else line.paper[key] - paper_base.paper[key])
+    a = line.ours[key]
+    if not a.n:
+        return Gain(None, paper, None, None, None, why if paper_base is None else NOT_RUN)
+    if base is None or not base.ours[key].n:
+        return Gain(None, paper, None, None, None, why or '%s: no %s' % (base.id, key))
+    b = base.ours[key]
+    return Gain(base.id, paper, a.mean - b.mean, stats.welch_interval(a, b), (a.n, b.n), None)
+
+
+def _round(value, digits=3):
+    """AP differences to 1/1000 of a point: no float noise (1.7999999999999972) in the CSV."""
+    return None if value is None else round(value, digits)
+
+
+def gains_frame(lines):
+    """One record per AFA line and baseline kind (box and mask val): gains.csv."""
+    import pandas as pd
+    records = []
+    for line in lines:
+        for prefix, _, kind in GAINS:
+            for key in ('box_val', 'mask_val'):
+                g = gain(line, lines, kind, key)
+                if g is None:
+                    continue
+                records.append({'id': line.id, 'line': line.line, 'baseline_kind': kind, 'baseline': g.baseline,
+                                'metric': key, 'paper_gain': _round(g.paper), 'ours_gain': _round(g.ours),
+                                'ci95_low': _round(g.interval[0]) if g.interval else None,
+                                'ci95_high': _round(g.interval[1]) if g.interval else None,
+                                'n': '%d vs %d' % g.n if g.n else None, 'missing': g.why})
+    return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------- markdown
+
+def _fmt(value, sign=False):
+    if value is None:
+        return '-'
+    return ('%+.1f' if sign else '%.1f') % value
+
+
+def _cell(paper, ours, missing):
+    """'paper / ours (delta)'; ``ours`` is a stats.Summary; ``missing`` says why there is no reproduced number."""
+    if not ours.n:
+        return '%s / %s' % (_fmt(paper), missing)
+    delta = '' if paper is None else ' (%+.1f)' % (ours.mean - paper)
+    return '%s / %s%s' % (_fmt(paper), ours.text(), delta)
+
+
+def _gain_cell(g, with_paper):
+    if g is None:
+        return '-'
+    paper = _fmt(g.paper, sign=True) + ' / ' if with_paper else ''
+    if g.ours is None:
+        return paper + g.why
+    if g.interval:
+        ours = '%+.1f [%+.1f, %+.1f]' % (g.ours, g.interval[0], g.interval[1])
+    else:
+        ours = '%+.1f (n=1)' % g.ours
+    return paper + ours
+
+
+def _run_cell(line, stack_names):
+    if line.status != 'done':
+        return line.line
+    seeds = ','.join(str(s) for s in line.seeds)
+    tags = ''.join('[%s]' % stack_names[s] for s in line.stacks)
+    return '%s, seed%s %s %s' % (line.line, 's' if len(line.seeds) > 1 else '', seeds, tags)
+
+
+def markdown_table(lines, table, stack_names, zoo=None, released=None):
+    """The markdown of one table: a line per (row, variant/precision), seeds pooled; with ``released``
+    ({row id: metrics}), the released checkpoint's column last."""
+    header = (['Model', 'Module', 'Backbone', 'Run'] + ['%s (paper / ours)' % label for _, _, label in NUMBERS]
+              + [title for _, title, _ in GAINS] + ([RELEASED_HEADER] if released is not None else []))
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for line in (l for l in lines if l.table == table):
+        ran = line.status == 'done'
+        cells = [line.model, line.module, line.backbone, _run_cell(line, stack_names)]
+        for key, iou, _ in NUMBERS:
+            missing = NOT_RUN if not ran else 'not submitted' if iou is None else '-'
+            cells.append(_cell(line.paper[key], line.ours[key], missing))
+        cells += [_gain_cell(gain(line, lines, kind), with_paper=(kind == 'sumup')) for _, _, kind in GAINS]
+        if released is not None:
+            cells.append(released_cell(zoo.row(line.id), released) if line.id in zoo.ids() else '-')
+        out.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(out)
+
+
+def provenance_lines(metrics, run_ids, stack_names):
+    runs = [metrics[r] for r in run_ids if r in metrics]
+    if not runs:
+        return ['Provenance: no run of this table has finished yet.']
+    commits = sorted({str(m['provenance'].get('git_commit')) for m in runs})
+    dates = sorted(m['provenance'].get('date', '') for m in runs)
+    stacks = sorted({stack_of(m) for m in runs})
+    datasets = sorted({'%s (%d images)' % (m['dataset']['ann_file'], m['dataset']['images']) for m in runs})
+    return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
+            + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
+            + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])])
+
+
+def _stack_names(frame):
+    stacks = sorted({s for s in frame['stack'] if isinstance(s, str)})
+    return {s: chr(ord('A') + i) if i < 26 else str(i) for i, s in enumerate(stacks)}
+
+
+def render(zoo, metrics, testdev, scale, released=None):
+    """(per-run frame, lines, markdown text)."""
+    frame = build_frame(zoo, metrics, testdev, released)
+    lines = lines_of(frame, zoo)
+    stack_names = _stack_names(frame)
+    parts = ['# AFA reproduction: regenerated tables (%s scale)' % scale, '', SCALE_BANNER[scale], '',
+             'Each cell: paper / reproduced (reproduced - paper). AP in percent. `-`: the paper gives no number. '
+             'A line per run kind of a row (default, `+VARIANT`, `@PRECISION`); with several seeds a reproduced '
+             'number is mean \u00b1 standard deviation (number of seeds), and summary.csv has every seed. '
+             'Gains: box AP val of the line minus that of the Sum-Up row (or the AdamW Sum-Up control row) of '
+             'the same backbone and schedule, same variant and precision when that was run, else its default; '
+             '%s. The letters in brackets name the stack that produced the line (below each table).'
+             % stats.METHOD, '']
+    if released is not None:
+        parts[-1:] = ['"%s": the authors\' released checkpoint of the row evaluated by this pipeline (`afa data '
+                      'release ROW`, then `afa test ROW data/release/ROW/final.pth`); `-`: no released weights.'
+                      % RELEASED_HEADER, '']
+    tables = sorted(zoo.tables.items(), key=lambda kv: kv[1].get('order', 0))
+    if (frame['table'] == 'other').any():
+        tables.append(('other', {'title': 'Other runs (a config file, not a row of configs/zoo.yaml)'}))
+    for name, spec in tables:
+        run_ids = [r for r in frame.loc[frame['table'] == name, 'run_id'] if isinstance(r, str)]
+        parts += ['## %s' % spec.get('title', name), '', markdown_table(lines, name, stack_names, zoo, released),
+                  '']
+        parts += provenance_lines(metrics, run_ids, stack_names) + ['']
+        parts += released_lines(released, [r.id for r in zoo if r['table'] == name])
+        notes = [r for r in zoo if r['table'] == name and r.get('reference')]
+        if notes:
+            parts += ['Reference numbers:'] + ['- %s: %s' % (r.id, r['reference']) for r in notes] + ['']
+    return frame, lines, '\n'.join(parts)
+
+
+def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figure=True):
+    """Regenerate out_dir/tables.md, summary.csv, gains.csv and (optionally) the figures."""
+    zoo = zoo or zoo_mod.load()
+    metrics = load_metrics(runs_dir, scale)
+    testdev = load_testdev_scores(testdev_csv)
+    # The authors released paper-scale weights only: the smoke tables have no such column.
+    released = load_released_metrics(runs_dir, scale) if scale == 'paper' else None
+    frame, lines, text = render(zoo, metrics, testdev, scale, released)
+    os.makedirs(out_dir, exist_ok=True)
+    outputs = {name: os.path.join(out_dir, file) for name, file in OUTPUTS.items()}
+    atomic.write_text(outputs['tables'], text + '\n')
+    atomic.write_text(outputs['summary'], frame.to_csv(index=False))
+    atomic.write_text(outputs['gains'], gains_frame(lines).to_csv(index=False))
+    if with_figure:
+        from afa.reporting import figures as tables_figures
+        tables_figures.reproduced_vs_paper(lines, zoo, outputs['figure'], scale)
+        tables_figures.gains(lines, zoo, outputs['gains_figure'], scale)
+    else:
+        del outputs['figure'], outputs['gains_figure']
+    return outputs, frame
+
+
+# The files `afa tables` writes in its output folder (the Snakemake rule names them from here).
+OUTPUTS = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
+                                   ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png')])

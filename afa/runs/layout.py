@@ -1,0 +1,162 @@
+"""The one owner of the run layout: run ids, run folders and the marker files in them and in data roots.
+
+A run id names one training run: ``ROW[+VARIANT][@PRECISION][-seedN]``, e.g. ``cmrcn_r50_mssa_adp_1x``,
+``cmrcn_r50_mssa_adp_3x+release_steps@mixed-seed2``. The default precision (fp32) and seed (0) are not spelled,
+so a plain row id is the run id of the default run. A run lives in ``RUNS_ROOT/SCALE/RUN_ID/``.
+
+Everything that spells a file name of the pipeline (training, evaluation, tables, the Snakemake rules, the
+image's entry point through ``afa``) imports it from here. Standard library only: Snakemake's process and
+``afa zoo`` import it.
+"""
+import collections
+import os
+import re
+
+DEFAULT_PRECISION = 'fp32'
+DEFAULT_SEED = 0
+VARIANT_SEPARATOR = '+'
+PRECISION_SEPARATOR = '@'
+SEED_PREFIX = '-seed'
+PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
+SCALES = ('paper', 'smoke')
+RUNS_ROOT = 'runs'
+RESULTS_ROOT = 'results'               # RESULTS_ROOT/SCALE/: what `afa tables` and `afa curves` write
+
+# Files in a run folder.
+RUN_FILE = 'run.json'                  # what was asked, the resolved config's hash, provenance (rewritten per start)
+CONFIG_FILE = 'config.py'              # the resolved mmcv config
+DONE_FILE = 'train_done.json'          # written last by training: final checkpoint, its sha256
+METRICS_FILE = 'metrics.json'          # val2017 metrics of the run's own final checkpoint
+TESTDEV_DIR = 'test-dev'               # test-dev result zips for the evaluation server
+TESTDEV_MANIFEST = 'manifest.json'     # written last in TESTDEV_DIR
+RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the authors' released checkpoint of the row
+RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
+LOCK_FILE = '.afa-lock'                # one writer per run folder
+FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
+REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
+
+# Files in a data root.
+COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
+SYNTHETIC_MARKER = 'synthetic.json'    # written last by `afa data synthetic`
+
+# The authors' released weights: RELEASE_DIR/ROW/ holds the row's Drive folder (config .py, weights .pth).
+RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release's folders
+RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
+CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
+
+_RUN_ID = re.compile(r'^(?P<row>[a-z0-9_]+)(?:\+(?P<variant>[a-z0-9_]+))?'
+                     r'(?:@(?P<precision>[a-z0-9]+))?(?:-seed(?P<seed>[0-9]+))?$')
+# The same grammar for Snakemake's wildcard_constraints.
+RUN_ID_PATTERN = r'[a-z0-9_]+(\+[a-z0-9_]+)?(@(%s))?(-seed[0-9]+)?' % '|'.join(
+    p for p in PRECISIONS if p != DEFAULT_PRECISION)
+
+
+class RunId(collections.namedtuple('RunId', 'row variant precision seed')):
+    """The parts of a run id. ``str(RunId(...))`` is the canonical spelling."""
+
+    def __new__(cls, row, variant=None, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
+        return super(RunId, cls).__new__(cls, row, variant or None, precision or DEFAULT_PRECISION, int(seed))
+
+    def __str__(self):
+        text = self.row
+        if self.variant:
+            text += VARIANT_SEPARATOR + self.variant
+        if self.precision != DEFAULT_PRECISION:
+            text += PRECISION_SEPARATOR + self.precision
+        if self.seed != DEFAULT_SEED:
+            text += '%s%d' % (SEED_PREFIX, self.seed)
+        return text
+
+    @property
+    def target(self):
+        """ROW or ROW+VARIANT: what the zoo resolves to a config."""
+        return self.row + (VARIANT_SEPARATOR + self.variant if self.variant else '')
+
+    @property
+    def group(self):
+        """The run id without its seed: runs that differ only by seed are repeats of one experiment."""
+        return str(self._replace(seed=DEFAULT_SEED))
+
+
+def parse_run_id(text):
+    """A RunId from its spelling; ValueError naming the grammar when it is not one."""
+    match = _RUN_ID.match(text or '')
+    precision = match.group('precision') if match else None
+    if not match or (precision is not None and precision not in PRECISIONS[1:]):  # fp32 is never spelled
+        raise ValueError('%r is not a run id: expected ROW[+VARIANT][@%s][-seedN], e.g. '
+                         'cmrcn_r50_sumup_1x+release_steps@mixed-seed1' % (text, '|'.join(PRECISIONS[1:])))
+    return RunId(match.group('row'), match.group('variant'), match.group('precision'),
+                 match.group('seed') or DEFAULT_SEED)
+
+
+def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
+    """The run id of ROW or ROW+VARIANT trained at ``precision`` with ``seed``."""
+    row, _, variant = target.partition(VARIANT_SEPARATOR)
+    return str(RunId(row, variant, precision, seed))
+
+
+def runs_dir(runs_root, scale):
+    """The folder holding every run folder of one scale (smoke and paper runs never share one)."""
+    return os.path.join(runs_root, scale)
+
+
+def results_dir(results_root, scale):
+    """The folder of the regenerated tables and figures of one scale."""
+    return os.path.join(results_root, scale)
+
+
+def run_dir(runs_root, scale, run):
+    return os.path.join(runs_dir(runs_root, scale), str(run))
+
+
+def done_path(run_folder):
+    return os.path.join(run_folder, DONE_FILE)
+
+
+def output_lock_name(output):
+    """The lock file guarding one output of `afa test` (metrics.json, the test-dev folder), beside it: two
+    evaluations of one output never run at once, while val and test-dev evaluations of one run may."""
+    return '%s-%s' % (LOCK_FILE, os.path.basename(os.path.normpath(output)))
+
+
+def fingerprint_path(run_folder):
+    return os.path.join(run_folder, FINGERPRINT_FILE)
+
+
+def replaced_path(run_folder, stamp):
+    """Where `afa train --retrain` moves a run folder: a hidden sibling folder that no run listing reads."""
+    folder = os.path.normpath(run_folder)
+    return os.path.join(os.path.dirname(folder), REPLACED_DIR, '%s-%s' % (os.path.basename(folder), stamp))
+
+
+def metrics_path(run_folder):
+    return os.path.join(run_folder, METRICS_FILE)
+
+
+def testdev_dir(run_folder):
+    return os.path.join(run_folder, TESTDEV_DIR)
+
+
+def testdev_manifest(run_folder):
+    return os.path.join(testdev_dir(run_folder), TESTDEV_MANIFEST)
+
+
+def released_metrics_path(run_folder):
+    return os.path.join(run_folder, RELEASED_METRICS_FILE)
+
+
+def released_testdev_dir(run_folder):
+    return os.path.join(run_folder, RELEASED_TESTDEV_DIR)
+
+
+def release_dir(release_root, row):
+    """The folder of one row's released files under ``afa data release --dir``."""
+    return os.path.join(release_root, row)
+
+
+def release_marker(release_root, row):
+    return os.path.join(release_dir(release_root, row), RELEASE_MARKER)
+
+
+def conversion_record_path(converted):
+    return converted + CONVERSION_RECORD_SUFFIX

@@ -1,0 +1,179 @@
+"""From a row id (or a config path) to the exact mmcv Config a run uses, and where the run lives.
+
+One place decides the data root, the pretrained-weights folder, the scale (paper or smoke), the precision and
+the work directory, so that `afa train` and `afa test` (and Snakemake, through them) always agree.
+"""
+import hashlib
+import json
+import os
+
+from afa.runs import layout
+from afa.runs import zoo as zoo_mod
+from afa.utils.cfg_walk import walk_dicts
+from afa.utils.errors import AfaError
+from afa.runs.precision import apply_precision, resolve_precision
+
+DEFAULT_DATA_ROOT = 'data/coco/'
+DEFAULT_PRETRAINED = 'data/pretrained/'
+SCALES = layout.SCALES
+
+
+class RunSpec(object):
+    """What a run is: its id, source config, scale and the overrides on top."""
+
+    def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None,
+                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0):
+        if scale not in SCALES:
+            raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
+        self.scale = scale
+        self.seed = int(seed)
+        if self.seed < 0:
+            raise AfaError('--seed must be 0 or more, got %d' % self.seed)
+        if int(smoke_epochs) < 1:
+            raise AfaError('--smoke-epochs must be 1 or more, got %s' % smoke_epochs)
+        self.requested_precision = precision
+        self.precision = resolve_precision(precision)
+        self.smoke_epochs = smoke_epochs
+        self.data_root = _dir(data_root or DEFAULT_DATA_ROOT)
+        self.pretrained_dir = _dir(pretrained_dir or DEFAULT_PRETRAINED)
+        self.cfg_options = dict(cfg_options or {})
+        self.user_cfg_options = dict(self.cfg_options)  # checked against the config's keys (variants are not)
+        self.variant_options = {}
+        if target.endswith('.py') or os.sep in target:
+            if not os.path.isfile(target):
+                raise AfaError('config file %s does not exist' % target)
+            self.row, self.variant = None, None
+            self.run_id = os.path.splitext(os.path.basename(target))[0]
+            self.config_path = target
+            if precision != 'fp32':
+                self.run_id += layout.PRECISION_SEPARATOR + precision
+            if self.seed:
+                self.run_id += '%s%d' % (layout.SEED_PREFIX, self.seed)
+        else:
+            zoo = zoo or zoo_mod.load()
+            self.row, self.variant, variant_options = zoo.lookup(target)
+            # The requested precision names the run: the workflow knows it without importing apex.
+            self.run_id = layout.run_id(target, precision, self.seed)
+            self.config_path = self.row.config_path()
+            self.variant_options = dict(variant_options)
+            self.cfg_options = dict(variant_options, **self.cfg_options)
+        self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
+
+    def build_config(self):
+        """The mmcv Config of this run, every override applied."""
+        from mmcv import Config
+        try:
+            cfg = Config.fromfile(self.config_path)
+        except Exception as e:  # mmcv raises bare Exceptions for syntax and _base_ problems
+            raise AfaError('cannot load config %s: %s' % (self.config_path, e))
+        for options, checked in ((self.variant_options, False), (self.user_cfg_options, True)):
+            if not options:
+                continue
+            if checked:
+                options = check_overrides(cfg._cfg_dict.to_dict(), options, self.config_path)
+            try:
+                cfg.merge_from_dict(options)
+            except (TypeError, KeyError, ValueError, AttributeError) as e:
+                raise AfaError('cannot apply the config overrides %s to %s: %s'
+                               % (options, self.config_path, e))
+        plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
+        plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
+        if self.scale == 'smoke':
+            from afa.runs.smoke import NUM_CLASSES, shrink
+            from afa.data.synthetic import CATEGORIES
+            assert len(CATEGORIES) == NUM_CLASSES
+            plain = shrink(plain, epochs=self.smoke_epochs)
+            _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
+        plain['work_dir'] = self.work_dir
+        apply_precision(plain, self.precision)
+        return Config(plain, filename=self.config_path)
+
+    def describe(self):
+        return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
+                'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
+                'requested_precision': self.requested_precision, 'seed': self.seed,
+                'data_root': self.data_root, 'cfg_options': self.cfg_options}
+
+
+ADD_PREFIX = '+'
+
+
+def check_overrides(plain, options, config_path):
+    """The --cfg-options with every key checked against the config (mmcv would silently add a misspelt key)
+    and every number given a number; ``+KEY`` adds a key the config lacks on purpose. Returns the options as
+    mmcv's merge_from_dict takes them."""
+    merged = {}
+    for key, value in options.items():
+        add = key.startswith(ADD_PREFIX)
+        key = key[len(ADD_PREFIX):] if add else key
+        node, parts = plain, key.split('.')
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = '.'.join(parts[:depth]) or 'the config'
+            if isinstance(node, dict) and part in node:
+                child = node[part]
+            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                child = node[int(part)]
+            elif last and add and isinstance(node, dict):
+                child = None
+                break
+            else:
+                known = ', '.join(sorted(map(str, node))[:12]) if isinstance(node, dict) else (
+                    'indices 0-%d' % (len(node) - 1) if isinstance(node, (list, tuple)) else 'nothing (a value)')
+                raise AfaError('--cfg-options %s: %s has no key %r (it has %s) in %s; check the spelling, or write '
+                               '%s%s=... to add a new key on purpose' % (key, where, part, known, config_path,
+                                                                         ADD_PREFIX, key))
+            node = child
+        _check_type(key, child, value)
+        merged[key] = value
+    return merged
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_type(key, current, value):
+    if value is None or current is None:
+        return
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise AfaError('--cfg-options %s needs true or false (now %s), got %r' % (key, current, value))
+    elif _is_number(current):
+        if not _is_number(value):
+            raise AfaError('--cfg-options %s needs a number (now %s), got %r' % (key, current, value))
+    elif isinstance(current, (list, tuple)) and current and all(_is_number(v) for v in current):
+        if not (_is_number(value) or (isinstance(value, (list, tuple)) and all(_is_number(v) for v in value))):
+            raise AfaError('--cfg-options %s needs numbers like %s, got %r' % (key, list(current), value))
+
+
+def config_hash(cfg):
+    """sha256 of the fully resolved config (sorted JSON of its dict), independent of file layout."""
+    text = json.dumps(cfg._cfg_dict.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dir(path):
+    return path if path.endswith('/') else path + '/'
+
+
+def _rebase(node, old, new):
+    """Replace the prefix ``old`` of every string path in a nested structure by ``new``."""
+    if old == new:
+        return node
+    if isinstance(node, dict):
+        return {k: _rebase(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v, old, new) for v in node]
+    if isinstance(node, tuple):
+        return tuple(_rebase(v, old, new) for v in node)
+    if isinstance(node, str) and node.startswith(old):
+        return new + node[len(old):]
+    return node
+
+
+def _set_classes(data, classes):
+    def visit(node):
+        if node.get('type') == 'CocoDataset':
+            node['classes'] = classes
+    walk_dicts(data, visit)

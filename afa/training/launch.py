@@ -1,0 +1,25 @@
+"""Several processes for one run: `afa train --gpus N` relaunches itself under torch.distributed.run (torchrun's
+module, present since torch 1.9), one process per GPU, while this process holds the run folder's lock."""
+import os
+import subprocess
+import sys
+
+from afa.training.run_folder import prepare_run_folder
+
+
+def relaunch_distributed(gpus, argv, spec=None, retrain=False):
+    """Run this same command under torch.distributed.run with one process per GPU, holding the run's lock for
+    the workers (they find it through the environment)."""
+    if spec is not None:
+        with prepare_run_folder(spec, spec.build_config(), retrain) as lock:
+            argv = [a for a in argv if a != '--retrain']  # done here, once
+            return _launch(gpus, argv, env=lock.child_env())
+    return _launch(gpus, argv)
+
+
+def _launch(gpus, argv, env=None):
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),
+           '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
+           '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
+    print('afa train: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
+    return subprocess.call(cmd, env=env)

@@ -1,0 +1,115 @@
+"""`afa train`: one run of one row on mmdet's runner, resumable, never retrained once finished.
+
+The same command serves a CPU, one GPU and N GPUs (with --gpus N > 1 it relaunches itself: afa/training/launch.py).
+A run's folder holds mmdet's logs and checkpoints, ``config.py`` (the resolved config), ``run.json`` (what
+was asked and where) and, only once training finished, ``train_done.json`` (final checkpoint, its sha256,
+provenance). A rerun resumes from the newest checkpoint that reads back completely; a finished run returns at
+once. Rerunning is safe: one process at a time holds the folder (afa/runs/runlock.py), checkpoints appear whole or
+not at all (afa/hooks/atomic_checkpoint.py), and a folder trained under another config is refused
+(afa/training/fingerprint.py) unless --retrain moves it aside.
+
+The steps, in order: prepare the folder (run_folder), check the inputs (inputs), set up the config (setup, pure),
+train (mmdet's train_detector), record the result (finish).
+"""
+import os
+import sys
+import time
+
+from afa.integration import compat
+from afa.runs import layout
+from afa.runs.spec import config_hash
+from afa.training import inputs, setup
+from afa.training.checkpoints import numbered_checkpoints
+from afa.training.run_folder import prepare_run_folder, remove_partial_saves, resume_point
+from afa.utils import atomic, hashing, provenance
+from afa.utils.errors import AfaError
+
+
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False):
+    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json."""
+    cfg = spec.build_config()
+    if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
+        return _run(spec, cfg, gpus, deterministic, launcher, validate)  # rank 0 holds the folder
+    with prepare_run_folder(spec, cfg, retrain):
+        return _run(spec, cfg, gpus, deterministic, launcher, validate)
+
+
+def _run(spec, cfg, gpus, deterministic, launcher, validate):
+    done_path = layout.done_path(cfg.work_dir)
+    if os.path.exists(done_path):
+        print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
+        return done_path
+    inputs.check_inputs(cfg, spec.scale)
+    remove_partial_saves(cfg.work_dir)
+    where = _process_layout(spec, cfg, gpus, launcher)
+
+    import afa
+    afa.register_modules()
+    fixes = compat.apply()
+    from mmdet.apis import set_random_seed
+
+    set_random_seed(spec.seed, deterministic=deterministic)
+    resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
+    setup.training_config(cfg, spec, where, resume_from)
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    logger = _start_log(cfg, timestamp)
+    if where.rank == 0:
+        atomic.write_text(os.path.join(cfg.work_dir, layout.CONFIG_FILE), cfg.pretty_text)
+        atomic.write_json(os.path.join(cfg.work_dir, layout.RUN_FILE),
+                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
+    if cfg.resume_from:
+        logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
+    _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+    if where.rank == 0:
+        finish(cfg, spec, done_path)
+    return done_path
+
+
+def _process_layout(spec, cfg, gpus, launcher):
+    """This process's device, rank and world size (joining the process group when launched distributed)."""
+    import torch
+    use_cuda = torch.cuda.is_available() and gpus > 0
+    if spec.precision != 'fp32' and not use_cuda:
+        raise AfaError('precision %r needs a CUDA GPU; on CPU use --precision fp32' % spec.precision)
+    if launcher == 'none':
+        return setup.Layout(use_cuda)
+    from mmcv.runner import get_dist_info, init_dist
+    init_dist(launcher, **cfg.get('dist_params', {}))
+    rank, world_size = get_dist_info()
+    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size)
+
+
+def _start_log(cfg, timestamp):
+    from mmdet.utils import get_root_logger
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    return get_root_logger(log_file=os.path.join(cfg.work_dir, '%s.log' % timestamp), log_level=cfg.log_level)
+
+
+def _fit(cfg, spec, where, validate, timestamp):
+    """Build the detector and the training set, then hand them to mmdet's train_detector."""
+    from mmdet import __version__ as mmdet_version
+    from mmdet.apis import train_detector
+    from mmdet.datasets import build_dataset
+    from mmdet.models import build_detector
+    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
+    model.init_weights()
+    datasets = [build_dataset(cfg.data.train)]
+    model.CLASSES = datasets[0].CLASSES
+    setup.checkpoint_meta(cfg, mmdet_version, datasets[0].CLASSES)
+    meta = dict(seed=spec.seed, exp_name=spec.run_id, env_info='see run.json')
+    with compat.cpu_training(model, on_cpu=not where.use_cuda):
+        train_detector(model, datasets, cfg, distributed=where.distributed, validate=validate, timestamp=timestamp,
+                       meta=meta)
+
+
+def finish(cfg, spec, done_path):
+    """Write train_done.json (the final checkpoint and its sha256): the marker that the run is trained."""
+    numbered = numbered_checkpoints(cfg.work_dir)
+    final = numbered[0][1] if numbered else None
+    expected = 'epoch_%d.pth' % cfg.runner.max_epochs
+    if final is None or os.path.basename(final) != expected:
+        raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, cfg.work_dir))
+    atomic.write_json(done_path, dict(
+        run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
+        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record()))
+    print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -1,0 +1,39 @@
+"""The pure configuration step of training: what a run will do, checked without training it."""
+from afa.runs.spec import RunSpec
+from afa.training import setup
+
+
+def _config(tmp_path, synthetic_root, seed=0):
+    spec = RunSpec('cmrcn_r50_mssa_adp_1x', scale='smoke', data_root=synthetic_root, runs_root=str(tmp_path),
+                   seed=seed)
+    return spec, spec.build_config()
+
+
+def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_path, synthetic_root):
+    spec, cfg = _config(tmp_path, synthetic_root, seed=3)
+    hooks_before = list(cfg.get('custom_hooks', []))
+    setup.training_config(cfg, spec, setup.Layout(use_cuda=False), resume_from='/x/epoch_1.pth')
+    assert cfg.device == 'cpu' and cfg.gpu_ids == [0] and cfg.seed == 3
+    assert cfg.resume_from == '/x/epoch_1.pth'
+    assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + ['NanLossGuardHook']
+    assert cfg.checkpoint_config.type == 'AtomicCheckpointHook'
+    assert cfg.checkpoint_config.meta == dict(afa_run_id='cmrcn_r50_mssa_adp_1x-seed3', afa_scale='smoke')
+    setup.checkpoint_meta(cfg, '2.x', ('a', 'b'))
+    assert cfg.checkpoint_config.meta['afa_run_id'] == 'cmrcn_r50_mssa_adp_1x-seed3'
+    assert cfg.checkpoint_config.meta['CLASSES'] == ('a', 'b')
+
+
+def test_distributed_layout_uses_every_rank(tmp_path, synthetic_root):
+    spec, cfg = _config(tmp_path, synthetic_root)
+    where = setup.Layout(use_cuda=True, distributed=True, rank=1, world_size=4)
+    setup.training_config(cfg, spec, where)
+    assert cfg.gpu_ids == [0, 1, 2, 3] and cfg.device == 'cuda' and where.gpus == 4
+    record = setup.run_record(cfg, spec, where, deterministic=True, fixes=[], provenance={})
+    assert record['gpus'] == 4 and record['device'] == 'cuda' and record['run_id'] == spec.run_id
+    assert record['resumed_from'] is None and len(record['config_sha256']) == 64
+
+
+def test_validation_default_follows_the_scale(tmp_path, synthetic_root):
+    spec, _ = _config(tmp_path, synthetic_root)
+    assert setup.should_validate(spec) is False
+    assert setup.should_validate(spec, validate=True) is True

@@ -23,7 +23,7 @@ REPRODUCE = os.path.join(REPO, 'docker', 'reproduce')
 REQUIREMENTS = os.path.join(REPO, 'requirements')
 # image name -> (Dockerfile, non-pip pins, the requirements files it installs: its whole family)
 # requirements files that no image installs: tools for checks on the host (cuobjdump, for make image-modern and
-# tests/test_cuda_compile.py)
+# tests/docker/test_cuda_compile.py)
 TOOLS = {'cuda-inspect.txt'}
 IMAGES = {
     'paper': ('Dockerfile', 'paper-env.json', sorted(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt')))),

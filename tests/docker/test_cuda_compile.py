@@ -14,9 +14,11 @@ import time
 
 import pytest
 
+from afa.runs import zoo as zoo_mod
+
 torch = pytest.importorskip('torch')
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = zoo_mod.REPO_ROOT
 REQUIREMENTS = os.path.join(REPO, 'requirements')
 CACHE = os.environ.get('AFA_CACHE', os.path.expanduser('~/.cache/afa'))
 SOURCE = 'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu'

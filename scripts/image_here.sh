@@ -12,7 +12,7 @@
 #      smoke tables must be written.
 # Everything lands in WORK (default build/image-modern): build.log, smoke.log, report.txt, results/.
 #
-#   scripts/image_here.sh [--work DIR] [--max-jobs N] [--skip-build] [--skip-smoke]
+#   scripts/image_here.sh [--work DIR] [--tag NAME] [--max-jobs N] [--skip-build] [--skip-smoke]
 #
 # Needs root, podman, runc and debootstrap (make image-tools: apt-get install podman buildah debootstrap runc).
 # The CUDA build is slow on a small machine (sm_80 + sm_90, 56 CUDA sources and the CPU ops: about 2 hours on
@@ -37,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --work) [[ $# -ge 2 ]] || die "--work needs a folder"; work=$2; shift 2 ;;
+        --tag) [[ $# -ge 2 ]] || die "--tag needs an image name"; tag=$2; shift 2 ;;
         --max-jobs) [[ $# -ge 2 ]] || die "--max-jobs needs a number"; max_jobs=$2; shift 2 ;;
         --skip-build) build=false; shift ;;
         --skip-smoke) smoke=false; shift ;;
@@ -98,13 +99,14 @@ if $build; then
         grep -E '^mmcv-full .* built in [0-9]+ s' "$work/build.log" || true
     } > "$report"
 fi
+$build || : > "$report"
 podman image exists "$tag" || die "no image $tag: build it first (without --skip-build)"
 
 # 3. What the image holds.
 {
-    echo "size: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB (%d bytes)", $1 / 1e9, $1}')"
+    echo "image: $tag, size $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.2f GB (%.0f bytes)", $1 / 1e9, $1}')"
     echo "base: $(podman image inspect --format '{{index .Labels "org.opencontainers.image.base.name"}}@{{index .Labels "org.opencontainers.image.base.digest"}}' "$tag")"
-    "${podman_run[@]}" --entrypoint cat "$tag" /opt/afa-image.json
+    "${podman_run[@]}" --entrypoint cat "$tag" /opt/afa-image.json || echo "(no /opt/afa-image.json in $tag)"
     "${podman_run[@]}" --entrypoint /opt/afa-env/bin/python "$tag" -c '
 import mmcv, mmcv.ops, torch
 from mmcv.ops import get_compiling_cuda_version
@@ -120,10 +122,12 @@ podman rm "$container" >/dev/null
 inspect=$(bash "$repo/scripts/cuda_tools.sh" "$repo/requirements/cuda-inspect.txt")
 cuobjdump=$(find "$inspect/nvidia" -path '*/bin/cuobjdump' | head -n 1)
 [[ -x $cuobjdump ]] || die "no cuobjdump under $inspect"
-elves=$("$cuobjdump" --list-elf "$work/$(basename "$ext")")
+# a library without device code makes cuobjdump fail: that is the error below, with its words in the report
+elves=$("$cuobjdump" --list-elf "$work/$(basename "$ext")" 2>&1) || true
 {
-    echo "cuobjdump --list-elf $(basename "$ext") ($(du -h "$work/$(basename "$ext")" | cut -f1)): $(grep -c . <<< "$elves") ELF objects"
-    grep -o 'sm_[0-9]*' <<< "$elves" | sort | uniq -c | sed 's/^/   /'
+    echo "cuobjdump --list-elf $(basename "$ext") ($(du -h "$work/$(basename "$ext")" | cut -f1)): $(grep -c 'ELF file' <<< "$elves" || true) ELF objects"
+    grep -o 'sm_[0-9]*' <<< "$elves" | sort | uniq -c | sed 's/^/   /' || true
+    grep -q 'ELF file' <<< "$elves" || printf '   cuobjdump: %s\n' "$elves"
 } >> "$report"
 IFS=';' read -r -a arches <<< "$arch_list"
 for a in "${arches[@]}"; do

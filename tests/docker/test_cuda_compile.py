@@ -25,8 +25,8 @@ SOURCE = 'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu'
 
 pytestmark = pytest.mark.skipif(
     not (torch.version.cuda or '').startswith('13.'),
-    reason='torch %s is not a CUDA 13 build: the modern image compiles against PyPI\'s torch (CUDA 13.0), the '
-           'CPU environment\'s; the paper environment\'s torch 1.9.0 is a CPU build' % torch.__version__)
+    reason='torch %s carries CUDA %s, not 13: the modern image compiles against PyPI\'s torch 2.14.1 (CUDA 13.0), '
+           'the CPU environment\'s' % (torch.__version__, torch.version.cuda))
 
 
 def setup_env_value(name):

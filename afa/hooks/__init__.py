@@ -2,5 +2,6 @@
 from afa.hooks.apex_optimizer import ApexOptimizerHook, apex_available
 from afa.hooks.atomic_checkpoint import AtomicCheckpointHook
 from afa.hooks.nan_guard import NanLossGuardHook
+from afa.hooks.throughput import ThroughputHook
 
-__all__ = ['ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'NanLossGuardHook']
+__all__ = ['ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'NanLossGuardHook', 'ThroughputHook']

@@ -51,6 +51,8 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate):
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
     setup.training_config(cfg, spec, where, resume_from)
+    validate = setup.should_validate(spec, validate)
+    setup.validation_config(cfg, validate)
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
@@ -59,7 +61,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate):
                           setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
-    _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+    _fit(cfg, spec, where, validate, timestamp)
     if where.rank == 0:
         finish(cfg, spec, done_path)
     return done_path

@@ -112,9 +112,9 @@ def _from_run(run_id, spec, offset, lower_only):
     folder = os.path.join(os.path.dirname(os.path.normpath(spec.work_dir)), run_id)  # same runs root and scale
     logs = training_log.log_files(folder)
     curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
-    if not logs:
-        return None, 'no reference: the reference run %s has no training log yet (%s)' % (run_id, folder)
-    return Reference('run:%s' % run_id, curve, offset, lower_only, folder), 'the run %s (%s)' % (run_id, folder)
+    why = 'the run %s (%s%s)' % (run_id, folder, '' if curve else '; not validated yet: each epoch is compared '
+                                 'if the reference has validated it by then')
+    return Reference('run:%s' % run_id, curve, offset, lower_only, folder), why
 
 
 def read_alarm(run_folder):

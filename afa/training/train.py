@@ -55,7 +55,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None):
     setup.training_config(cfg, spec, where, resume_from)
     validate = setup.should_validate(spec, validate)
     setup.validation_config(cfg, validate)
-    alarm_hook = _alarm_hook(spec, alarm or {}) if validate else None
+    alarm_hook = _alarm_hook(spec, alarm or {}, where.rank == 0) if validate else None
     if alarm_hook:
         cfg.custom_hooks = list(cfg.custom_hooks) + [alarm_hook]
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
@@ -82,11 +82,12 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None):
 ALARM_PRIORITY = 80
 
 
-def _alarm_hook(spec, alarm):
+def _alarm_hook(spec, alarm, say=True):
     """The early alarm's hook for this run (None without a reference), after saying which reference and why."""
     from afa.runs import reference, zoo
     ref, why = reference.resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
-    print('afa train: early alarm: %s' % why, flush=True)
+    if say:
+        print('afa train: early alarm: %s' % why, flush=True)
     if ref is None:
         return None
     return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),

@@ -150,7 +150,10 @@ def test_status_follows_a_real_smoke_run(synthetic_root, tmp_path):
             train.kill()
     assert train.returncode == 0
     assert any(state == 'training' and it for state, it in seen), seen
-    assert {state for state, _ in seen} <= {'not started', 'training'}, seen
+    states = [state for state, _ in seen]
+    assert set(states) <= {'not started', 'training', 'trained'}, seen  # trained: done, the process exiting
+    assert states.index('training') > (states.index('not started') if 'not started' in states else -1)
+    assert 'trained' not in states[:states.index('training')]
     trained, = json.loads(afa(*query).stdout)
     assert trained['state'] == 'trained' and trained['epoch'] == 1 and trained['img_per_s'] > 0
     work_dir = layout.run_dir(runs, 'smoke', ROW)

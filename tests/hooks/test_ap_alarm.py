@@ -89,3 +89,13 @@ def test_passing_reference_stays_silent(references):
     assert not alarm['outside'] and [c['epoch'] for c in alarm['checks']] == [1, 2]
     record, = json.loads(afa('status', '--scale', 'smoke', '--runs-root', runs, '--rows', ROW, '--json').stdout)
     assert record['state'] == 'trained' and record['alarm'] is None and record['val_epoch'] == 2
+
+
+def test_tensorboard_event_files_hold_losses_lr_throughput_and_validation_ap(references):
+    """The run folder's TensorBoard events (mmcv's TensorboardLoggerHook, on this stack)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(layout.tensorboard_dir(layout.run_dir(str(references[3] / 'first'), 'smoke', ROW)))
+    events.Reload()
+    tags = events.Tags()['scalars']
+    assert {'train/loss', 'learning_rate', 'train/img_per_s', 'val/bbox_mAP'} <= set(tags), tags
+    assert len(events.Scalars('val/bbox_mAP')) == 2 and events.Scalars('train/img_per_s')[-1].value > 0

@@ -128,7 +128,8 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
                   epoch=None, max_epochs=None, iter=None, iters_per_epoch=None, img_per_s=None, eta_s=None,
                   val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, note='')
     json_logs = training_log.log_files(run_folder)
-    text_logs = sorted(glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX)))
+    text_logs = sorted(p for p in glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX))
+                       if _start_time(p) is not None)  # mmcv's TIMESTAMP.log, one per start
     if not json_logs and not text_logs:
         return status
     entries = training_log.read_entries(json_logs)

@@ -187,7 +187,7 @@ def _status_runs(args):
             with open(args.config) as f:
                 config = yaml.safe_load(f) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (args.config, e))
+            raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (args.config, e)) from None
         if config.get('scale') and config['scale'] != args.scale:
             raise AfaError('--config %s is a %s config but --scale is %s' % (args.config, config['scale'], args.scale))
         targets = list(config.get('rows') or []) or [r.id for r in zoo.select(tables=config.get('tables'))]

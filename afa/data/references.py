@@ -35,7 +35,7 @@ def fetch(row_id, directory=layout.REFERENCE_DIR, url=None, source=None, zoo=Non
         curve = reference.read_curve(staging)
     except AfaError as e:
         os.remove(staging)
-        raise AfaError('%s from %s: %s' % (row.id, source or url, e))
+        raise AfaError('%s from %s: %s' % (row.id, source or url, e)) from None
     os.replace(staging, dest)
     print('afa reference fetch: %s: box AP of %d epochs, %.1f at epoch %d' % (
         row.id, len(curve), curve[max(curve)], max(curve)))

@@ -64,7 +64,8 @@ def read_curve(path):
     try:
         curve = training_log.validation_ap(training_log.read_entries(path))
     except OSError as e:
-        raise AfaError('reference %s cannot be read (%s); pass a *.log.json file, run:RUN_ID or none' % (path, e))
+        raise AfaError('reference %s cannot be read (%s); pass a *.log.json file, run:RUN_ID or none'
+                       % (path, e)) from None
     if not curve:
         raise AfaError('reference %s has no validation entries ({"mode": "val", "bbox_mAP": ...}); is it a '
                        'training log of mmdetection or of `afa train --validate`?' % path)

@@ -52,7 +52,7 @@ def test_failing_reference_fires_stops_cleanly_and_a_rerun_resumes(references):
     work_dir = layout.run_dir(runs, 'smoke', ROW)
     stopped = afa('train', ROW, *common, '--runs-root', runs, '--reference', failing, '--alarm-stop')
     assert stopped.returncode == 2, stopped.stderr[-3000:]
-    error = [l for l in stopped.stderr.splitlines() if l.startswith('afa train: error:')]
+    error = [line for line in stopped.stderr.splitlines() if line.startswith('afa train: error:')]
     assert len(error) == 1 and 'stopped by the early alarm' in error[0] and 'Traceback' not in stopped.stderr
     assert 'afa alarm: epoch 1 box AP' in _text_log(work_dir) and OUTSIDE in _text_log(work_dir)
     assert os.path.exists(os.path.join(work_dir, 'epoch_1.pth'))

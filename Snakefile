@@ -14,6 +14,10 @@ min_version("8.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# `--config` strings coerced, then the schema and the rows checked: a wrong value is one line, exit 2.
+from afa.runs.workflow_config import check_or_exit
+
+check_or_exit(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -44,6 +44,12 @@ RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release'
 RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
 CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
 
+# Files a command owns as its record: no `--out` of another command may name one (afa test, afa release convert).
+RECORD_FILES = frozenset((RUN_FILE, CONFIG_FILE, DONE_FILE, FINGERPRINT_FILE, LOCK_FILE, TESTDEV_MANIFEST,
+                          COCO_VERIFIED, SYNTHETIC_MARKER, RELEASE_MARKER))
+# What marks a folder as a run folder (written by `afa train` when it starts and when it ends).
+RUN_FOLDER_MARKERS = (RUN_FILE, DONE_FILE, FINGERPRINT_FILE)
+
 _RUN_ID = re.compile(r'^(?P<row>[a-z0-9_]+)(?:\+(?P<variant>[a-z0-9_]+))?'
                      r'(?:@(?P<precision>[a-z0-9]+))?(?:-seed(?P<seed>[0-9]+))?$')
 # The same grammar for Snakemake's wildcard_constraints.
@@ -117,6 +123,20 @@ def output_lock_name(output):
     """The lock file guarding one output of `afa test` (metrics.json, the test-dev folder), beside it: two
     evaluations of one output never run at once, while val and test-dev evaluations of one run may."""
     return '%s-%s' % (LOCK_FILE, os.path.basename(os.path.normpath(output)))
+
+
+def is_run_folder(folder):
+    """True for a folder `afa train` made (it holds one of RUN_FOLDER_MARKERS)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in RUN_FOLDER_MARKERS)
+
+
+def checkpoint_results_name(name, checkpoint):
+    """The name of a result of a checkpoint that is not the run's final one (``metrics.json`` of
+    ``epoch_1.pth`` -> ``metrics_epoch_1.json``, ``test-dev`` -> ``test-dev_epoch_1``): the run's own result
+    names are kept for the final checkpoint, so that the tables never show an unfinished run as done."""
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    base, ext = os.path.splitext(name)
+    return '%s_%s%s' % (base, stem, ext)
 
 
 def fingerprint_path(run_folder):

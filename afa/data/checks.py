@@ -55,7 +55,7 @@ def content_problems(doc, with_annotations=True, limit=3):
     """What a loader would silently drop or crash on, as phrases naming the ids: duplicate image or category
     ids, images without a positive width and height, and (``with_annotations``) an instance file without
     annotations, annotations of an unknown category or image."""
-    problems = []
+    problems = [] if doc['images'] else ['no images (a dataset needs at least one)']
     duplicate = _first_duplicate(img['id'] for img in doc['images'])
     if duplicate is not None:
         problems.append('image id %r is listed twice' % (duplicate,))

@@ -113,6 +113,24 @@ def test_workflow_config_errors_are_one_line(checkout, config, message):
 
 
 @pytest.mark.orchestrator
+def test_a_row_typo_through_docker_reproduce_is_one_line(tmp_path):
+    """docker/reproduce writes --rows into its config file; the workflow names the typo in one line."""
+    results = tmp_path / 'results'
+    results.mkdir()
+    env = dict(os.environ, AFA_REPO=REPO, AFA_DATA='/nonexistent', AFA_RESULTS=str(results), PYTHONPATH=REPO,
+               AFA_SNAKEMAKE=os.path.join(os.path.dirname(sys.executable), 'snakemake'),
+               AFA_COMMAND='%s -m afa.cli' % sys.executable)
+    if not os.path.exists(env['AFA_SNAKEMAKE']):
+        pytest.skip('snakemake is not installed beside %s' % sys.executable)
+    result = subprocess.run(['bash', os.path.join(REPO, 'docker', 'reproduce'), '--smoke', '--dry-run', '--rows',
+                             'cmrcn_r50_msca_adp_1xx'], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr and 'File "' not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if 'error' in l.lower()]
+    assert len(errors) == 1 and "unknown row 'cmrcn_r50_msca_adp_1xx'" in errors[0], result.stderr[-3000:]
+
+
+@pytest.mark.orchestrator
 def test_the_readmes_seeds_command_runs_as_written(checkout):
     readme = open(os.path.join(REPO, 'README.md')).read()
     assert '--config seeds=[0,1,2]' in readme

@@ -82,7 +82,7 @@ class RunSpec(object):
         stages = []  # (what changed the config, the config after it): to find who overrode an option
         plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
         plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
-        stages.append(('--data-root/--pretrained-dir', plain))
+        stages.append(('--data-root/--pretrained-dir', copy.deepcopy(plain)))
         if self.scale == 'smoke':
             from afa.runs.smoke import NUM_CLASSES, shrink
             from afa.data.synthetic import CATEGORIES
@@ -91,6 +91,7 @@ class RunSpec(object):
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
             stages.append(('the smoke scale', copy.deepcopy(plain)))
         plain['work_dir'] = self.work_dir
+        stages.append(('the run layout (RUNS_ROOT/SCALE/RUN_ID)', copy.deepcopy(plain)))
         apply_precision(plain, self.precision)
         stages.append(('--precision %s' % self.precision, plain))
         self.overridden = overridden_options(self.cfg_options, stages)

@@ -145,3 +145,39 @@ def test_a_checkpoint_that_is_not_the_final_one_never_writes_the_runs_metrics(tr
                  '--no-figure']) == 0
     with open(os.path.join(out, OUTPUTS['summary'])) as f:
         assert not [r for r in csv.DictReader(f) if r['run_id'] == ROW and r['status'] == 'done']
+
+
+# --- an interrupted or failed workflow -----------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.orchestrator
+def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
+    """A workflow that fails (here: its dataset cannot be made) leaves the finished tables as they were, even
+    when the runs folder holds fewer results than they show."""
+    import yaml
+    from conftest import copy_checkout
+    exe = os.path.join(os.path.dirname(sys.executable), 'snakemake')
+    if not os.path.exists(exe):
+        pytest.skip('snakemake is not installed beside %s' % sys.executable)
+    checkout = str(tmp_path / 'checkout')
+    copy_checkout(checkout)
+    runs, results = tmp_path / 'runs', tmp_path / 'results'
+    write_run(runs / 'smoke', metrics('cmrcn_r50_sumup_1x', 30.0, 25.0, scale='smoke'))
+    assert main(['tables', '--scale', 'smoke', '--runs', str(runs / 'smoke'), '--out', str(results / 'smoke'),
+                 '--no-figure']) == 0
+    finished = {f: open(os.path.join(str(results / 'smoke'), f)).read() for f in os.listdir(str(results / 'smoke'))}
+    os.rename(str(runs / 'smoke' / 'cmrcn_r50_sumup_1x'), str(tmp_path / 'aside'))  # e.g. being retrained
+    blocker = tmp_path / 'a file'
+    blocker.write_text('not a folder')
+    override = tmp_path / 'fail.yaml'
+    override.write_text(yaml.safe_dump({'data': {'source': 'synthetic', 'root': str(blocker / 'synthetic')},
+                                        'runs_root': str(runs), 'results_root': str(results),
+                                        'rows': ['cmrcn_r50_sumup_1x']}))
+    with open(os.path.join(checkout, 'workflow', 'profiles', 'smoke', 'config.yaml')) as f:
+        smoke_config = yaml.safe_load(f)['configfile']
+    result = subprocess.run([exe, '--profile', 'workflow/profiles/smoke', '--configfile', smoke_config,
+                             str(override), '--cores', '1'], cwd=checkout, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=checkout), timeout=900)
+    assert result.returncode != 0
+    assert {f: open(os.path.join(str(results / 'smoke'), f)).read()
+            for f in os.listdir(str(results / 'smoke'))} == finished

@@ -161,6 +161,9 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
                       or is_final_checkpoint(cfg.work_dir, checkpoint), checkpoint=checkpoint)
     if format_only:
         check_output_place(out, spec)
+        if layout.is_run_folder(out):
+            raise AfaError('--out %s is a run folder; the test-dev files go to a folder of their own (leave --out '
+                           'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
     else:
         check_output(out, spec)
     with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):

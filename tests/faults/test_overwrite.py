@@ -122,6 +122,19 @@ def test_test_out_never_writes_into_another_runs_folder(trained):
 
 
 @pytest.mark.slow
+def test_test_dev_files_never_go_into_a_run_folder(trained):
+    other = layout.run_dir(trained['runs'], 'smoke', 'cmrcn_r50_sumup_1x')
+    os.makedirs(other, exist_ok=True)
+    with open(os.path.join(other, layout.RUN_FILE), 'w') as f:
+        json.dump({'run_id': 'cmrcn_r50_sumup_1x', 'scale': 'smoke'}, f)
+    before = sorted(os.listdir(other))
+    result = afa('test', ROW, layout.done_path(trained['work_dir']), '--format-only', '--out', other,
+                 *trained['common'])
+    assert result.returncode == 2 and 'is a run folder' in one_line(result.stderr)
+    assert sorted(os.listdir(other)) == before
+
+
+@pytest.mark.slow
 def test_a_checkpoint_that_is_not_the_final_one_never_writes_the_runs_metrics(trained):
     work_dir = trained['work_dir']
     metrics_json = layout.metrics_path(work_dir)

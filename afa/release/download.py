@@ -86,7 +86,7 @@ def download_folder(url, folder, row_id, release_root, quiet=False, stall_second
     except ImportError:
         raise AfaError('gdown is not installed (its pin is in requirements/cpu.txt); or %s' % manual)
     os.makedirs(folder, exist_ok=True)
-    result = os.path.join(folder, '.afa-gdown-result.json')
+    result = os.path.join(folder, layout.RELEASE_DOWNLOAD_RESULT)
     if os.path.exists(result):
         os.remove(result)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -12,8 +12,9 @@ import pytest
 
 from afa.cli import main
 from afa.runs import layout
-from afa.reporting.tables import OUTPUTS
 from fault_inputs import metrics, release_checkpoint, write_run
+
+OUTPUTS = layout.TABLE_FILES
 
 ROW = 'cmrcn_r50_msca_adp_1x'
 

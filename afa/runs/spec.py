@@ -148,9 +148,12 @@ def _get(plain, key):
     return node
 
 
+def _as_lists(value):
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def _same(a, b):
-    as_list = (lambda v: [as_list(x) for x in v] if isinstance(v, (list, tuple)) else v)
-    return as_list(a) == as_list(b)
+    return _as_lists(a) == _as_lists(b)
 
 
 def overridden_options(options, stages):

@@ -97,9 +97,9 @@ def check(config, schema_path, zoo=None):
             try:
                 zoo.lookup(name)
             except AfaError as e:
-                raise WorkflowConfigError('config rows: %s (`afa zoo --ids` lists the rows)' % e)
+                raise WorkflowConfigError('config rows: %s (`afa zoo --ids` lists the rows)' % e) from None
             except KeyError as e:
-                raise WorkflowConfigError('config rows: %s (`afa zoo --ids` lists the rows)' % e.args[0])
+                raise WorkflowConfigError('config rows: %s (`afa zoo --ids` lists the rows)' % e.args[0]) from None
 
 
 def check_or_exit(config, schema_path):

@@ -8,13 +8,16 @@ from afa.runs.spec import RunSpec
 from afa.utils import provenance
 
 
+def _stats(ap):
+    return {name: ap for name in STAT_NAMES}
+
+
 def metrics(run_id, box, mask=None, scale='paper'):
     """The metrics file `afa test` writes for ``run_id`` with these box (and mask) APs."""
     run = layout.parse_run_id(run_id)
     spec = RunSpec(run.target, scale=scale, precision=run.precision, seed=run.seed)
-    stats = (lambda v: {n: v for n in STAT_NAMES})
     return dict(spec.describe(), config_sha256='0' * 64, checkpoint='epoch_12.pth', checkpoint_sha256='1' * 64,
-                unit='percent', bbox=stats(box), segm=stats(mask) if mask is not None else None,
+                unit='percent', bbox=_stats(box), segm=_stats(mask) if mask is not None else None,
                 dataset={'root': spec.data_root, 'ann_file': spec.data_root + 'annotations/instances_val2017.json',
                          'images': 5000}, provenance=provenance.record())
 

@@ -108,7 +108,7 @@ def test_workflow_config_errors_are_one_line(checkout, config, message):
     result = snakemake(*config, cwd=checkout)
     assert result.returncode == 2, result.stderr[-3000:]
     assert 'Traceback' not in result.stderr and 'File "' not in result.stderr
-    errors = [l for l in result.stderr.splitlines() if 'error' in l.lower()]
+    errors = [line for line in result.stderr.splitlines() if 'error' in line.lower()]
     assert len(errors) == 1 and message in errors[0], result.stderr[-3000:]
 
 
@@ -126,7 +126,7 @@ def test_a_row_typo_through_docker_reproduce_is_one_line(tmp_path):
                              'cmrcn_r50_msca_adp_1xx'], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stderr[-3000:]
     assert 'Traceback' not in result.stderr and 'File "' not in result.stderr
-    errors = [l for l in result.stderr.splitlines() if 'error' in l.lower()]
+    errors = [line for line in result.stderr.splitlines() if 'error' in line.lower()]
     assert len(errors) == 1 and "unknown row 'cmrcn_r50_msca_adp_1xx'" in errors[0], result.stderr[-3000:]
 
 
@@ -143,7 +143,8 @@ def test_the_readmes_seeds_command_runs_as_written(checkout):
 def test_config_coercion_keeps_strings_where_strings_are_meant():
     from afa.runs.workflow_config import coerce
     schema = {'type': 'object', 'properties': {
-        'seeds': {'type': 'array', 'items': {'type': 'integer'}}, 'rows': {'type': 'array', 'items': {'type': 'string'}},
+        'seeds': {'type': 'array', 'items': {'type': 'integer'}},
+        'rows': {'type': 'array', 'items': {'type': 'string'}},
         'gpus_per_run': {'type': ['integer', 'null']}, 'testdev': {'type': 'boolean'}}}
     assert coerce({'seeds': ['0', '1', '2'], 'rows': ['123'], 'gpus_per_run': '4', 'testdev': 'false'}, schema) == \
         {'seeds': [0, 1, 2], 'rows': ['123'], 'gpus_per_run': 4, 'testdev': False}

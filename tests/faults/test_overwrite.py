@@ -25,7 +25,8 @@ def afa(*args, **kwargs):
 
 
 def one_line(stderr):
-    lines = [l for l in stderr.strip().splitlines() if l.startswith('afa ') or 'Traceback' in l or 'Error' in l]
+    lines = [line for line in stderr.strip().splitlines()
+             if line.startswith('afa ') or 'Traceback' in line or 'Error' in line]
     assert 'Traceback' not in stderr, stderr[-2000:]
     return lines[-1]
 

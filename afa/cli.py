@@ -62,6 +62,10 @@ def _spec(args, target=None):
         if not sep:
             from afa.utils.errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
+        if not key or not value.strip():
+            from afa.utils.errors import AfaError
+            raise AfaError('--cfg-options %s has no %s: write KEY=VALUE (VALUE in YAML, null for none)'
+                           % (item, 'key' if not key else 'value'))
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
     return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
@@ -139,7 +143,8 @@ def _cmd_data_synthetic(args):
 def _cmd_tables(args):
     from afa.reporting.tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
-                                  with_figure=not args.no_figure)
+                                  with_figure=not args.no_figure, allow_fewer=args.allow_fewer,
+                                  testdev_required=args.testdev_given)
     done = frame[frame['status'] == 'done']
     print('afa tables: %d runs of %d rows; %s' % (len(done), done['id'].nunique(),
                                                   ', '.join(sorted(outputs.values()))))
@@ -149,8 +154,23 @@ def _cmd_tables(args):
     return 0
 
 
+FIGURE_EXTENSIONS = ('.png', '.pdf', '.svg', '.jpg', '.jpeg')
+
+
+def check_figure_path(path, option='--out'):
+    """A figure file matplotlib can write by its extension, not a folder: AfaError otherwise."""
+    from afa.utils.errors import AfaError
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise AfaError('%s %s is a folder; name the figure file, e.g. %s' % (option, path,
+                                                                          os.path.join(path, 'curves.png')))
+    if os.path.splitext(path)[1].lower() not in FIGURE_EXTENSIONS:
+        raise AfaError('%s %s: unknown figure format %r; end the name with one of %s'
+                       % (option, path, os.path.splitext(path)[1], ', '.join(FIGURE_EXTENSIONS)))
+
+
 def _cmd_curves(args):
     from afa.reporting.curves import plot_curves
+    check_figure_path(args.out)
     n = plot_curves(args.runs, args.out)
     print('afa curves: %d runs -> %s' % (n, args.out))
     return 0
@@ -364,6 +384,9 @@ def build_parser():
     p.add_argument('--testdev-scores', help='CSV of server scores: run_id,box_ap,mask_ap '
                                             '(default results/testdev_scores.csv for paper scale)')
     p.add_argument('--no-figure', action='store_true')
+    p.add_argument('--allow-fewer', action='store_true',
+                   help='replace tables in --out even though they were built from runs that --runs lacks '
+                        '(refused by default: derived results are never silently built from fewer runs)')
     p.add_argument('--print', action='store_true', help='print the markdown when done')
     p.set_defaults(func=_cmd_tables)
 
@@ -461,15 +484,39 @@ def _version():
     return __version__
 
 
+# The least value of each numeric option (a negative count is never meant: refused, not silently used).
+MINIMUMS = {'gpus': 0, 'train': 1, 'val': 1, 'test': 0, 'height': 32, 'width': 32, 'smoke_epochs': 1, 'seed': 0,
+            'jobs': 1, 'timeout': 0.001}
+
+
+def check_minimums(args):
+    """A one-line error for a numeric option below its least value (MINIMUMS), else None."""
+    for dest, least in sorted(MINIMUMS.items()):
+        value = getattr(args, dest, None)
+        if isinstance(value, (int, float)) and value < least:
+            option = '--' + dest.replace('_', '-')
+            return '%s must be >= %s, got %s' % (option, least, value)
+    return None
+
+
 def main(argv=None):
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    problem = check_minimums(args)
+    if problem:
+        print('afa %s: error: %s' % (args.command, problem), file=sys.stderr)
+        return 2
     args.argv = argv  # `afa train --gpus N` relaunches itself with the same arguments
     if getattr(args, 'gpus', None) == 0:
         # Before torch initialises CUDA: under torch 1.9 a visible GPU is still picked by DataParallel.
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     if args.command == 'tables':
+        args.testdev_given = args.testdev_scores is not None
+        if args.runs is not None and not os.path.isdir(args.runs):
+            print('afa tables: error: --runs %s is not a folder of run folders; pass e.g. runs/%s'
+                  % (args.runs, args.scale), file=sys.stderr)
+            return 2
         args.runs = args.runs or layout.runs_dir(layout.RUNS_ROOT, args.scale)
         args.out = args.out or layout.results_dir(layout.RESULTS_ROOT, args.scale)
         if args.testdev_scores is None and args.scale == 'paper':

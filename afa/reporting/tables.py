@@ -18,6 +18,7 @@ import os
 
 from afa.utils import atomic
 from afa.runs import layout
+from afa.runs.reference import read_alarm
 from afa.reporting import stats
 from afa.reporting.gains import GAINS, NOT_RUN, SUMUP, gain, gains_frame
 from afa.runs import zoo as zoo_mod
@@ -316,7 +317,10 @@ def provenance_lines(metrics, run_ids, stack_names):
     datasets = sorted({'%s (%d images)' % (m['dataset']['ann_file'], m['dataset']['images']) for m in runs})
     return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
             + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
-            + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])])
+            + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])]
+            + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
+               % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
+               for r in run_ids if (metrics.get(r) or {}).get('alarm')])
 
 
 def _stack_names(frame):
@@ -385,6 +389,9 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     zoo = zoo or zoo_mod.load()
     metrics = load_metrics(runs_dir, scale)
     check_not_fewer(out_dir, metrics, allow_fewer)
+    for run_id, run_metrics in metrics.items():  # the early alarm's verdict goes with the run's numbers
+        alarm = read_alarm(os.path.join(runs_dir, run_id))
+        run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
     testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
                                   required=testdev_required)
     # The authors released paper-scale weights only: the smoke tables have no such column.

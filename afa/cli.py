@@ -54,7 +54,7 @@ def _parse_value(text):
         return text
 
 
-def _spec(args):
+def _spec(args, target=None):
     from afa.runs.spec import RunSpec
     cfg_options = {}
     for item in args.cfg_options or []:
@@ -62,11 +62,15 @@ def _spec(args):
         if not sep:
             from afa.utils.errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
+        if not key or not value.strip():
+            from afa.utils.errors import AfaError
+            raise AfaError('--cfg-options %s has no %s: write KEY=VALUE (VALUE in YAML, null for none)'
+                           % (item, 'key' if not key else 'value'))
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
-    return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+    return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
-                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed)
+                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
 def _cmd_train(args):
@@ -78,7 +82,45 @@ def _cmd_train(args):
                                     retrain=args.retrain)
     from afa.training.train import train
     train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate, retrain=args.retrain)
+          validate=args.validate, retrain=args.retrain,
+          alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop))
+    return 0
+
+
+def _cmd_reference_fetch(args):
+    from afa.data.references import fetch
+    path = fetch(args.row, args.dir, url=args.url, source=args.file)
+    print('afa reference fetch: %s' % path)
+    return 0
+
+
+def _cmd_layout(args):
+    """Print one name of the run layout, so that shell scripts ask for it instead of spelling it."""
+    if args.layout_command == 'file':
+        print(layout.FILES[args.name])
+    elif args.layout_command == 'run-id':
+        from afa.runs import zoo as zoo_mod
+        zoo_mod.load().lookup(args.target)  # an unknown row or variant: one line naming the nearest
+        print(layout.run_id(args.target, args.precision, args.seed))
+    else:
+        try:
+            layout.parse_run_id(args.run_id)
+        except ValueError as e:
+            from afa.utils.errors import AfaError
+            raise AfaError(str(e))
+        print(layout.run_dir(args.runs_root, args.scale, args.run_id))
+    return 0
+
+
+def _cmd_plan(args):
+    from afa.planning.plan import format_plan, plan_row
+    records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+               for target in args.targets]
+    if args.json:
+        import json
+        print(json.dumps(records, indent=2))
+    else:
+        print('\n'.join(format_plan(r) for r in records))
     return 0
 
 
@@ -101,7 +143,8 @@ def _cmd_data_synthetic(args):
 def _cmd_tables(args):
     from afa.reporting.tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
-                                  with_figure=not args.no_figure)
+                                  with_figure=not args.no_figure, allow_fewer=args.allow_fewer,
+                                  testdev_required=args.testdev_given)
     done = frame[frame['status'] == 'done']
     print('afa tables: %d runs of %d rows; %s' % (len(done), done['id'].nunique(),
                                                   ', '.join(sorted(outputs.values()))))
@@ -111,11 +154,86 @@ def _cmd_tables(args):
     return 0
 
 
+FIGURE_EXTENSIONS = ('.png', '.pdf', '.svg', '.jpg', '.jpeg')
+
+
+def check_figure_path(path, option='--out'):
+    """A figure file matplotlib can write by its extension, not a folder: AfaError otherwise."""
+    from afa.utils.errors import AfaError
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise AfaError('%s %s is a folder; name the figure file, e.g. %s' % (option, path,
+                                                                          os.path.join(path, 'curves.png')))
+    if os.path.splitext(path)[1].lower() not in FIGURE_EXTENSIONS:
+        raise AfaError('%s %s: unknown figure format %r; end the name with one of %s'
+                       % (option, path, os.path.splitext(path)[1], ', '.join(FIGURE_EXTENSIONS)))
+
+
 def _cmd_curves(args):
     from afa.reporting.curves import plot_curves
+    check_figure_path(args.out)
     n = plot_curves(args.runs, args.out)
     print('afa curves: %d runs -> %s' % (n, args.out))
     return 0
+
+
+def _cmd_status(args):
+    from afa.reporting import status
+    run_ids = _status_runs(args)
+    stall_after = args.stall_after * 60.0
+
+    def show():
+        found = status.collect(args.runs_root, args.scale, run_ids, stall_after)
+        if args.json:
+            import json
+            return json.dumps(found, indent=1, sort_keys=True)
+        return 'afa status: %s  (%s)\n%s' % (layout.runs_dir(args.runs_root, args.scale),
+                                            time_stamp(), status.render(found))
+    if args.watch is None:
+        print(show())
+        return 0
+    try:
+        while True:
+            text = show()
+            sys.stdout.write('\033[H\033[2J' if sys.stdout.isatty() else '')
+            print(text, flush=True)
+            import time
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def time_stamp():
+    import time
+    return time.strftime('%Y-%m-%d %H:%M:%S')
+
+
+def _status_runs(args):
+    """The run ids `afa status` shows: the workflow config's selection (--config), else --rows / --tables."""
+    from afa.runs import zoo as zoo_mod
+    from afa.utils.errors import AfaError
+    zoo = zoo_mod.load()
+    precision, seeds, targets = args.precision, args.seeds, None
+    if args.config:
+        import yaml
+        try:
+            with open(args.config) as f:
+                config = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (args.config, e)) from None
+        if config.get('scale') and config['scale'] != args.scale:
+            raise AfaError('--config %s is a %s config but --scale is %s' % (args.config, config['scale'], args.scale))
+        targets = list(config.get('rows') or []) or [r.id for r in zoo.select(tables=config.get('tables'))]
+        seeds = seeds or config.get('seeds')
+        precision = precision or config.get('precision')
+    if args.rows:
+        targets = args.rows
+    elif args.table:
+        targets = [r.id for r in zoo.select(tables=args.table)]
+    for target in targets or []:
+        zoo.lookup(target)
+    from afa.reporting.status import selected_runs
+    return selected_runs(args.runs_root, args.scale, targets or zoo.ids(), seeds,
+                         precision or layout.DEFAULT_PRECISION)
 
 
 def _cmd_data_pretrained(args):
@@ -155,9 +273,13 @@ def _cmd_data_release(args):
     return 0
 
 
-def _add_run_arguments(p):
-    p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
-                                                        'a config file')
+def _add_run_arguments(p, many=False):
+    if many:
+        p.add_argument('targets', metavar='ROW|CONFIG', nargs='+', help='row ids of configs/zoo.yaml (ROW or '
+                                                                        'ROW+VARIANT) or config files')
+    else:
+        p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
+                                                            'a config file')
     p.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
                                                         '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
     p.add_argument('--smoke-epochs', type=int, default=2, help='epochs at the smoke scale (default 2)')
@@ -165,11 +287,22 @@ def _add_run_arguments(p):
                                        '(default data/coco/, data/synthetic/ with --smoke)')
     p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex', 'mixed'],
+    p.add_argument('--precision', default='fp32', choices=layout.PRECISIONS,
                    help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1), mixed (apex O1 '
                         'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
     p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
+    p.add_argument('--nodes', type=int, default=1,
+                   help='nodes of the run, each with --gpus GPUs (several: started by torchrun on each node, as '
+                        'the slurm profile does)')
+    p.add_argument('--procs', type=int, default=None,
+                   help='with --gpus 0: CPU processes (torch.distributed, gloo) standing in for GPUs (default 1)')
+    p.add_argument('--batch', type=int, default=None,
+                   help='images per optimizer step; default the row\'s recipe (16 = 8 GPUs x 2 images, kept on any '
+                        'layout by accumulating gradients). Another value is another recipe: its own run id '
+                        '(ROW-batchB), never pooled with the paper\'s')
+    p.add_argument('--max-imgs-per-gpu', type=int, default=None,
+                   help='at most this many images per GPU (small cards): the rest of the batch is accumulated')
     p.add_argument('--seed', type=int, default=0,
                    help='random seed; a nonzero seed is its own run (RUN_ID-seedN): repeats of one row')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)
@@ -187,12 +320,27 @@ def build_parser():
 
     p = sub.add_parser('zoo', help='list the table rows (configs/zoo.yaml)')
     p.add_argument('--zoo', help='row list (default: configs/zoo.yaml)')
-    p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
+    p.add_argument('--table', action='append', help='only rows of this table (the tables of configs/zoo.yaml: `afa zoo` shows each row\'s); repeatable')
     p.add_argument('--rows', nargs='+', help='only these row ids')
     out = p.add_mutually_exclusive_group()
     out.add_argument('--csv', action='store_true', help='CSV for machines')
     out.add_argument('--ids', action='store_true', help='only the ids, one per line')
     p.set_defaults(func=_cmd_zoo)
+
+    p = sub.add_parser('layout', help='names of the run layout for scripts: a run id, a run folder, a file name')
+    lay = p.add_subparsers(dest='layout_command', metavar='WHAT')
+    lay.required = True
+    q = lay.add_parser('run-id', help='the run id of ROW[+VARIANT] at a precision and seed (the row must exist)')
+    q.add_argument('target', metavar='ROW')
+    q.add_argument('--precision', default=layout.DEFAULT_PRECISION, choices=layout.PRECISIONS)
+    q.add_argument('--seed', type=int, default=layout.DEFAULT_SEED)
+    q = lay.add_parser('run-dir', help='the folder of a run')
+    q.add_argument('run_id', metavar='RUN_ID')
+    q.add_argument('--scale', choices=layout.SCALES, required=True)
+    q.add_argument('--runs-root', default=layout.RUNS_ROOT)
+    q = lay.add_parser('file', help='the name of a file of the pipeline')
+    q.add_argument('name', choices=sorted(layout.FILES))
+    p.set_defaults(func=_cmd_layout)
 
     p = sub.add_parser('train', help='train one row (resumes; a finished run is not retrained)')
     _add_run_arguments(p)
@@ -200,10 +348,23 @@ def build_parser():
     p.add_argument('--validate', dest='validate', action='store_true', default=None,
                    help='evaluate on val after each epoch (default for real runs)')
     p.add_argument('--no-validate', dest='validate', action='store_false')
+    p.add_argument('--reference', metavar='REF', default='auto',
+                   help='early alarm: the box-AP-per-epoch curve to compare with after each validation: auto '
+                        '(default; see the README), none, run:RUN_ID, or a *.log.json file')
+    p.add_argument('--reference-offset', type=float, default=0.0, metavar='AP',
+                   help='shift the reference curve by this many AP points (e.g. the expected gain over Sum-Up)')
+    p.add_argument('--alarm-stop', action='store_true',
+                   help='stop the run cleanly when it falls outside the band (a rerun resumes it)')
     p.add_argument('--retrain', action='store_true',
                    help='train again even though the run folder holds a (finished or partial) run: the old folder '
                         'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser('plan', help='what rows would run as on these GPUs (images per GPU, accumulation, lr, '
+                                    'iterations per epoch); no GPU needed')
+    _add_run_arguments(p, many=True)
+    p.add_argument('--json', action='store_true', help='JSON for machines (a list, one object per row)')
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
     _add_run_arguments(p)
@@ -223,6 +384,9 @@ def build_parser():
     p.add_argument('--testdev-scores', help='CSV of server scores: run_id,box_ap,mask_ap '
                                             '(default results/testdev_scores.csv for paper scale)')
     p.add_argument('--no-figure', action='store_true')
+    p.add_argument('--allow-fewer', action='store_true',
+                   help='replace tables in --out even though they were built from runs that --runs lacks '
+                        '(refused by default: derived results are never silently built from fewer runs)')
     p.add_argument('--print', action='store_true', help='print the markdown when done')
     p.set_defaults(func=_cmd_tables)
 
@@ -230,6 +394,37 @@ def build_parser():
     p.add_argument('--runs', required=True, help='folder of run folders')
     p.add_argument('--out', required=True, help='PNG to write')
     p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser('status', help='where every run stands (state, epoch, throughput, ETA, validation AP, '
+                                      'GPU-hours, alarms), read from the run folders alone')
+    p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
+    p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
+    p.add_argument('--config', help="a workflow config (config/coco.yaml...): its rows or tables, seeds and "
+                                    "precision")
+    p.add_argument('--rows', nargs='+', metavar='ROW', help='only these rows (ROW or ROW+VARIANT)')
+    p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
+    p.add_argument('--seeds', nargs='+', type=int, help='seeds of every row (default 0; run folders of other '
+                                                        'seeds are shown too)')
+    p.add_argument('--precision', choices=layout.PRECISIONS, help='default %s' % layout.DEFAULT_PRECISION)
+    p.add_argument('--stall-after', type=float, default=30.0, metavar='MINUTES',
+                   help='a run whose logs have not moved for this long is stalled (default 30, longer than a '
+                        'val2017 evaluation)')
+    p.add_argument('--watch', type=float, nargs='?', const=60.0, metavar='SECONDS',
+                   help='refresh every SECONDS (default 60) until Ctrl-C')
+    p.add_argument('--json', action='store_true', help='JSON for machines: one record per run')
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser('reference', help="reference training curves for the early alarm (mmdetection's "
+                                         "published logs)")
+    ref = p.add_subparsers(dest='reference_command', metavar='ACTION')
+    ref.required = True
+    q = ref.add_parser('fetch', help="download a row's published training log (*.log.json) into --dir")
+    q.add_argument('row', metavar='ROW', help='a row with a reference_log in configs/zoo.yaml (the Sum-Up rows), or '
+                                              'any row with --url/--file')
+    q.add_argument('--url', help="the log's URL (default: the row's reference_log)")
+    q.add_argument('--file', help='a log you downloaded yourself: checked and copied')
+    q.add_argument('--dir', default=layout.REFERENCE_DIR, help='default %s' % layout.REFERENCE_DIR)
+    q.set_defaults(func=_cmd_reference_fetch)
 
     p = sub.add_parser('release', help="the authors' released checkpoints: convert to this project's names")
     rel = p.add_subparsers(dest='release_command', metavar='ACTION')
@@ -289,15 +484,39 @@ def _version():
     return __version__
 
 
+# The least value of each numeric option (a negative count is never meant: refused, not silently used).
+MINIMUMS = {'gpus': 0, 'train': 1, 'val': 1, 'test': 0, 'height': 32, 'width': 32, 'smoke_epochs': 1, 'seed': 0,
+            'jobs': 1, 'timeout': 0.001}
+
+
+def check_minimums(args):
+    """A one-line error for a numeric option below its least value (MINIMUMS), else None."""
+    for dest, least in sorted(MINIMUMS.items()):
+        value = getattr(args, dest, None)
+        if isinstance(value, (int, float)) and value < least:
+            option = '--' + dest.replace('_', '-')
+            return '%s must be >= %s, got %s' % (option, least, value)
+    return None
+
+
 def main(argv=None):
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    problem = check_minimums(args)
+    if problem:
+        print('afa %s: error: %s' % (args.command, problem), file=sys.stderr)
+        return 2
     args.argv = argv  # `afa train --gpus N` relaunches itself with the same arguments
     if getattr(args, 'gpus', None) == 0:
         # Before torch initialises CUDA: under torch 1.9 a visible GPU is still picked by DataParallel.
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     if args.command == 'tables':
+        args.testdev_given = args.testdev_scores is not None
+        if args.runs is not None and not os.path.isdir(args.runs):
+            print('afa tables: error: --runs %s is not a folder of run folders; pass e.g. runs/%s'
+                  % (args.runs, args.scale), file=sys.stderr)
+            return 2
         args.runs = args.runs or layout.runs_dir(layout.RUNS_ROOT, args.scale)
         args.out = args.out or layout.results_dir(layout.RESULTS_ROOT, args.scale)
         if args.testdev_scores is None and args.scale == 'paper':

@@ -18,7 +18,6 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from afa.runs import layout  # noqa: E402
-from afa.reporting.tables import OUTPUTS  # noqa: E402
 
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 
@@ -65,11 +64,19 @@ def main():
     print('smoke DAG CPU time: %.1f min; on %d idle cores about %.1f min wall'
           % (cpu / 60, os.cpu_count(), cpu / 60 / os.cpu_count()))
     summary = os.path.join(layout.results_dir(os.path.join(work, layout.RESULTS_ROOT), 'smoke'),
-                           OUTPUTS['summary'])
+                           layout.TABLE_FILES['summary'])
     with open(summary) as f:
         for rec in csv.DictReader(f):
             print('  %-34s box AP %5.1f  mask AP %s' % (rec['run_id'], float(rec['ours_box_val']),
                                                        rec['ours_mask_val'] or '-'))
+    # Snakemake's benchmark records (benchmark: directive of the train and evaluate rules): the cost of each job.
+    for rule in ('train', 'evaluate'):
+        folder = os.path.join(work, 'logs', 'smoke', 'benchmark', rule)
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            with open(os.path.join(folder, name)) as f:
+                rec = next(csv.DictReader(f, delimiter='\t'))
+            print('  %-8s %-34s %7.1f s wall  %7.1f s CPU  max RSS %6.0f MB'
+                  % (rule, name[:-len('.tsv')], float(rec['s']), float(rec['cpu_time']), float(rec['max_rss'])))
     if args.keep:
         shutil.copytree(os.path.dirname(summary), args.keep)  # a new folder
     shutil.rmtree(work, ignore_errors=True)

@@ -1,8 +1,10 @@
 """The one owner of the run layout: run ids, run folders and the marker files in them and in data roots.
 
-A run id names one training run: ``ROW[+VARIANT][@PRECISION][-seedN]``, e.g. ``cmrcn_r50_mssa_adp_1x``,
-``cmrcn_r50_mssa_adp_3x+release_steps@mixed-seed2``. The default precision (fp32) and seed (0) are not spelled,
-so a plain row id is the run id of the default run. A run lives in ``RUNS_ROOT/SCALE/RUN_ID/``.
+A run id names one training run: ``ROW[+VARIANT][@PRECISION][-batchB][-seedN]``, e.g. ``cmrcn_r50_mssa_adp_1x``,
+``cmrcn_r50_mssa_adp_3x+release_steps@mixed-seed2``. The default precision (fp32), batch (the row's recipe: 16
+images per optimizer step, however the devices split it) and seed (0) are not spelled, so a plain row id is the
+run id of the default run. ``-batchB`` is another recipe asked for explicitly (``--batch B``): its own run,
+never pooled with the paper's. A run lives in ``RUNS_ROOT/SCALE/RUN_ID/``.
 
 Everything that spells a file name of the pipeline (training, evaluation, tables, the Snakemake rules, the
 image's entry point through ``afa``) imports it from here. Standard library only: Snakemake's process and
@@ -17,6 +19,7 @@ DEFAULT_SEED = 0
 VARIANT_SEPARATOR = '+'
 PRECISION_SEPARATOR = '@'
 SEED_PREFIX = '-seed'
+BATCH_PREFIX = '-batch'
 PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
 SCALES = ('paper', 'smoke')
 RUNS_ROOT = 'runs'
@@ -34,6 +37,16 @@ RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the r
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
+LOG_JSON_SUFFIX = '.log.json'          # mmcv's JSON training log, one per start (TIMESTAMP.log.json; resumes add one)
+LOG_TEXT_SUFFIX = '.log'               # mmcv's text training log beside it
+TENSORBOARD_DIR = 'tensorboard'        # TensorBoard event files of the run (`tensorboard --logdir RUNS_ROOT/SCALE`)
+ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/hooks/ap_alarm.py)
+
+# Files in RESULTS_ROOT/SCALE/: what `afa tables` writes (the Snakemake rules name them from here) and `afa curves`.
+TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
+                                       ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png')])
+CURVES_FILE = 'training_curves.png'
+LAST_COMPLETE_DIR = '.last-complete'  # in RESULTS_ROOT/SCALE: a copy of the tables `afa tables` last wrote
 
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
@@ -43,19 +56,39 @@ SYNTHETIC_MARKER = 'synthetic.json'    # written last by `afa data synthetic`
 RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release's folders
 RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
 CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
+RELEASE_DOWNLOAD_RESULT = '.afa-gdown-result.json'  # the Drive download's child process: its outcome, then removed
 
-_RUN_ID = re.compile(r'^(?P<row>[a-z0-9_]+)(?:\+(?P<variant>[a-z0-9_]+))?'
-                     r'(?:@(?P<precision>[a-z0-9]+))?(?:-seed(?P<seed>[0-9]+))?$')
+# Files a command owns as its record: no `--out` of another command may name one (afa test, afa release convert).
+RECORD_FILES = frozenset((RUN_FILE, CONFIG_FILE, DONE_FILE, FINGERPRINT_FILE, LOCK_FILE, TESTDEV_MANIFEST,
+                          COCO_VERIFIED, SYNTHETIC_MARKER, RELEASE_MARKER))
+# What marks a folder as a run folder (written by `afa train` when it starts and when it ends).
+RUN_FOLDER_MARKERS = (RUN_FILE, DONE_FILE, FINGERPRINT_FILE)
+
+# Reference training curves for the early alarm: REFERENCE_DIR/ROW.log.json (`afa reference fetch ROW`).
+REFERENCE_DIR = 'data/references'
+
+# A row id (and a variant name): configs/zoo.yaml's ids, Snakemake's wildcard_constraints.
+ROW_PATTERN = r'[a-z0-9_]+'
+_RUN_ID = re.compile(r'^(?P<row>{row})(?:\+(?P<variant>{row}))?(?:@(?P<precision>[a-z0-9]+))?'
+                     r'(?:-batch(?P<batch>[1-9][0-9]*))?(?:-seed(?P<seed>[0-9]+))?$'.format(row=ROW_PATTERN))
 # The same grammar for Snakemake's wildcard_constraints.
-RUN_ID_PATTERN = r'[a-z0-9_]+(\+[a-z0-9_]+)?(@(%s))?(-seed[0-9]+)?' % '|'.join(
-    p for p in PRECISIONS if p != DEFAULT_PRECISION)
+RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-batch[1-9][0-9]*)?(-seed[0-9]+)?'.format(
+    row=ROW_PATTERN, precisions='|'.join(p for p in PRECISIONS if p != DEFAULT_PRECISION))
+# Names of the files above, for scripts that ask `afa layout file NAME` instead of spelling them.
+FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
+         'released-metrics': RELEASED_METRICS_FILE, 'lock': LOCK_FILE, 'fingerprint': FINGERPRINT_FILE,
+         'coco-verified': COCO_VERIFIED, 'synthetic-marker': SYNTHETIC_MARKER, 'release-marker': RELEASE_MARKER,
+         'curves': CURVES_FILE}
+FILES.update(TABLE_FILES)
 
 
-class RunId(collections.namedtuple('RunId', 'row variant precision seed')):
-    """The parts of a run id. ``str(RunId(...))`` is the canonical spelling."""
+class RunId(collections.namedtuple('RunId', 'row variant precision seed batch')):
+    """The parts of a run id. ``str(RunId(...))`` is the canonical spelling. ``batch`` is None for the row's own
+    recipe, else the images per optimizer step asked for explicitly."""
 
-    def __new__(cls, row, variant=None, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
-        return super(RunId, cls).__new__(cls, row, variant or None, precision or DEFAULT_PRECISION, int(seed))
+    def __new__(cls, row, variant=None, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED, batch=None):
+        return super(RunId, cls).__new__(cls, row, variant or None, precision or DEFAULT_PRECISION, int(seed),
+                                         int(batch) if batch else None)
 
     def __str__(self):
         text = self.row
@@ -63,6 +96,8 @@ class RunId(collections.namedtuple('RunId', 'row variant precision seed')):
             text += VARIANT_SEPARATOR + self.variant
         if self.precision != DEFAULT_PRECISION:
             text += PRECISION_SEPARATOR + self.precision
+        if self.batch:
+            text += '%s%d' % (BATCH_PREFIX, self.batch)
         if self.seed != DEFAULT_SEED:
             text += '%s%d' % (SEED_PREFIX, self.seed)
         return text
@@ -83,16 +118,17 @@ def parse_run_id(text):
     match = _RUN_ID.match(text or '')
     precision = match.group('precision') if match else None
     if not match or (precision is not None and precision not in PRECISIONS[1:]):  # fp32 is never spelled
-        raise ValueError('%r is not a run id: expected ROW[+VARIANT][@%s][-seedN], e.g. '
+        raise ValueError('%r is not a run id: expected ROW[+VARIANT][@%s][-batchB][-seedN], e.g. '
                          'cmrcn_r50_sumup_1x+release_steps@mixed-seed1' % (text, '|'.join(PRECISIONS[1:])))
     return RunId(match.group('row'), match.group('variant'), match.group('precision'),
-                 match.group('seed') or DEFAULT_SEED)
+                 match.group('seed') or DEFAULT_SEED, match.group('batch'))
 
 
-def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
-    """The run id of ROW or ROW+VARIANT trained at ``precision`` with ``seed``."""
+def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED, batch=None):
+    """The run id of ROW or ROW+VARIANT trained at ``precision`` with ``seed``; ``batch``: None for the row's
+    recipe, else the other effective batch asked for (callers pass None when it equals the row's)."""
     row, _, variant = target.partition(VARIANT_SEPARATOR)
-    return str(RunId(row, variant, precision, seed))
+    return str(RunId(row, variant, precision, seed, batch))
 
 
 def runs_dir(runs_root, scale):
@@ -117,6 +153,33 @@ def output_lock_name(output):
     """The lock file guarding one output of `afa test` (metrics.json, the test-dev folder), beside it: two
     evaluations of one output never run at once, while val and test-dev evaluations of one run may."""
     return '%s-%s' % (LOCK_FILE, os.path.basename(os.path.normpath(output)))
+
+
+def alarm_path(run_folder):
+    return os.path.join(run_folder, ALARM_FILE)
+
+
+def tensorboard_dir(run_folder):
+    return os.path.join(run_folder, TENSORBOARD_DIR)
+
+
+def reference_path(reference_dir, row):
+    """Where `afa reference fetch ROW` keeps the row's published training log."""
+    return os.path.join(reference_dir, row + LOG_JSON_SUFFIX)
+
+
+def is_run_folder(folder):
+    """True for a folder `afa train` made (it holds one of RUN_FOLDER_MARKERS)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in RUN_FOLDER_MARKERS)
+
+
+def checkpoint_results_name(name, checkpoint):
+    """The name of a result of a checkpoint that is not the run's final one (``metrics.json`` of
+    ``epoch_1.pth`` -> ``metrics_epoch_1.json``, ``test-dev`` -> ``test-dev_epoch_1``): the run's own result
+    names are kept for the final checkpoint, so that the tables never show an unfinished run as done."""
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    base, ext = os.path.splitext(name)
+    return '%s_%s%s' % (base, stem, ext)
 
 
 def fingerprint_path(run_folder):

@@ -3,9 +3,11 @@
 One place decides the data root, the pretrained-weights folder, the scale (paper or smoke), the precision and
 the work directory, so that `afa train` and `afa test` (and Snakemake, through them) always agree.
 """
+import copy
 import hashlib
 import json
 import os
+import sys
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
@@ -22,7 +24,8 @@ class RunSpec(object):
     """What a run is: its id, source config, scale and the overrides on top."""
 
     def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None,
-                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0):
+                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0,
+                 batch=None):
         if scale not in SCALES:
             raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
         self.scale = scale
@@ -39,25 +42,36 @@ class RunSpec(object):
         self.cfg_options = dict(cfg_options or {})
         self.user_cfg_options = dict(self.cfg_options)  # checked against the config's keys (variants are not)
         self.variant_options = {}
+        self.overridden = {}  # {option key: {'given', 'used', 'by'}}, filled by build_config
         if target.endswith('.py') or os.sep in target:
             if not os.path.isfile(target):
                 raise AfaError('config file %s does not exist' % target)
             self.row, self.variant = None, None
-            self.run_id = os.path.splitext(os.path.basename(target))[0]
+            self._set_batch(batch)
+            self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed,
+                                        self.explicit_batch)
             self.config_path = target
-            if precision != 'fp32':
-                self.run_id += layout.PRECISION_SEPARATOR + precision
-            if self.seed:
-                self.run_id += '%s%d' % (layout.SEED_PREFIX, self.seed)
         else:
             zoo = zoo or zoo_mod.load()
             self.row, self.variant, variant_options = zoo.lookup(target)
+            self._set_batch(batch)
             # The requested precision names the run: the workflow knows it without importing apex.
-            self.run_id = layout.run_id(target, precision, self.seed)
+            self.run_id = layout.run_id(target, precision, self.seed, self.explicit_batch)
             self.config_path = self.row.config_path()
             self.variant_options = dict(variant_options)
             self.cfg_options = dict(variant_options, **self.cfg_options)
         self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
+
+    def _set_batch(self, batch):
+        """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
+        from afa.planning.batch import row_batch
+        from afa.runs import smoke
+        self.recipe_batch = smoke.BATCH if self.scale == 'smoke' else row_batch(self.row)
+        if batch is not None and int(batch) < 1:
+            raise AfaError('--batch must be 1 or more, got %s' % batch)
+        self.batch = int(batch) if batch else self.recipe_batch
+        # Another batch is another recipe: its own run id (-batchB), never pooled with the paper's.
+        self.explicit_batch = self.batch if self.batch != self.recipe_batch else None
 
     def build_config(self):
         """The mmcv Config of this run, every override applied."""
@@ -76,26 +90,85 @@ class RunSpec(object):
             except (TypeError, KeyError, ValueError, AttributeError) as e:
                 raise AfaError('cannot apply the config overrides %s to %s: %s'
                                % (options, self.config_path, e))
+        stages = []  # (what changed the config, the config after it): to find who overrode an option
         plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
         plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
+        stages.append(('--data-root/--pretrained-dir', copy.deepcopy(plain)))
         if self.scale == 'smoke':
             from afa.runs.smoke import NUM_CLASSES, shrink
             from afa.data.synthetic import CATEGORIES
             assert len(CATEGORIES) == NUM_CLASSES
             plain = shrink(plain, epochs=self.smoke_epochs)
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
+            stages.append(('the smoke scale', copy.deepcopy(plain)))
         plain['work_dir'] = self.work_dir
+        stages.append(('the run layout (RUNS_ROOT/SCALE/RUN_ID)', copy.deepcopy(plain)))
         apply_precision(plain, self.precision)
+        stages.append(('--precision %s' % self.precision, plain))
+        self.overridden = overridden_options(self.cfg_options, stages)
+        for key, what in sorted(self.overridden.items()):
+            print('afa: the option %s=%r is overridden by %s: the run uses %r (run.json records both)'
+                  % (key, what['given'], what['by'], what['used']), file=sys.stderr, flush=True)
         return Config(plain, filename=self.config_path)
 
     def describe(self):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
                 'requested_precision': self.requested_precision, 'seed': self.seed,
-                'data_root': self.data_root, 'cfg_options': self.cfg_options}
+                'data_root': self.data_root, 'cfg_options': self.cfg_options,
+                'cfg_options_overridden': dict(self.overridden), 'batch': self.batch,
+                'recipe_batch': self.batch == self.recipe_batch}
 
 
 ADD_PREFIX = '+'
+_MISSING = object()
+
+
+def _leaves(key, value):
+    """(dotted key, value) of every leaf of one option (a dict value sets each of its keys; _delete_ is mmcv's)."""
+    key = key[len(ADD_PREFIX):] if key.startswith(ADD_PREFIX) else key
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k != '_delete_':
+                for leaf in _leaves('%s.%s' % (key, k), v):
+                    yield leaf
+    else:
+        yield key, value
+
+
+def _get(plain, key):
+    node = plain
+    for part in key.split('.'):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _as_lists(value):
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _same(a, b):
+    return _as_lists(a) == _as_lists(b)
+
+
+def overridden_options(options, stages):
+    """{key: {'given', 'used', 'by'}} of the option leaves whose value in the final config is not the one given,
+    with the first stage ((name, config) in order) that changed it."""
+    found = {}
+    for option, value in options.items():
+        for key, given in _leaves(option, value):
+            for name, plain in stages:
+                used = _get(plain, key)
+                if not _same(used, given):
+                    final = _get(stages[-1][1], key)
+                    found[key] = {'given': given, 'used': None if final is _MISSING else final, 'by': name}
+                    break
+    return found
 
 
 def check_overrides(plain, options, config_path):

@@ -6,9 +6,10 @@ mmdet = pytest.importorskip('mmdet')
 from mmdet.models import build_neck  # noqa: E402
 
 import afa.models  # noqa: E402,F401  (registers the necks)
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 RESNET_CHANNELS = [256, 512, 1024, 2048]
-NECKS = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = list(PAPER_NECKS)
 EXPECTED_PARAMS = {'FPN': 3344384, 'MSSA': 3111936, 'MSCA': 3113984}
 
 
@@ -125,6 +126,8 @@ def test_init_weights_follows_the_spec():
     (dict(start_level=1), 'start_level'),
     (dict(norm_cfg=dict(type='BN')), 'norm_cfg'),
     (dict(upsample_cfg=dict(scale_factor=2)), 'upsample_cfg'),
+    (dict(strip_tokens=-1), 'strip_tokens'),
+    (dict(strip_tokens=0.5), 'strip_tokens'),
 ])
 def test_unsupported_settings_fail_at_construction(kwargs, message):
     channels = kwargs.pop('channels', RESNET_CHANNELS)

@@ -16,11 +16,12 @@ from afa.runs import layout  # noqa: E402
 from afa.release import names as release
 from afa.utils.hashing import sha256_file  # noqa: E402
 from afa.runs.zoo import REPO_ROOT  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = list(PAPER_NECKS)
 SMALL = [16, 32, 64, 128]
 
-# The release's names by role, transcribed from shared/design/release-checkpoints.md independently of
+# The release's names by role, transcribed from docs/release-checkpoints.md independently of
 # afa/release/names.py: (release suffix under neck.fpn_convs.{i}., this project's suffix under neck.blocks.{i}.).
 DOC_BLOCK = [('ms_attn.q.weight', 'attn.q.weight'), ('ms_attn.kv.weight', 'attn.kv.weight'),
              ('ms_attn.proj.weight', 'attn.proj.weight'), ('ms_attn.proj.bias', 'attn.proj.bias'),

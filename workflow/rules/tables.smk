@@ -1,4 +1,5 @@
-# The regenerated tables, the figure and the training curves (pandas/matplotlib only).
+# The regenerated tables, the figure and the training curves (pandas/matplotlib only). Only this rule writes
+# the tables, and only once every selected run is evaluated.
 
 
 rule tables:
@@ -6,25 +7,35 @@ rule tables:
         metrics=expand(rules.evaluate.output[0], run=RUN_IDS),
         released=lambda wc: released_outputs(),  # workflow/rules/release.smk (config `release`)
     output:
-        tables=report(result_file(TABLE_OUTPUTS["tables"]), caption="../report/tables.rst", category="Tables"),
-        summary=report(result_file(TABLE_OUTPUTS["summary"]), caption="../report/summary.rst", category="Tables"),
-        gains=report(result_file(TABLE_OUTPUTS["gains"]), caption="../report/gains.rst", category="Tables"),
-        figure=report(result_file(TABLE_OUTPUTS["figure"]), caption="../report/figure.rst", category="Figures"),
+        tables=report(result_file(layout.TABLE_FILES["tables"]), caption="../report/tables.rst", category="Tables"),
+        summary=report(result_file(layout.TABLE_FILES["summary"]), caption="../report/summary.rst", category="Tables"),
+        gains=report(result_file(layout.TABLE_FILES["gains"]), caption="../report/gains.rst", category="Tables"),
+        figure=report(result_file(layout.TABLE_FILES["figure"]), caption="../report/figure.rst", category="Figures"),
         gains_figure=report(
-            result_file(TABLE_OUTPUTS["gains_figure"]), caption="../report/gains_figure.rst", category="Figures"
+            result_file(layout.TABLE_FILES["gains_figure"]), caption="../report/gains_figure.rst", category="Figures"
         ),
+    params:
+        afa=AFA,
+        scale=SCALE,
+        runs=lambda wc: RUNS_DIR,  # the tables read every run folder in it
+        out=lambda wc, output: os.path.dirname(output.tables),
+        testdev=TESTDEV_ARGS,
     log:
-        "logs/tables_%s.log" % SCALE,
+        log_file("tables"),
     shell:
-        TABLES_CMD + " > {log} 2>&1"
+        "{params.afa} tables --scale {params.scale} --runs {params.runs:q} --out {params.out:q} {params.testdev:q}"
+        " > {log:q} 2>&1"
 
 
 rule curves:
     input:
         expand(rules.train.output[0], run=RUN_IDS),
     output:
-        report(result_file(CURVES_FILE), caption="../report/curves.rst", category="Figures"),
+        report(result_file(layout.CURVES_FILE), caption="../report/curves.rst", category="Figures"),
+    params:
+        afa=AFA,
+        runs=lambda wc: RUNS_DIR,  # the curves read every run folder in it
     log:
-        "logs/curves_%s.log" % SCALE,
+        log_file("curves"),
     shell:
-        "{AFA} curves --runs {RUNS_DIR} --out {output} > {log} 2>&1"
+        "{params.afa} curves --runs {params.runs:q} --out {output:q} > {log:q} 2>&1"

@@ -2,6 +2,7 @@
 # checkpoints, and the rerun (snakemake --rerun-incomplete, set in the profiles) resumes from the newest one.
 # OMP_NUM_THREADS = the job's threads (here and in the evaluation rules): CPU jobs that share the cores never
 # oversubscribe them (oversubscribed OpenMP threads spin, which made smoke jobs several times slower).
+# The job's output goes to logs/SCALE/train/RUN.log; training's own log stays in the run folder.
 
 
 rule train:
@@ -11,6 +12,8 @@ rule train:
     output:
         run_file(layout.DONE_FILE),
     params:
+        afa=AFA,
+        slurm_record=SLURM_RECORD,
         target=lambda wc: target_of(wc.run),
         args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
@@ -22,7 +25,9 @@ rule train:
         mem_mb=config["resources"]["mem_mb"],
         runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
     log:
-        os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
+        log_file("train", "run"),
+    benchmark:
+        benchmark_file("train")
     shell:
-        "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} train {params.target} {params.args}"
-        " --gpus {resources.gpu}) > {log} 2>&1"
+        "({params.slurm_record}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.afa} train {params.target:q} {params.args:q} --gpus {resources.gpu}) > {log:q} 2>&1"

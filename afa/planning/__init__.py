@@ -1,0 +1,2 @@
+"""What a run will run as, decided before anything launches: images per GPU and gradient-accumulation steps for
+the devices at hand (batch), and the whole plan of a row printed by `afa plan` (plan)."""

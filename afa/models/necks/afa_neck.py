@@ -69,13 +69,13 @@ class AFANeck(BaseModule):
                  conv_cfg=None,
                  norm_cfg=None,
                  act_cfg=None,
-                 upsample_cfg=dict(mode='nearest'),
+                 upsample_cfg=None,
                  init_cfg=None):
-        super().__init__(init_cfg)
+        super().__init__(None)
         name = type(self).__name__
         _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level,
                       end_level, add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg,
-                      upsample_cfg, strip_tokens)
+                      upsample_cfg, strip_tokens, no_norm_on_lateral, init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.num_ins = len(in_channels)
@@ -177,7 +177,7 @@ class AFANeck(BaseModule):
 
 def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,
                   add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
-                  strip_tokens=DEFAULT_STRIP_TOKENS):
+                  strip_tokens=DEFAULT_STRIP_TOKENS, no_norm_on_lateral=False, init_cfg=None):
     """Refuse, with the field named, every setting the paper's necks do not implement."""
     problems = []
     if not isinstance(in_channels, (list, tuple)) or len(in_channels) != len(MS_POOL_FACTORS):
@@ -198,7 +198,13 @@ def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, nu
         problems.append('add_extra_convs is not supported (P6 is a max-pool of P5); set it to False')
     if conv_cfg is not None or norm_cfg is not None or act_cfg is not None:
         problems.append('conv_cfg, norm_cfg and act_cfg are not supported (plain 1x1 laterals); leave them None')
-    if dict(upsample_cfg or {}) != dict(mode='nearest'):
+    if no_norm_on_lateral:
+        problems.append('no_norm_on_lateral is not supported (the laterals have no norm to leave out); set it to '
+                        'False')
+    if init_cfg is not None:
+        problems.append('init_cfg is not supported (the neck initialises its weights as the paper did, '
+                        'init_weights); leave it None')
+    if upsample_cfg is not None and dict(upsample_cfg) != dict(mode='nearest'):
         problems.append('upsample_cfg must be dict(mode="nearest"), got %r' % (upsample_cfg,))
     if isinstance(strip_tokens, bool) or not isinstance(strip_tokens, int) or strip_tokens < 0:
         problems.append('strip_tokens must be a whole number of tokens >= 0 (0: no strips), got %r'

@@ -70,15 +70,34 @@ def _spec(args):
 
 
 def _cmd_train(args):
+    code = _train_segment(args)
+    if code == layout.CONTINUE_EXIT_CODE and args.requeue_on_stop and args.launcher == 'none':
+        from afa.training.job_limit import requeue
+        if requeue(say=lambda line: print(line, file=sys.stderr, flush=True)):
+            import signal
+            import time
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # SLURM's SIGTERM ending the job now ends this at once
+            time.sleep(300)  # SLURM ends this job to requeue it; the exit below only follows if it did not
+    return code
+
+
+def _train_segment(args):
+    """Train until done (0) or until a stop request ended this segment with a checkpoint (CONTINUE_EXIT_CODE)."""
     if args.gpus > 1 and args.launcher == 'none':
         from afa.training.inputs import check_gpus
         from afa.training.launch import relaunch_distributed
         check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
-                                    retrain=args.retrain)
+                                    retrain=args.retrain)  # rank 0 sets the --stop-before-limit timer
+    from afa.hooks.continuation import ContinueLater
     from afa.training.train import train
-    train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate, retrain=args.retrain)
+    try:
+        train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
+              validate=args.validate, retrain=args.retrain, max_segments=args.max_segments,
+              stop_before_limit=args.stop_before_limit)
+    except ContinueLater as stop:
+        print('afa train: %s; run the same command to continue' % stop, file=sys.stderr, flush=True)
+        return layout.CONTINUE_EXIT_CODE
     return 0
 
 
@@ -177,6 +196,7 @@ def _add_run_arguments(p):
 
 
 def build_parser():
+    from afa.training import segments
     parser = argparse.ArgumentParser(
         prog='afa', description='Reproduce the COCO tables of "Attention-based Feature Aggregation" (CVPR 2022).')
     parser.add_argument('--version', action='version', version='afa %s' % _version())
@@ -203,6 +223,15 @@ def build_parser():
     p.add_argument('--retrain', action='store_true',
                    help='train again even though the run folder holds a (finished or partial) run: the old folder '
                         'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
+    p.add_argument('--max-segments', type=int, default=segments.DEFAULT_MAX_SEGMENTS,
+                   help='job segments the run may take in all (each stop on SIGUSR2/SIGTERM and continuation is one; '
+                        'default %(default)s): beyond it the run refuses to start')
+    p.add_argument('--stop-before-limit', type=int, default=0, metavar='SECONDS',
+                   help='in a SLURM job: stop this many seconds before the job\'s time limit with a continuation '
+                        'checkpoint (exit %d; 0: off)' % layout.CONTINUE_EXIT_CODE)
+    p.add_argument('--requeue-on-stop', action='store_true',
+                   help='in a SLURM job: after stopping on request, requeue the job (scontrol requeue, same job id) '
+                        'so that it continues in a new segment')
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')

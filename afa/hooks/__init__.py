@@ -1,6 +1,7 @@
 """Training hooks registered in mmcv's HOOKS registry on import."""
 from afa.hooks.apex_optimizer import ApexOptimizerHook, apex_available
 from afa.hooks.atomic_checkpoint import AtomicCheckpointHook
+from afa.hooks.continuation import ContinuationHook
 from afa.hooks.nan_guard import NanLossGuardHook
 
-__all__ = ['ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'NanLossGuardHook']
+__all__ = ['ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'ContinuationHook', 'NanLossGuardHook']

@@ -33,7 +33,13 @@ RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the author
 RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
+SEGMENTS_FILE = 'segments.json'       # one record per job segment of the run: start, end, why it ended
+CONTINUATION_CHECKPOINT = 'epoch_{epoch}_iter_{iter}.pth'  # mid-epoch: after `iter` iterations of epoch `epoch`
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
+
+# The exit status of `afa train` that means "stopped on request (a scheduler's warning signal or preemption),
+# checkpoint written: run the same command again to continue" (EX_TEMPFAIL of sysexits.h).
+CONTINUE_EXIT_CODE = 75
 
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
@@ -127,6 +133,15 @@ def replaced_path(run_folder, stamp):
     """Where `afa train --retrain` moves a run folder: a hidden sibling folder that no run listing reads."""
     folder = os.path.normpath(run_folder)
     return os.path.join(os.path.dirname(folder), REPLACED_DIR, '%s-%s' % (os.path.basename(folder), stamp))
+
+
+def segments_path(run_folder):
+    return os.path.join(run_folder, SEGMENTS_FILE)
+
+
+def continuation_checkpoint(epoch, iteration):
+    """The file name of a checkpoint written after ``iteration`` iterations of (1-based) ``epoch``."""
+    return CONTINUATION_CHECKPOINT.format(epoch=epoch, iter=iteration)
 
 
 def metrics_path(run_folder):

@@ -33,6 +33,8 @@ def training_config(cfg, spec, layout, resume_from=None):
     cfg.seed = spec.seed
     custom_hooks = list(cfg.get('custom_hooks', []))
     custom_hooks.append(dict(type='NanLossGuardHook', priority='VERY_HIGH'))
+    # after the optimizer step (ABOVE_NORMAL), before the loggers (VERY_LOW): see afa/hooks/continuation.py
+    custom_hooks.append(dict(type='ContinuationHook', seed=spec.seed, priority='LOW'))
     cfg.custom_hooks = custom_hooks
     cfg.resume_from = resume_from
     cfg.checkpoint_config = dict(cfg.get('checkpoint_config') or {}, type='AtomicCheckpointHook',

@@ -18,23 +18,29 @@ import time
 from afa.integration import compat
 from afa.runs import layout
 from afa.runs.spec import config_hash
-from afa.training import inputs, setup
+from afa.hooks.continuation import ContinueLater
+from afa.training import inputs, job_limit, segments, setup, signals
 from afa.training.checkpoints import numbered_checkpoints
 from afa.training.run_folder import prepare_run_folder, remove_partial_saves, resume_point
 from afa.utils import atomic, hashing, provenance
 from afa.utils.errors import AfaError
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False):
-    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json."""
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False,
+          max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
+    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
+    when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE)."""
+    signals.install()
+    if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
+        job_limit.warn_before_end(stop_before_limit, say=lambda line: print(line, file=sys.stderr, flush=True))
     cfg = spec.build_config()
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments)  # rank 0 holds the folder
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -59,9 +65,24 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate):
                           setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
-    _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+    if where.rank == 0:
+        number = segments.begin(cfg.work_dir, spec.run_id, cfg.resume_from, max_segments)
+        logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
+    try:
+        _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+    except ContinueLater as stop:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'continue', signal=stop.signal_name, checkpoint=os.path.basename(
+                stop.checkpoint), epoch=stop.epoch, iteration=stop.inner_iter)
+            logger.info('afa: %s; run the same command to continue (exit %d)', stop, layout.CONTINUE_EXIT_CODE)
+        raise
+    except BaseException as e:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'failed', error=type(e).__name__)
+        raise
     if where.rank == 0:
         finish(cfg, spec, done_path)
+        segments.end(cfg.work_dir, 'finished')
     return done_path
 
 

@@ -15,7 +15,10 @@ def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_pat
     setup.training_config(cfg, spec, setup.Layout(use_cuda=False), resume_from='/x/epoch_1.pth')
     assert cfg.device == 'cpu' and cfg.gpu_ids == [0] and cfg.seed == 3
     assert cfg.resume_from == '/x/epoch_1.pth'
-    assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + ['NanLossGuardHook']
+    assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + ['NanLossGuardHook',
+                                                                                         'ContinuationHook']
+    # after the optimizer step (ABOVE_NORMAL) and before the loggers (VERY_LOW); the run's seed orders the data
+    assert cfg.custom_hooks[-1] == dict(type='ContinuationHook', seed=3, priority='LOW')
     assert cfg.checkpoint_config.type == 'AtomicCheckpointHook'
     assert cfg.checkpoint_config.meta == dict(afa_run_id='cmrcn_r50_mssa_adp_1x-seed3', afa_scale='smoke')
     setup.checkpoint_meta(cfg, '2.x', ('a', 'b'))

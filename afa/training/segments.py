@@ -59,3 +59,16 @@ def end(run_folder, outcome, **details):
         return
     records[-1].update(ended=_now(), outcome=outcome, **details)
     atomic.write_json(layout.segments_path(run_folder), records)
+
+
+def summary(run_folder):
+    """{segments, train_seconds}: how many segments the run took and their summed wall time (start to end of
+    each `afa train`, set-up included), for train_done.json and the comparison with the plan's estimate."""
+    import datetime
+    records = read(run_folder)
+    seconds = 0.0
+    for r in records:
+        if r.get('ended'):
+            start, end = (datetime.datetime.strptime(r[k], '%Y-%m-%dT%H:%M:%S%z') for k in ('started', 'ended'))
+            seconds += (end - start).total_seconds()
+    return dict(segments=len(records), train_seconds=seconds)

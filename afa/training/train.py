@@ -81,8 +81,8 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
             segments.end(cfg.work_dir, 'failed', error=type(e).__name__)
         raise
     if where.rank == 0:
-        finish(cfg, spec, done_path)
         segments.end(cfg.work_dir, 'finished')
+        finish(cfg, spec, done_path)
     return done_path
 
 
@@ -132,5 +132,6 @@ def finish(cfg, spec, done_path):
         raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, cfg.work_dir))
     atomic.write_json(done_path, dict(
         run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
-        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record()))
+        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
+        **segments.summary(cfg.work_dir)))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -31,10 +31,13 @@ def _now():
 
 def _job():
     """The scheduler's job this process runs in (id, and SLURM's count of requeues), if any."""
-    job = {key: os.environ[var] for key, var in (('slurm_job_id', 'SLURM_JOB_ID'),
-                                                 ('slurm_restart_count', 'SLURM_RESTART_COUNT'))
-           if os.environ.get(var)}
-    return job
+    job_id = os.environ.get('SLURM_JOB_ID')
+    if not job_id:
+        return {}
+    from afa.training.job_limit import job_restarts
+    restarts = os.environ.get('SLURM_RESTART_COUNT')
+    restarts = int(restarts) if restarts else job_restarts(job_id)
+    return dict(slurm_job_id=job_id, slurm_restart_count=restarts)
 
 
 def begin(run_folder, run_id, resumed_from, max_segments=DEFAULT_MAX_SEGMENTS):

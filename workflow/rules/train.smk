@@ -20,9 +20,11 @@ rule train:
         **slurm_resources(GPU_PARTITION, nodes=1, tasks_per_gpu=0),
         gpu=lambda wc: gpus_of(wc.run),
         mem_mb=config["resources"]["mem_mb"],
-        runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
+        runtime=lambda wc: job_minutes(config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
+                                       GPU_PARTITION),
+        slurm_extra=SEGMENT_SBATCH,
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
     shell:
         "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} train {params.target} {params.args}"
-        " --gpus {resources.gpu}) > {log} 2>&1"
+        " --gpus {resources.gpu} ${{SLURM_JOB_ID:+--stop-before-limit {STOP_MARGIN_S} --requeue-on-stop}}) >> {log} 2>&1"

@@ -43,12 +43,8 @@ class RunSpec(object):
             if not os.path.isfile(target):
                 raise AfaError('config file %s does not exist' % target)
             self.row, self.variant = None, None
-            self.run_id = os.path.splitext(os.path.basename(target))[0]
+            self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed)
             self.config_path = target
-            if precision != 'fp32':
-                self.run_id += layout.PRECISION_SEPARATOR + precision
-            if self.seed:
-                self.run_id += '%s%d' % (layout.SEED_PREFIX, self.seed)
         else:
             zoo = zoo or zoo_mod.load()
             self.row, self.variant, variant_options = zoo.lookup(target)

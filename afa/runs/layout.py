@@ -34,6 +34,7 @@ RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the r
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
 SEGMENTS_FILE = 'segments.json'       # one record per job segment of the run: start, end, why it ended
+ESTIMATE_FILE = 'estimate.json'       # the cost `afa plan --probe` estimated for the run (compared when it finishes)
 CONTINUATION_CHECKPOINT = 'epoch_{epoch}_iter_{iter}.pth'  # mid-epoch: after `iter` iterations of epoch `epoch`
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
 
@@ -66,7 +67,7 @@ RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-seed[0-9]+)?'.format(
 FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
          'released-metrics': RELEASED_METRICS_FILE, 'lock': LOCK_FILE, 'fingerprint': FINGERPRINT_FILE,
          'coco-verified': COCO_VERIFIED, 'synthetic-marker': SYNTHETIC_MARKER, 'release-marker': RELEASE_MARKER,
-         'curves': CURVES_FILE, 'segments': SEGMENTS_FILE}
+         'curves': CURVES_FILE, 'segments': SEGMENTS_FILE, 'estimate': ESTIMATE_FILE}
 FILES.update(TABLE_FILES)
 
 
@@ -146,6 +147,10 @@ def replaced_path(run_folder, stamp):
     """Where `afa train --retrain` moves a run folder: a hidden sibling folder that no run listing reads."""
     folder = os.path.normpath(run_folder)
     return os.path.join(os.path.dirname(folder), REPLACED_DIR, '%s-%s' % (os.path.basename(folder), stamp))
+
+
+def estimate_path(run_folder):
+    return os.path.join(run_folder, ESTIMATE_FILE)
 
 
 def segments_path(run_folder):

@@ -123,6 +123,20 @@ def _fit(cfg, spec, where, validate, timestamp):
                        meta=meta)
 
 
+def _time_against_estimate(work_dir):
+    """The run's segments and training time and, where `afa plan --probe` left an estimate, the two compared."""
+    import json
+    from afa.planning import cost
+    record = segments.summary(work_dir)
+    path = layout.estimate_path(work_dir)
+    if os.path.exists(path):
+        with open(path) as f:
+            estimate = json.load(f)
+        record['time_vs_estimate'] = dict(cost.compare(estimate['wall_h'], record['train_seconds'] / 3600.0),
+                                          estimated_on=estimate.get('device'))
+    return record
+
+
 def finish(cfg, spec, done_path):
     """Write train_done.json (the final checkpoint and its sha256): the marker that the run is trained."""
     numbered = numbered_checkpoints(cfg.work_dir)
@@ -133,5 +147,5 @@ def finish(cfg, spec, done_path):
     atomic.write_json(done_path, dict(
         run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
         checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
-        **segments.summary(cfg.work_dir)))
+        **_time_against_estimate(cfg.work_dir)))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

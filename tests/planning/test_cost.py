@@ -1,5 +1,6 @@
 """The plan's arithmetic (afa/planning/cost.py) and a real probe of two rows' models on this machine's CPU."""
 import json
+import os
 
 import pytest
 
@@ -38,3 +39,27 @@ def test_plan_from_a_probe_of_two_rows(synthetic_root):
     print('\n' + text)
     assert 'caveat:' in text and 'ddetr_r50_1x' in text
     json.dumps(plan)
+
+
+def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
+    from afa.planning import estimates
+    from afa.runs import layout
+    from afa.training import segments
+    from afa.training.train import _time_against_estimate
+    plan = cost.plan_table([dict(row='r1', train_s_per_iter=0.5, imgs_per_gpu=2, epochs=1, device='cpu'),
+                            dict(row='r2', train_s_per_iter=0.5, imgs_per_gpu=2, epochs=1, device='cpu')],
+                           gpus=1, images=7200)
+    done_folder = layout.run_dir(str(tmp_path), 'smoke', 'r2')
+    os.makedirs(done_folder)
+    open(layout.done_path(done_folder), 'w').close()
+    written = estimates.write(plan, str(tmp_path), 'smoke')
+    assert written == [layout.estimate_path(layout.run_dir(str(tmp_path), 'smoke', 'r1'))]  # r2 is finished
+    folder = layout.run_dir(str(tmp_path), 'smoke', 'r1')
+    segments.begin(folder, 'r1', None)
+    records = segments.read(folder)
+    records[0].update(started='2026-01-01T00:00:00+0000', ended='2026-01-01T00:45:00+0000', outcome='finished')
+    with open(layout.segments_path(folder), 'w') as f:
+        json.dump(records, f)
+    record = _time_against_estimate(folder)
+    assert record['segments'] == 1 and record['train_seconds'] == 2700
+    assert record['time_vs_estimate']['estimated_wall_h'] == 0.5 and record['time_vs_estimate']['ratio'] == 1.5

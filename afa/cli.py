@@ -54,7 +54,7 @@ def _parse_value(text):
         return text
 
 
-def _spec(args):
+def _spec(args, target=None):
     from afa.runs.spec import RunSpec
     cfg_options = {}
     for item in args.cfg_options or []:
@@ -64,9 +64,9 @@ def _spec(args):
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
-    return RunSpec(args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+    return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
-                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed)
+                   cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
 def _cmd_train(args):
@@ -116,6 +116,18 @@ def _cmd_layout(args):
             from afa.utils.errors import AfaError
             raise AfaError(str(e))
         print(layout.run_dir(args.runs_root, args.scale, args.run_id))
+    return 0
+
+
+def _cmd_plan(args):
+    from afa.planning.plan import format_plan, plan_row
+    records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+               for target in args.targets]
+    if args.json:
+        import json
+        print(json.dumps(records, indent=2))
+    else:
+        print('\n'.join(format_plan(r) for r in records))
     return 0
 
 
@@ -192,9 +204,13 @@ def _cmd_data_release(args):
     return 0
 
 
-def _add_run_arguments(p):
-    p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
-                                                        'a config file')
+def _add_run_arguments(p, many=False):
+    if many:
+        p.add_argument('targets', metavar='ROW|CONFIG', nargs='+', help='row ids of configs/zoo.yaml (ROW or '
+                                                                        'ROW+VARIANT) or config files')
+    else:
+        p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
+                                                            'a config file')
     p.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
                                                         '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
     p.add_argument('--smoke-epochs', type=int, default=2, help='epochs at the smoke scale (default 2)')
@@ -207,6 +223,17 @@ def _add_run_arguments(p):
                         'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
     p.add_argument('--gpus', type=int, default=1, help='GPUs on this node (0 or no GPU: CPU)')
+    p.add_argument('--nodes', type=int, default=1,
+                   help='nodes of the run, each with --gpus GPUs (several: started by torchrun on each node, as '
+                        'the slurm profile does)')
+    p.add_argument('--procs', type=int, default=None,
+                   help='with --gpus 0: CPU processes (torch.distributed, gloo) standing in for GPUs (default 1)')
+    p.add_argument('--batch', type=int, default=None,
+                   help='images per optimizer step; default the row\'s recipe (16 = 8 GPUs x 2 images, kept on any '
+                        'layout by accumulating gradients). Another value is another recipe: its own run id '
+                        '(ROW-batchB), never pooled with the paper\'s')
+    p.add_argument('--max-imgs-per-gpu', type=int, default=None,
+                   help='at most this many images per GPU (small cards): the rest of the batch is accumulated')
     p.add_argument('--seed', type=int, default=0,
                    help='random seed; a nonzero seed is its own run (RUN_ID-seedN): repeats of one row')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch'], help=argparse.SUPPRESS)
@@ -266,6 +293,12 @@ def build_parser():
                    help='in a SLURM job: after stopping on request, requeue the job (scontrol requeue, same job id) '
                         'so that it continues in a new segment')
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser('plan', help='what rows would run as on these GPUs (images per GPU, accumulation, lr, '
+                                    'iterations per epoch); no GPU needed')
+    _add_run_arguments(p, many=True)
+    p.add_argument('--json', action='store_true', help='JSON for machines (a list, one object per row)')
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')
     _add_run_arguments(p)

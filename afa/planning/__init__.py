@@ -1,1 +1,2 @@
-"""Planning a reproduction before launch: batch layouts (batch.py, plan.py) and its cost on the hardware at hand (probe.py, cost.py)."""
+"""What a run will run as, decided before anything launches: images per GPU and gradient-accumulation steps for
+the devices at hand (batch), and the whole plan of a row printed by `afa plan` (plan)."""

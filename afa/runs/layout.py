@@ -1,8 +1,10 @@
 """The one owner of the run layout: run ids, run folders and the marker files in them and in data roots.
 
-A run id names one training run: ``ROW[+VARIANT][@PRECISION][-seedN]``, e.g. ``cmrcn_r50_mssa_adp_1x``,
-``cmrcn_r50_mssa_adp_3x+release_steps@mixed-seed2``. The default precision (fp32) and seed (0) are not spelled,
-so a plain row id is the run id of the default run. A run lives in ``RUNS_ROOT/SCALE/RUN_ID/``.
+A run id names one training run: ``ROW[+VARIANT][@PRECISION][-batchB][-seedN]``, e.g. ``cmrcn_r50_mssa_adp_1x``,
+``cmrcn_r50_mssa_adp_3x+release_steps@mixed-seed2``. The default precision (fp32), batch (the row's recipe: 16
+images per optimizer step, however the devices split it) and seed (0) are not spelled, so a plain row id is the
+run id of the default run. ``-batchB`` is another recipe asked for explicitly (``--batch B``): its own run,
+never pooled with the paper's. A run lives in ``RUNS_ROOT/SCALE/RUN_ID/``.
 
 Everything that spells a file name of the pipeline (training, evaluation, tables, the Snakemake rules, the
 image's entry point through ``afa``) imports it from here. Standard library only: Snakemake's process and
@@ -17,6 +19,7 @@ DEFAULT_SEED = 0
 VARIANT_SEPARATOR = '+'
 PRECISION_SEPARATOR = '@'
 SEED_PREFIX = '-seed'
+BATCH_PREFIX = '-batch'
 PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
 SCALES = ('paper', 'smoke')
 RUNS_ROOT = 'runs'
@@ -58,10 +61,10 @@ CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa 
 
 # A row id (and a variant name): configs/zoo.yaml's ids, Snakemake's wildcard_constraints.
 ROW_PATTERN = r'[a-z0-9_]+'
-_RUN_ID = re.compile(r'^(?P<row>{row})(?:\+(?P<variant>{row}))?(?:@(?P<precision>[a-z0-9]+))?(?:-seed(?P<seed>[0-9]+))?$'
-                     .format(row=ROW_PATTERN))
+_RUN_ID = re.compile(r'^(?P<row>{row})(?:\+(?P<variant>{row}))?(?:@(?P<precision>[a-z0-9]+))?'
+                     r'(?:-batch(?P<batch>[1-9][0-9]*))?(?:-seed(?P<seed>[0-9]+))?$'.format(row=ROW_PATTERN))
 # The same grammar for Snakemake's wildcard_constraints.
-RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-seed[0-9]+)?'.format(
+RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-batch[1-9][0-9]*)?(-seed[0-9]+)?'.format(
     row=ROW_PATTERN, precisions='|'.join(p for p in PRECISIONS if p != DEFAULT_PRECISION))
 # Names of the files above, for scripts that ask `afa layout file NAME` instead of spelling them.
 FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
@@ -71,11 +74,13 @@ FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': M
 FILES.update(TABLE_FILES)
 
 
-class RunId(collections.namedtuple('RunId', 'row variant precision seed')):
-    """The parts of a run id. ``str(RunId(...))`` is the canonical spelling."""
+class RunId(collections.namedtuple('RunId', 'row variant precision seed batch')):
+    """The parts of a run id. ``str(RunId(...))`` is the canonical spelling. ``batch`` is None for the row's own
+    recipe, else the images per optimizer step asked for explicitly."""
 
-    def __new__(cls, row, variant=None, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
-        return super(RunId, cls).__new__(cls, row, variant or None, precision or DEFAULT_PRECISION, int(seed))
+    def __new__(cls, row, variant=None, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED, batch=None):
+        return super(RunId, cls).__new__(cls, row, variant or None, precision or DEFAULT_PRECISION, int(seed),
+                                         int(batch) if batch else None)
 
     def __str__(self):
         text = self.row
@@ -83,6 +88,8 @@ class RunId(collections.namedtuple('RunId', 'row variant precision seed')):
             text += VARIANT_SEPARATOR + self.variant
         if self.precision != DEFAULT_PRECISION:
             text += PRECISION_SEPARATOR + self.precision
+        if self.batch:
+            text += '%s%d' % (BATCH_PREFIX, self.batch)
         if self.seed != DEFAULT_SEED:
             text += '%s%d' % (SEED_PREFIX, self.seed)
         return text
@@ -103,16 +110,17 @@ def parse_run_id(text):
     match = _RUN_ID.match(text or '')
     precision = match.group('precision') if match else None
     if not match or (precision is not None and precision not in PRECISIONS[1:]):  # fp32 is never spelled
-        raise ValueError('%r is not a run id: expected ROW[+VARIANT][@%s][-seedN], e.g. '
+        raise ValueError('%r is not a run id: expected ROW[+VARIANT][@%s][-batchB][-seedN], e.g. '
                          'cmrcn_r50_sumup_1x+release_steps@mixed-seed1' % (text, '|'.join(PRECISIONS[1:])))
     return RunId(match.group('row'), match.group('variant'), match.group('precision'),
-                 match.group('seed') or DEFAULT_SEED)
+                 match.group('seed') or DEFAULT_SEED, match.group('batch'))
 
 
-def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED):
-    """The run id of ROW or ROW+VARIANT trained at ``precision`` with ``seed``."""
+def run_id(target, precision=DEFAULT_PRECISION, seed=DEFAULT_SEED, batch=None):
+    """The run id of ROW or ROW+VARIANT trained at ``precision`` with ``seed``; ``batch``: None for the row's
+    recipe, else the other effective batch asked for (callers pass None when it equals the row's)."""
     row, _, variant = target.partition(VARIANT_SEPARATOR)
-    return str(RunId(row, variant, precision, seed))
+    return str(RunId(row, variant, precision, seed, batch))
 
 
 def runs_dir(runs_root, scale):

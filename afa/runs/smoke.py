@@ -24,6 +24,7 @@ LR_SCALE = {'AdamW': 10.0}  # the recipe's learning rate times this, per optimiz
 BOX_AP_FLOORS = {'CMRCN': 10.0, 'Deformable-DETR': 1.0}  # by the model column of configs/zoo.yaml
 LOG_INTERVAL = 2           # iterations between loss log lines: a short run still draws a curve
 NUM_CLASSES = 3
+BATCH = 2                  # images per optimizer step at this scale (the smoke recipe's effective batch)
 
 
 def _scale_sizes(value):
@@ -98,7 +99,7 @@ def _mmcv_has_ffn_cfgs():
     return 'ffn_cfgs' in inspect.signature(BaseTransformerLayer.__init__).parameters
 
 
-def shrink(cfg_dict, epochs=2, samples_per_gpu=2):
+def shrink(cfg_dict, epochs=2, samples_per_gpu=BATCH):
     """Return a smoke-scale copy of a row's config (as a plain nested dict)."""
     cfg = copy.deepcopy(cfg_dict)
     model = cfg['model']

@@ -22,7 +22,8 @@ class RunSpec(object):
     """What a run is: its id, source config, scale and the overrides on top."""
 
     def __init__(self, target, zoo=None, scale='paper', data_root=None, pretrained_dir=None,
-                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0):
+                 runs_root=layout.RUNS_ROOT, precision='fp32', cfg_options=None, smoke_epochs=2, seed=0,
+                 batch=None):
         if scale not in SCALES:
             raise AfaError('unknown scale %r; expected one of %s' % (scale, SCALES))
         self.scale = scale
@@ -43,17 +44,31 @@ class RunSpec(object):
             if not os.path.isfile(target):
                 raise AfaError('config file %s does not exist' % target)
             self.row, self.variant = None, None
-            self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed)
+            self._set_batch(batch)
+            self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed,
+                                        self.explicit_batch)
             self.config_path = target
         else:
             zoo = zoo or zoo_mod.load()
             self.row, self.variant, variant_options = zoo.lookup(target)
+            self._set_batch(batch)
             # The requested precision names the run: the workflow knows it without importing apex.
-            self.run_id = layout.run_id(target, precision, self.seed)
+            self.run_id = layout.run_id(target, precision, self.seed, self.explicit_batch)
             self.config_path = self.row.config_path()
             self.variant_options = dict(variant_options)
             self.cfg_options = dict(variant_options, **self.cfg_options)
         self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
+
+    def _set_batch(self, batch):
+        """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
+        from afa.planning.batch import row_batch
+        from afa.runs import smoke
+        self.recipe_batch = smoke.BATCH if self.scale == 'smoke' else row_batch(self.row)
+        if batch is not None and int(batch) < 1:
+            raise AfaError('--batch must be 1 or more, got %s' % batch)
+        self.batch = int(batch) if batch else self.recipe_batch
+        # Another batch is another recipe: its own run id (-batchB), never pooled with the paper's.
+        self.explicit_batch = self.batch if self.batch != self.recipe_batch else None
 
     def build_config(self):
         """The mmcv Config of this run, every override applied."""
@@ -88,7 +103,8 @@ class RunSpec(object):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
                 'requested_precision': self.requested_precision, 'seed': self.seed,
-                'data_root': self.data_root, 'cfg_options': self.cfg_options}
+                'data_root': self.data_root, 'cfg_options': self.cfg_options, 'batch': self.batch,
+                'recipe_batch': self.batch == self.recipe_batch}
 
 
 ADD_PREFIX = '+'

@@ -121,13 +121,24 @@ def _cmd_layout(args):
 
 def _cmd_plan(args):
     from afa.planning.plan import format_plan, plan_row
-    records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
-               for target in args.targets]
+    specs = [_spec(args, target) for target in args.targets]
+    records = [plan_row(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) for spec in specs]
+    if args.probe:
+        from afa.planning import cost, estimates
+        from afa.planning.probe import probe
+        margin_h = args.stop_margin_min / 60.0
+        records = [cost.with_cost(r, probe(spec, args.probe_iters, args.probe_warmup, imgs_per_gpu=r['imgs_per_gpu']),
+                                  args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
+        if args.record:
+            estimates.write(records, args.runs_root, 'smoke' if args.smoke else 'paper')
     if args.json:
         import json
-        print(json.dumps(records, indent=2))
+        print(json.dumps(records if not args.probe else dict(rows=records, total=cost.total(records),
+                                                             caveat=cost.CAVEAT), indent=2))
     else:
         print('\n'.join(format_plan(r) for r in records))
+        if args.probe:
+            print('\n' + cost.format_table(records, args.time_limit_h))
     return 0
 
 
@@ -298,6 +309,19 @@ def build_parser():
                                     'iterations per epoch); no GPU needed')
     _add_run_arguments(p, many=True)
     p.add_argument('--json', action='store_true', help='JSON for machines (a list, one object per row)')
+    p.add_argument('--probe', action='store_true',
+                   help='measure each row\'s model here (a few training and inference iterations at the recipe\'s '
+                        'input size after a warm-up) and print s/iter, iterations, GPU-hours, wall time and job '
+                        'segments (afa/planning/probe.py, cost.py)')
+    p.add_argument('--probe-iters', type=int, default=5, help='timed iterations of the probe (default 5)')
+    p.add_argument('--probe-warmup', type=int, default=2, help='untimed iterations before them (default 2)')
+    p.add_argument('--time-limit-h', type=float, default=None,
+                   help='the cluster\'s job time limit in hours, for the segments (default: none)')
+    p.add_argument('--stop-margin-min', type=float, default=10.0,
+                   help='minutes before the limit at which a segment stops (default 10, as slurm.stop_margin_s)')
+    p.add_argument('--record', action='store_true',
+                   help='with --probe: keep each estimate in its run folder (estimate.json), compared with the '
+                        'actual time when the run finishes')
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')

@@ -6,15 +6,17 @@ from afa.runs import layout
 from afa.utils import atomic
 
 
-def write(plan, runs_root, scale):
-    """Write each planned row's estimate into its run folder; returns the paths written (finished runs skipped)."""
+def write(rows, runs_root, scale):
+    """Write each planned run's estimate (cost.with_cost) into its run folder; returns the paths written (finished
+    runs skipped)."""
+    from afa.planning.cost import CAVEAT
     written = []
-    for row in plan['rows']:
-        folder = layout.run_dir(runs_root, scale, row['row'])
+    for row in rows:
+        folder = layout.run_dir(runs_root, scale, row['run_id'])
         if os.path.exists(layout.done_path(folder)):
             continue
         os.makedirs(folder, exist_ok=True)
         path = layout.estimate_path(folder)
-        atomic.write_json(path, dict(row, caveat=plan['caveat'], limit_h=plan.get('limit_h')))
+        atomic.write_json(path, dict(row, caveat=CAVEAT))
         written.append(path)
     return written

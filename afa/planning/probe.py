@@ -73,8 +73,9 @@ def _timed(step, device, warmup, iterations):
     return (time.perf_counter() - start) / iterations
 
 
-def probe(spec, iterations=5, warmup=2, device=None):
-    """{row, device, imgs_per_gpu, input, train_s_per_iter, infer_s_per_img} of the run ``spec`` (a RunSpec)."""
+def probe(spec, iterations=5, warmup=2, device=None, imgs_per_gpu=None):
+    """{row, device, imgs_per_gpu, input, train_s_per_iter, infer_s_per_img} of the run ``spec`` (a RunSpec), a
+    training iteration taking ``imgs_per_gpu`` images (default: the config's)."""
     import torch
     import afa
     from afa.integration import compat
@@ -89,7 +90,7 @@ def probe(spec, iterations=5, warmup=2, device=None):
         cfg.model.backbone.init_cfg = None
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg')).to(device)
     optimizer = build_optimizer(model, cfg.optimizer)
-    images = cfg.data.samples_per_gpu
+    images = imgs_per_gpu or cfg.data.samples_per_gpu
     batch = _batch(cfg, images, device)
 
     def train_step():
@@ -111,4 +112,4 @@ def probe(spec, iterations=5, warmup=2, device=None):
     infer_s = _timed(infer_step, device, warmup, iterations)
     return dict(row=spec.run_id, device=device if device == 'cpu' else torch.cuda.get_device_name(0),
                 imgs_per_gpu=images, input='%dx%d' % _scale(cfg), train_s_per_iter=train_s, infer_s_per_img=infer_s,
-                epochs=cfg.runner.max_epochs)
+                iterations=iterations, warmup=warmup)

@@ -133,7 +133,7 @@ def _time_against_estimate(work_dir):
         with open(path) as f:
             estimate = json.load(f)
         record['time_vs_estimate'] = dict(cost.compare(estimate['wall_h'], record['train_seconds'] / 3600.0),
-                                          estimated_on=estimate.get('device'))
+                                          estimated_on=estimate.get('probe', {}).get('device'))
     return record
 
 

@@ -45,7 +45,7 @@ def _config(path, epochs):
               'data': {'source': 'synthetic', 'root': 'data/synthetic',
                        'synthetic': {'train': 16, 'val': 4, 'test': 2, 'height': 128, 'width': 160, 'seed': 0}},
               'resources': {'threads': 1, 'mem_mb': 3000, 'runtime_min': {'12e': 30, '36e': 30}},
-              'slurm': {'partition': PARTITION, 'cpu_partition': 'cpu', 'account': '', 'stop_margin_s': 60}}
+              'slurm': {'partition': PARTITION, 'cpu_partition': 'cpu', 'account': '', 'stop_margin_s': 40}}
     with open(path, 'w') as f:
         yaml.safe_dump(config, f)
 
@@ -60,7 +60,7 @@ def _weights(path):
 def test_run_longer_than_the_time_limit_finishes_in_segments_of_one_job(short_partition, tmp_path):
     repo = str(tmp_path / 'repo')
     copy_checkout(repo)
-    epochs = 8  # 64 iterations: about 35 fit in a 2-minute job after its start-up and the 60 s stop margin
+    epochs = 8  # 64 iterations: about 40 fit in a 2-minute job after its start-up (about 35 s) and the 40 s margin
     _config(os.path.join(repo, 'segments.yaml'), epochs)
     log_path = str(tmp_path / 'snakemake.log')
     since = _last_job_id()

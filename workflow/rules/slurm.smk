@@ -72,14 +72,17 @@ SEGMENT_SBATCH = "--requeue --open-mode=append"
 
 
 def partition_limit_min(partition):
-    """The partition's time limit in minutes as sinfo reports it (None: unlimited, unknown or no SLURM)."""
-    cmd = ["sinfo", "-h", "-o", "%l"] + (["-p", partition] if partition else [])
+    """The time limit in minutes of ``partition`` ("": the cluster's default, marked * by sinfo) as sinfo reports
+    it; None: unlimited, unknown or no SLURM."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.split()
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %l"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    minutes = [m for m in (_slurm_minutes(text) for text in out) if m]
-    return min(minutes) if minutes else None
+    for line in out.splitlines():
+        name, _, limit = line.strip().partition(" ")
+        if (name.rstrip("*") == partition) if partition else name.endswith("*"):
+            return _slurm_minutes(limit.strip())
+    return None
 
 
 def _slurm_minutes(text):

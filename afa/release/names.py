@@ -1,7 +1,7 @@
 """The authors' released checkpoints under this project's parameter names, and where a checkpoint came from.
 
 The release (a fork of mmdet 2.11) keeps mmdet's names for the backbone, RPN and RoI heads, which pass through,
-but names the neck its own way (../shared/design/release-checkpoints.md). Its layer norms all have one shape, so
+but names the neck its own way (docs/release-checkpoints.md). Its layer norms all have one shape, so
 they are mapped by role, never by shape: a swapped pair would load silently. The conversion is strict: a neck
 key it does not know, or one it expects and does not find, is an error naming the key.
 

@@ -413,6 +413,17 @@ def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
         str(mounts['results'] / '.afa' / 'reproduce.yaml')).read()
 
 
+def test_a_results_mount_with_a_space_reaches_the_workflow_whole(mounts):
+    """Issue 21: reproduce writes the path into its config file and the workflow quotes it in every command
+    (the commands themselves run with spaces in tests/workflow/test_workflow.py)."""
+    spaced = mounts['root'] / 'my results'
+    spaced.mkdir()
+    mounts['env']['AFA_RESULTS'] = str(spaced)
+    result = reproduce(mounts, '--smoke', '--dry-run', '--rows', 'cmrcn_r50_msca_adp_1x')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--runs-root '%s/runs'" % spaced in result.stdout, result.stdout[-3000:]
+
+
 @pytest.mark.slow
 @pytest.mark.orchestrator
 def test_smoke_run_on_cpu_in_the_modern_layout_writes_the_tables(mounts):

@@ -4,7 +4,6 @@ These tests run under both environments: the modern one (CI's .venv) and the pap
 test-paper), where the probes must find every defect and the corrected paths must run on CPU.
 """
 import mmcv
-import pytest
 import torch
 
 from afa.integration import compat

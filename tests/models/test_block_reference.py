@@ -1,6 +1,6 @@
 """The layout-optimised AFA block and necks compute what a straightforward NCHW implementation computes.
 
-The reference below is written from design/afa-necks.md with plain tensor operations on (B, C, H, W) maps and
+The reference below is written from docs/necks.md with plain tensor operations on (B, C, H, W) maps and
 (B, HW, C) token sequences, reading the parameters of the module under test; the weights are random, LayerNorm
 included, so that every parameter shows in the output.
 """

@@ -68,7 +68,7 @@ def run_tables(runs, out, scale='paper'):
 def table_lines(text, module, backbone, schedule_title):
     """The markdown lines of one row (module, backbone) in the table whose title starts with schedule_title."""
     section = text.split('## ' + schedule_title, 1)[1].split('\n## ', 1)[0]
-    return [l for l in section.splitlines() if l.startswith('| CMRCN | %s | %s |' % (module, backbone))]
+    return [text for text in section.splitlines() if text.startswith('| CMRCN | %s | %s |' % (module, backbone))]
 
 
 def test_tables_show_paper_reproduced_delta_and_missing_rows(tmp_path):
@@ -108,9 +108,10 @@ def test_every_kind_of_run_id_appears_under_its_row(tmp_path, coco_numbers, run_
     text, summary, _ = run_tables(tmp_path / 'runs', tmp_path / 'out')
     lines = table_lines(text, module, backbone, table)
     seed = layout.parse_run_id(run_id).seed
-    ran = [l for l in lines if l.split(' | ')[3].startswith('%s, seed %d ' % (line, seed))]
+    ran = [text for text in lines if text.split(' | ')[3].startswith('%s, seed %d ' % (line, seed))]
     assert len(ran) == 1, lines
-    assert ' / %.1f (%+.1f) |' % (box['AP'], box['AP'] - ZOO.row(layout.parse_run_id(run_id).row)['paper']['box_val']) in ran[0]
+    paper_box = ZOO.row(layout.parse_run_id(run_id).row)['paper']['box_val']
+    assert ' / %.1f (%+.1f) |' % (box['AP'], box['AP'] - paper_box) in ran[0]
     assert ' / %.1f (' % mask['AP'] in ran[0]
     assert len(lines) == 1  # a row with a run has no 'not run yet' line, whatever kind of run it is
     rec = summary.set_index('run_id').loc[run_id]

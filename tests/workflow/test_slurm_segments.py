@@ -20,7 +20,8 @@ import yaml
 from afa.runs import layout
 from afa.training import segments
 from conftest import copy_checkout
-from test_slurm import _jobs_by_comment, _last_job_id, _scontrol, _start_snakemake, _stop, slurm_cluster  # noqa
+from test_slurm import _jobs_by_comment, _last_job_id, _scontrol, _start_snakemake, _stop
+from test_slurm import slurm_cluster  # noqa: F401 (the session's cluster fixture)
 
 pytestmark = pytest.mark.orchestrator
 
@@ -30,8 +31,9 @@ ROW = 'cmrcn_r50_sumup_1x'
 
 
 @pytest.fixture
-def short_partition(slurm_cluster):
+def short_partition(request):
     """A partition on the cluster's CPU node whose jobs may run LIMIT_MIN minutes."""
+    request.getfixturevalue('slurm_cluster')
     node = subprocess.check_output(['sinfo', '-h', '-p', 'cpu', '-o', '%N'], text=True).strip()
     settings = ['PartitionName=%s' % PARTITION, 'Nodes=%s' % node, 'MaxTime=%d' % LIMIT_MIN, 'State=UP']
     if subprocess.run(['scontrol', 'create'] + settings, capture_output=True).returncode != 0:

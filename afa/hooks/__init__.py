@@ -1,7 +1,10 @@
 """Training hooks registered in mmcv's HOOKS registry on import."""
+from afa.hooks.ap_alarm import ApAlarmHook
 from afa.hooks.apex_optimizer import ApexOptimizerHook, apex_available
 from afa.hooks.atomic_checkpoint import AtomicCheckpointHook
 from afa.hooks.continuation import ContinuationHook
 from afa.hooks.nan_guard import NanLossGuardHook
+from afa.hooks.throughput import ThroughputHook
 
-__all__ = ['ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'ContinuationHook', 'NanLossGuardHook']
+__all__ = ['ApAlarmHook', 'ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'ContinuationHook',
+           'NanLossGuardHook', 'ThroughputHook']

@@ -7,6 +7,8 @@ limited to the CPU path: CUDA runs take the libraries' own code unchanged.
 1. mmcv 1.3.11's CPU scatter unsqueezes every tensor of a list, turning a batch of images into a 5-d tensor.
 2. mmcv 1.3.11's Deformable-DETR CPU fallback is called with 6 arguments but takes 4.
 3. mmdet 2.16's ``train_detector`` calls ``model.cuda()`` unconditionally (CPU training came in mmdet 2.21).
+4. torch 1.9's ``torch.utils.tensorboard`` (mmcv's TensorBoard logger) reads ``distutils.version`` without
+   importing it, which setuptools >= 59.6 no longer does for it: the import fails, on any device.
 """
 import ast
 import contextlib
@@ -39,6 +41,25 @@ def train_detector_needs_cuda():
     from mmdet.apis import train as mmdet_train
     source = inspect.getsource(mmdet_train.train_detector)
     return '.cuda(' in source and 'cfg.device' not in source and 'build_dp' not in source
+
+
+def tensorboard_import_needs_distutils_version():
+    """Does torch.utils.tensorboard use ``distutils.version`` that setuptools' distutils has not imported?"""
+    import importlib.util
+    spec = importlib.util.find_spec('torch.utils.tensorboard')
+    if spec is None or not spec.origin:
+        return False
+    with open(spec.origin) as f:
+        uses = 'distutils.version' in f.read()
+    try:
+        from setuptools import distutils
+    except ImportError:
+        return False
+    return uses and not hasattr(distutils, 'version')
+
+
+def _fix_tensorboard_import():
+    import distutils.version  # noqa: F401  (sets the attribute torch.utils.tensorboard reads)
 
 
 def _call_arities(function, name):
@@ -78,6 +99,7 @@ def _fix_deform_attn_fallback():
 FIXES = (
     ('cpu_scatter', scatter_adds_a_dimension, _fix_scatter),
     ('deform_attn_cpu_fallback', deform_attn_fallback_miscalled, _fix_deform_attn_fallback),
+    ('tensorboard_distutils_import', tensorboard_import_needs_distutils_version, _fix_tensorboard_import),
 )
 
 

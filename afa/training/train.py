@@ -17,6 +17,7 @@ import time
 
 from afa.integration import compat
 from afa.runs import layout
+from afa.runs.reference import stopped_by_alarm
 from afa.runs.spec import config_hash
 from afa.hooks.continuation import ContinueLater
 from afa.training import inputs, job_limit, segments, setup, signals
@@ -26,21 +27,22 @@ from afa.utils import atomic, hashing, provenance
 from afa.utils.errors import AfaError
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False,
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
           max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
-    when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE)."""
+    when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
+    ``alarm``: the early alarm's options (reference, offset, stop; afa/runs/reference.py)."""
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=lambda line: print(line, file=sys.stderr, flush=True))
     cfg = spec.build_config()
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)  # rank 0 holds the folder
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_segments=segments.DEFAULT_MAX_SEGMENTS):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -57,6 +59,11 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
     setup.training_config(cfg, spec, where, resume_from)
+    validate = setup.should_validate(spec, validate)
+    setup.validation_config(cfg, validate)
+    alarm_hook = _alarm_hook(spec, alarm or {}, where.rank == 0) if validate else None
+    if alarm_hook:
+        cfg.custom_hooks = list(cfg.custom_hooks) + [alarm_hook]
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
@@ -69,7 +76,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
         number = segments.begin(cfg.work_dir, spec.run_id, cfg.resume_from, max_segments)
         logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
     try:
-        _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+        _fit(cfg, spec, where, validate, timestamp)
     except ContinueLater as stop:
         if where.rank == 0:
             segments.end(cfg.work_dir, 'continue', signal=stop.signal_name, checkpoint=os.path.basename(
@@ -80,10 +87,34 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_segments):
         if where.rank == 0:
             segments.end(cfg.work_dir, 'failed', error=type(e).__name__)
         raise
+    stopped = alarm_hook and stopped_by_alarm(cfg.work_dir)
+    if stopped:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'failed', error='early alarm')
+        raise AfaError('%s stopped by the early alarm (--alarm-stop): %s. Its checkpoints are kept in %s: '
+                       '`afa train` again resumes it (without --alarm-stop to go on regardless)'
+                       % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
         segments.end(cfg.work_dir, 'finished')
         finish(cfg, spec, done_path)
     return done_path
+
+
+# After mmdet's evaluation hook (LOW, 70), which puts the epoch's AP in the log buffer, and before the logger hooks
+# (VERY_LOW, 90), the last of which clears it.
+ALARM_PRIORITY = 80
+
+
+def _alarm_hook(spec, alarm, say=True):
+    """The early alarm's hook for this run (None without a reference), after saying which reference and why."""
+    from afa.runs import reference, zoo
+    ref, why = reference.resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
+    if say:
+        print('afa train: early alarm: %s' % why, flush=True)
+    if ref is None:
+        return None
+    return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),
+                priority=ALARM_PRIORITY)
 
 
 def _process_layout(spec, cfg, gpus, launcher):

@@ -215,3 +215,19 @@ def test_no_results_at_all_still_renders_every_row(tmp_path):
                                   with_figure=False)
     assert (frame['status'] == 'not run yet').all() and len(frame) == len(ZOO)
     assert 'Smoke results' in open(outputs['tables']).read()
+
+
+def test_an_early_alarm_is_named_in_the_provenance(tmp_path):
+    """A run whose box AP fell outside its reference band (RUN/alarm.json) carries that mark under its table;
+    a run whose alarm stayed silent does not."""
+    write_run(tmp_path, metrics('cmrcn_r50_sumup_1x', 38.0, 33.0))
+    write_run(tmp_path, metrics('cmrcn_r50_mssa_adp_1x', 43.0, 38.0))
+    message = 'epoch 3 box AP 30.1 is outside the band 33.0 +- 1.6 of data/references/cmrcn_r50_sumup_1x.log.json'
+    with open(layout.alarm_path(os.path.join(str(tmp_path), 'cmrcn_r50_sumup_1x')), 'w') as f:
+        json.dump(dict(outside=True, epoch=3, message=message, stopped=False), f)
+    with open(layout.alarm_path(os.path.join(str(tmp_path), 'cmrcn_r50_mssa_adp_1x')), 'w') as f:
+        json.dump(dict(outside=False, epoch=None, message=None, stopped=False), f)
+    text, _, _ = run_tables(tmp_path, tmp_path / 'out')
+    section = text.split('## 1x')[1].split('\n## ')[0]
+    assert '- early alarm: cmrcn_r50_sumup_1x fell outside its reference band from epoch 3 (%s)' % message in section
+    assert 'early alarm: cmrcn_r50_mssa_adp_1x' not in text

@@ -189,6 +189,11 @@ def test_paths_with_spaces_run_through_every_stage(tmp_path):
     # The workflow log says what it will do and where the results are.
     assert re.search(r'to train and evaluate \(1\): cmrcn_r50_sumup_1x', output), output[-3000:]
     assert 'tables, figures and curves in my results/smoke' in output
+    assert "Run states: afa status --scale smoke --runs-root 'my runs'" in output
+    states = subprocess.run([sys.executable, '-m', 'afa.cli', 'status', '--scale', 'smoke', '--runs-root', 'my runs',
+                             '--rows', 'cmrcn_r50_sumup_1x', '--json'], cwd=repo, capture_output=True, text=True)
+    record, = json.loads(states.stdout)
+    assert record['state'] == 'done' and record['box_ap'] is not None, states.stderr[-2000:]
     again = snakemake(*(args + ['-n']), cwd=repo)
     assert 'Nothing to be done' in again.stdout + again.stderr
 

@@ -149,8 +149,15 @@ def run_status_report():
     lines = ["AFA workflow: %d run(s) of the %s scale in %s" % (len(RUN_IDS), SCALE, RUNS_DIR),
              "  to train and evaluate (%d): %s" % (len(to_train), " ".join(to_train) or "-"),
              "  trained, to evaluate (%d): %s" % (len(to_evaluate), " ".join(to_evaluate) or "-"),
-             "  trained and evaluated, skipped (%d): %s" % (len(evaluated), " ".join(evaluated) or "-")]
+             "  trained and evaluated, skipped (%d): %s" % (len(evaluated), " ".join(evaluated) or "-"),
+             watch_line()]
     return "\n".join(lines)
+
+
+def watch_line():
+    """How to follow the runs while they train (afa status reads the run folders; TensorBoard their event files)."""
+    return "Run states: afa status --scale %s --runs-root %s; live curves: tensorboard --logdir %s" % (
+        SCALE, shlex.quote(config["runs_root"]), shlex.quote(RUNS_DIR))
 
 
 def results_report(failed=False):
@@ -162,4 +169,4 @@ def results_report(failed=False):
                 "results (%d of %d files) in %s" % (len(present), len(names), RESULTS_DIR))
     else:
         head = "AFA workflow finished: tables, figures and curves in %s" % RESULTS_DIR
-    return "\n".join([head] + ["  %s" % p for p in present])
+    return "\n".join([head] + ["  %s" % p for p in present] + [watch_line()])

@@ -534,6 +534,7 @@ def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
         str(mounts['results'] / '.afa' / 'reproduce.yaml')).read()
 
 
+@pytest.mark.orchestrator
 def test_a_results_mount_with_a_space_reaches_the_workflow_whole(mounts):
     """Issue 21: reproduce writes the path into its config file and the workflow quotes it in every command
     (the commands themselves run with spaces in tests/workflow/test_workflow.py)."""

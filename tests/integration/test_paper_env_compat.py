@@ -24,10 +24,16 @@ def test_vermin_finds_nothing_newer_than_python_37():
 
 
 def _python37():
-    """A Python 3.7 on PATH or under pyenv's root ($PYENV_ROOT, else ~/.pyenv), wherever this machine keeps it."""
-    found = shutil.which('python3.7')
+    """A Python 3.7 that runs: under pyenv's root ($PYENV_ROOT, else ~/.pyenv) or on PATH (a pyenv shim there may
+    have no version selected, so each candidate is tried)."""
     root = os.environ.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv')
-    return found or next(iter(sorted(glob.glob(os.path.join(root, 'versions', '3.7*', 'bin', 'python')))), None)
+    candidates = sorted(glob.glob(os.path.join(root, 'versions', '3.7*', 'bin', 'python'))) + [
+        shutil.which('python3.7')]
+    for python in filter(None, candidates):
+        if subprocess.run([python, '-c', 'import sys; assert sys.version_info[:2] == (3, 7)'],
+                          capture_output=True).returncode == 0:
+            return python
+    return None
 
 
 @pytest.mark.skipif(not _python37(), reason='no Python 3.7 on PATH or under pyenv (the package must stay 3.7 '

@@ -74,16 +74,35 @@ def _spec(args, target=None):
 
 
 def _cmd_train(args):
+    code = _train_segment(args)
+    if code == layout.CONTINUE_EXIT_CODE and args.requeue_on_stop and args.launcher == 'none':
+        from afa.training.job_limit import requeue
+        if requeue(say=lambda line: print(line, file=sys.stderr, flush=True)):
+            import signal
+            import time
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # SLURM's SIGTERM ending the job now ends this at once
+            time.sleep(300)  # SLURM ends this job to requeue it; the exit below only follows if it did not
+    return code
+
+
+def _train_segment(args):
+    """Train until done (0) or until a stop request ended this segment with a checkpoint (CONTINUE_EXIT_CODE)."""
     if args.gpus > 1 and args.launcher == 'none':
         from afa.training.inputs import check_gpus
         from afa.training.launch import relaunch_distributed
         check_gpus(args.gpus)
         return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
-                                    retrain=args.retrain)
+                                    retrain=args.retrain)  # rank 0 sets the --stop-before-limit timer
+    from afa.hooks.continuation import ContinueLater
     from afa.training.train import train
-    train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate, retrain=args.retrain,
-          alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop))
+    try:
+        train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
+              validate=args.validate, retrain=args.retrain,
+              alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop),
+              max_segments=args.max_segments, stop_before_limit=args.stop_before_limit)
+    except ContinueLater as stop:
+        print('afa train: %s; run the same command to continue' % stop, file=sys.stderr, flush=True)
+        return layout.CONTINUE_EXIT_CODE
     return 0
 
 
@@ -114,13 +133,24 @@ def _cmd_layout(args):
 
 def _cmd_plan(args):
     from afa.planning.plan import format_plan, plan_row
-    records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
-               for target in args.targets]
+    specs = [_spec(args, target) for target in args.targets]
+    records = [plan_row(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) for spec in specs]
+    if args.probe:
+        from afa.planning import cost, estimates
+        from afa.planning.probe import probe
+        margin_h = args.stop_margin_min / 60.0
+        records = [cost.with_cost(r, probe(spec, args.probe_iters, args.probe_warmup, imgs_per_gpu=r['imgs_per_gpu']),
+                                  args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
+        if args.record:
+            estimates.write(records, args.runs_root, 'smoke' if args.smoke else 'paper')
     if args.json:
         import json
-        print(json.dumps(records, indent=2))
+        print(json.dumps(records if not args.probe else dict(rows=records, total=cost.total(records),
+                                                             caveat=cost.CAVEAT), indent=2))
     else:
         print('\n'.join(format_plan(r) for r in records))
+        if args.probe:
+            print('\n' + cost.format_table(records, args.time_limit_h))
     return 0
 
 
@@ -310,6 +340,7 @@ def _add_run_arguments(p, many=False):
 
 
 def build_parser():
+    from afa.training import segments
     parser = argparse.ArgumentParser(
         prog='afa', description='Reproduce the COCO tables of "Attention-based Feature Aggregation" (CVPR 2022).')
     parser.add_argument('--version', action='version', version='afa %s' % _version())
@@ -358,12 +389,34 @@ def build_parser():
     p.add_argument('--retrain', action='store_true',
                    help='train again even though the run folder holds a (finished or partial) run: the old folder '
                         'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
+    p.add_argument('--max-segments', type=int, default=segments.DEFAULT_MAX_SEGMENTS,
+                   help='job segments the run may take in all (each stop on SIGUSR2/SIGTERM and continuation is one; '
+                        'default %(default)s): beyond it the run refuses to start')
+    p.add_argument('--stop-before-limit', type=int, default=0, metavar='SECONDS',
+                   help='in a SLURM job: stop this many seconds before the job\'s time limit with a continuation '
+                        'checkpoint (exit %d; 0: off)' % layout.CONTINUE_EXIT_CODE)
+    p.add_argument('--requeue-on-stop', action='store_true',
+                   help='in a SLURM job: after stopping on request, requeue the job (scontrol requeue, same job id) '
+                        'so that it continues in a new segment')
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser('plan', help='what rows would run as on these GPUs (images per GPU, accumulation, lr, '
                                     'iterations per epoch); no GPU needed')
     _add_run_arguments(p, many=True)
     p.add_argument('--json', action='store_true', help='JSON for machines (a list, one object per row)')
+    p.add_argument('--probe', action='store_true',
+                   help='measure each row\'s model here (a few training and inference iterations at the recipe\'s '
+                        'input size after a warm-up) and print s/iter, iterations, GPU-hours, wall time and job '
+                        'segments (afa/planning/probe.py, cost.py)')
+    p.add_argument('--probe-iters', type=int, default=5, help='timed iterations of the probe (default 5)')
+    p.add_argument('--probe-warmup', type=int, default=2, help='untimed iterations before them (default 2)')
+    p.add_argument('--time-limit-h', type=float, default=None,
+                   help='the cluster\'s job time limit in hours, for the segments (default: none)')
+    p.add_argument('--stop-margin-min', type=float, default=10.0,
+                   help='minutes before the limit at which a segment stops (default 10, as slurm.stop_margin_s)')
+    p.add_argument('--record', action='store_true',
+                   help='with --probe: keep each estimate in its run folder (estimate.json), compared with the '
+                        'actual time when the run finishes')
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser('test', help='evaluate a checkpoint (bbox, segm) into a metrics JSON, or write test-dev files')

@@ -2,8 +2,9 @@
 from afa.hooks.ap_alarm import ApAlarmHook
 from afa.hooks.apex_optimizer import ApexOptimizerHook, apex_available
 from afa.hooks.atomic_checkpoint import AtomicCheckpointHook
+from afa.hooks.continuation import ContinuationHook
 from afa.hooks.nan_guard import NanLossGuardHook
 from afa.hooks.throughput import ThroughputHook
 
-__all__ = ['ApAlarmHook', 'ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'NanLossGuardHook',
-           'ThroughputHook']
+__all__ = ['ApAlarmHook', 'ApexOptimizerHook', 'apex_available', 'AtomicCheckpointHook', 'ContinuationHook',
+           'NanLossGuardHook', 'ThroughputHook']

@@ -60,21 +60,12 @@ class AtomicCheckpointHook(CheckpointHook):
         template = args.get('filename_tmpl', 'epoch_{}.pth' if self.by_epoch else 'iter_{}.pth')
         name = template.format(self._step(runner))
         final = os.path.join(out_dir, name)
-        os.makedirs(out_dir, exist_ok=True)
-        check_space(runner, out_dir, final)
-        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir)
-        try:
+
+        def write(staging):
             runner.save_checkpoint(staging, save_optimizer=self.save_optimizer, create_symlink=False, **args)
-            staged = os.path.join(staging, name)
-            atomic.fsync_file(staged)
-            os.replace(staged, final)
-            atomic.fsync_dir(out_dir)
             if create_symlink:
-                replace_symlink(name, os.path.join(out_dir, LATEST))
-        except Exception as e:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise _save_error(e, final, runner) from e
-        shutil.rmtree(staging, ignore_errors=True)
+                return lambda: replace_symlink(name, os.path.join(out_dir, LATEST))
+        save_atomically(runner, out_dir, name, write)
         if runner.meta is not None:
             runner.meta.setdefault('hook_msgs', dict())
             runner.meta['hook_msgs']['last_ckpt'] = final
@@ -88,6 +79,28 @@ class AtomicCheckpointHook(CheckpointHook):
             if not os.path.isfile(path):
                 break
             os.remove(path)
+
+
+def save_atomically(runner, out_dir, name, write):
+    """Have ``write(staging_folder)`` save checkpoint ``name`` into a private staging folder, then move it into
+    ``out_dir`` whole. ``write`` may return a function to run once the file is in place (a link update)."""
+    final = os.path.join(out_dir, name)
+    os.makedirs(out_dir, exist_ok=True)
+    check_space(runner, out_dir, final)
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir)
+    try:
+        then = write(staging)
+        staged = os.path.join(staging, name)
+        atomic.fsync_file(staged)
+        os.replace(staged, final)
+        atomic.fsync_dir(out_dir)
+        if then is not None:
+            then()
+    except Exception as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _save_error(e, final, runner) from e
+    shutil.rmtree(staging, ignore_errors=True)
+    return final
 
 
 def estimated_bytes(runner):

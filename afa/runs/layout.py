@@ -36,11 +36,18 @@ RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the author
 RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
+SEGMENTS_FILE = 'segments.json'       # one record per job segment of the run: start, end, why it ended
+ESTIMATE_FILE = 'estimate.json'       # the cost `afa plan --probe` estimated for the run (compared when it finishes)
+CONTINUATION_CHECKPOINT = 'epoch_{epoch}_iter_{iter}.pth'  # mid-epoch: after `iter` iterations of epoch `epoch`
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
 LOG_JSON_SUFFIX = '.log.json'          # mmcv's JSON training log, one per start (TIMESTAMP.log.json; resumes add one)
 LOG_TEXT_SUFFIX = '.log'               # mmcv's text training log beside it
 TENSORBOARD_DIR = 'tensorboard'        # TensorBoard event files of the run (`tensorboard --logdir RUNS_ROOT/SCALE`)
 ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/hooks/ap_alarm.py)
+
+# The exit status of `afa train` that means "stopped on request (a scheduler's warning signal or preemption),
+# checkpoint written: run the same command again to continue" (EX_TEMPFAIL of sysexits.h).
+CONTINUE_EXIT_CODE = 75
 
 # Files in RESULTS_ROOT/SCALE/: what `afa tables` writes (the Snakemake rules name them from here) and `afa curves`.
 TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
@@ -78,7 +85,7 @@ RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-batch[1-9][0-9]*)?(-seed[0
 FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
          'released-metrics': RELEASED_METRICS_FILE, 'lock': LOCK_FILE, 'fingerprint': FINGERPRINT_FILE,
          'coco-verified': COCO_VERIFIED, 'synthetic-marker': SYNTHETIC_MARKER, 'release-marker': RELEASE_MARKER,
-         'curves': CURVES_FILE}
+         'curves': CURVES_FILE, 'segments': SEGMENTS_FILE, 'estimate': ESTIMATE_FILE}
 FILES.update(TABLE_FILES)
 
 
@@ -190,6 +197,19 @@ def replaced_path(run_folder, stamp):
     """Where `afa train --retrain` moves a run folder: a hidden sibling folder that no run listing reads."""
     folder = os.path.normpath(run_folder)
     return os.path.join(os.path.dirname(folder), REPLACED_DIR, '%s-%s' % (os.path.basename(folder), stamp))
+
+
+def estimate_path(run_folder):
+    return os.path.join(run_folder, ESTIMATE_FILE)
+
+
+def segments_path(run_folder):
+    return os.path.join(run_folder, SEGMENTS_FILE)
+
+
+def continuation_checkpoint(epoch, iteration):
+    """The file name of a checkpoint written after ``iteration`` iterations of (1-based) ``epoch``."""
+    return CONTINUATION_CHECKPOINT.format(epoch=epoch, iter=iteration)
 
 
 def metrics_path(run_folder):

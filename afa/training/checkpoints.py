@@ -12,6 +12,7 @@ import zipfile
 from afa.utils.errors import AfaError
 
 CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+CONTINUATION_NAME = re.compile(r'^epoch_(\d+)_iter_(\d+)\.pth$')  # layout.CONTINUATION_CHECKPOINT
 
 
 def checkpoint_problem(path):
@@ -39,14 +40,28 @@ def checkpoint_problem(path):
                                                             if str(e) else '')
 
 
+def progress(name):
+    """How far training had got when checkpoint ``name`` was written, as a sortable (epochs done, iterations
+    into the next epoch), or None for a name that is not a checkpoint of a run: ``epoch_N.pth`` is (N, 0),
+    ``iter_N.pth`` (mmcv's iteration runner) (0, N), the continuation checkpoint ``epoch_E_iter_K.pth`` (E-1, K)."""
+    match = CHECKPOINT_NAME.match(name)
+    if match:
+        n = int(match.group(2))
+        return (n, 0) if match.group(1) == 'epoch' else (0, n)
+    match = CONTINUATION_NAME.match(name)
+    if match:
+        return int(match.group(1)) - 1, int(match.group(2))
+    return None
+
+
 def numbered_checkpoints(work_dir):
-    """[(n, path)] of the epoch_N.pth / iter_N.pth files in work_dir, newest first (links such as latest.pth
-    are not checkpoints of their own)."""
+    """[(progress, path)] of the checkpoints in work_dir (epoch_N.pth, iter_N.pth and the mid-epoch
+    epoch_E_iter_K.pth), furthest first (links such as latest.pth are not checkpoints of their own)."""
     found = []
     for path in glob.glob(os.path.join(work_dir, '*.pth')):
-        match = CHECKPOINT_NAME.match(os.path.basename(path))
-        if match and not os.path.islink(path):
-            found.append((int(match.group(2)), path))
+        key = progress(os.path.basename(path))
+        if key is not None and not os.path.islink(path):
+            found.append((key, path))
     return sorted(found, reverse=True)
 
 

@@ -1,9 +1,12 @@
 """Several processes for one run: `afa train --gpus N` relaunches itself under torch.distributed.run (torchrun's
 module, present since torch 1.9), one process per GPU, while this process holds the run folder's lock."""
 import os
+import signal
 import subprocess
 import sys
 
+from afa.runs import layout
+from afa.training import segments
 from afa.training.run_folder import prepare_run_folder
 
 
@@ -13,8 +16,18 @@ def relaunch_distributed(gpus, argv, spec=None, retrain=False):
     if spec is not None:
         with prepare_run_folder(spec, spec.build_config(), retrain) as lock:
             argv = [a for a in argv if a != '--retrain']  # done here, once
-            return _launch(gpus, argv, env=lock.child_env())
+            code = _launch(gpus, argv, env=lock.child_env())
+            return continued_code(code, spec.build_config().work_dir)
     return _launch(gpus, argv)
+
+
+def continued_code(code, work_dir):
+    """torchrun reports a worker's exit status as 1: give back the continue code when the workers stopped on
+    request (rank 0 recorded it as the outcome of the segment)."""
+    records = segments.read(work_dir) if code != 0 else []
+    if records and records[-1].get('outcome') == 'continue':
+        return layout.CONTINUE_EXIT_CODE
+    return code
 
 
 def _launch(gpus, argv, env=None):
@@ -22,4 +35,10 @@ def _launch(gpus, argv, env=None):
            '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
     print('afa train: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
-    return subprocess.call(cmd, env=env)
+    # SIGUSR2 (the warning before a time limit) would end torchrun's agent, which has no handler for it: the agent
+    # ignores it (inherited), the workers catch it themselves (afa/training/signals.py).
+    previous = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        return subprocess.call(cmd, env=env)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)

@@ -35,6 +35,8 @@ def training_config(cfg, spec, layout, resume_from=None):
     custom_hooks = list(cfg.get('custom_hooks', []))
     custom_hooks.append(dict(type='NanLossGuardHook', priority='VERY_HIGH'))
     custom_hooks.append(dict(type='ThroughputHook'))
+    # after the optimizer step (ABOVE_NORMAL), before the loggers (VERY_LOW): see afa/hooks/continuation.py
+    custom_hooks.append(dict(type='ContinuationHook', seed=spec.seed, priority='LOW'))
     cfg.custom_hooks = custom_hooks
     cfg.log_config = with_tensorboard(cfg.log_config, cfg.work_dir)
     cfg.resume_from = resume_from

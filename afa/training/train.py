@@ -19,24 +19,30 @@ from afa.integration import compat
 from afa.runs import layout
 from afa.runs.reference import stopped_by_alarm
 from afa.runs.spec import config_hash
-from afa.training import inputs, setup
+from afa.hooks.continuation import ContinueLater
+from afa.training import inputs, job_limit, segments, setup, signals
 from afa.training.checkpoints import numbered_checkpoints
 from afa.training.run_folder import prepare_run_folder, remove_partial_saves, resume_point
 from afa.utils import atomic, hashing, provenance
 from afa.utils.errors import AfaError
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None):
-    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json. ``alarm``: the
-    early alarm's options (reference, offset, stop; afa/runs/reference.py)."""
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
+          max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
+    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
+    when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
+    ``alarm``: the early alarm's options (reference, offset, stop; afa/runs/reference.py)."""
+    signals.install()
+    if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
+        job_limit.warn_before_end(stop_before_limit, say=lambda line: print(line, file=sys.stderr, flush=True))
     cfg = spec.build_config()
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)  # rank 0 holds the folder
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_segments=segments.DEFAULT_MAX_SEGMENTS):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -66,13 +72,30 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None):
                           setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
-    _fit(cfg, spec, where, validate, timestamp)
+    if where.rank == 0:
+        number = segments.begin(cfg.work_dir, spec.run_id, cfg.resume_from, max_segments)
+        logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
+    try:
+        _fit(cfg, spec, where, validate, timestamp)
+    except ContinueLater as stop:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'continue', signal=stop.signal_name, checkpoint=os.path.basename(
+                stop.checkpoint), epoch=stop.epoch, iteration=stop.inner_iter)
+            logger.info('afa: %s; run the same command to continue (exit %d)', stop, layout.CONTINUE_EXIT_CODE)
+        raise
+    except BaseException as e:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'failed', error=type(e).__name__)
+        raise
     stopped = alarm_hook and stopped_by_alarm(cfg.work_dir)
     if stopped:
+        if where.rank == 0:
+            segments.end(cfg.work_dir, 'failed', error='early alarm')
         raise AfaError('%s stopped by the early alarm (--alarm-stop): %s. Its checkpoints are kept in %s: '
                        '`afa train` again resumes it (without --alarm-stop to go on regardless)'
                        % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
+        segments.end(cfg.work_dir, 'finished')
         finish(cfg, spec, done_path)
     return done_path
 
@@ -131,6 +154,20 @@ def _fit(cfg, spec, where, validate, timestamp):
                        meta=meta)
 
 
+def _time_against_estimate(work_dir):
+    """The run's segments and training time and, where `afa plan --probe` left an estimate, the two compared."""
+    import json
+    from afa.planning import cost
+    record = segments.summary(work_dir)
+    path = layout.estimate_path(work_dir)
+    if os.path.exists(path):
+        with open(path) as f:
+            estimate = json.load(f)
+        record['time_vs_estimate'] = dict(cost.compare(estimate['wall_h'], record['train_seconds'] / 3600.0),
+                                          estimated_on=estimate.get('probe', {}).get('device'))
+    return record
+
+
 def finish(cfg, spec, done_path):
     """Write train_done.json (the final checkpoint and its sha256): the marker that the run is trained."""
     numbered = numbered_checkpoints(cfg.work_dir)
@@ -140,5 +177,6 @@ def finish(cfg, spec, done_path):
         raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, cfg.work_dir))
     atomic.write_json(done_path, dict(
         run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
-        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record()))
+        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
+        **_time_against_estimate(cfg.work_dir)))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

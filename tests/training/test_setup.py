@@ -16,8 +16,10 @@ def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_pat
     setup.training_config(cfg, spec, setup.Layout(use_cuda=False), resume_from='/x/epoch_1.pth')
     assert cfg.device == 'cpu' and cfg.gpu_ids == [0] and cfg.seed == 3
     assert cfg.resume_from == '/x/epoch_1.pth'
-    added = ['NanLossGuardHook', 'ThroughputHook']
+    added = ['NanLossGuardHook', 'ThroughputHook', 'ContinuationHook']
     assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + added
+    # after the optimizer step (ABOVE_NORMAL) and before the loggers (VERY_LOW); the run's seed orders the data
+    assert cfg.custom_hooks[-1] == dict(type='ContinuationHook', seed=3, priority='LOW')
     tensorboard = [h for h in cfg.log_config.hooks if h['type'] == 'TensorboardLoggerHook']
     assert tensorboard == [dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(cfg.work_dir))]
     assert 'TextLoggerHook' in [h['type'] for h in cfg.log_config.hooks]

@@ -55,3 +55,49 @@ def slurm_resources(partition, **extra):
     if SLURM_ACCOUNT:
         res["slurm_account"] = SLURM_ACCOUNT
     return res
+
+
+# Jobs that fit the limit. A training job asks for the smaller of its estimate and the partition's time limit
+# (sinfo) or config slurm.max_runtime; a run longer than that continues in several segments of one job: the
+# trainer checkpoints slurm.stop_margin_s before the limit and requeues its job (scontrol requeue: same job id,
+# so Snakemake sees one job pending or running, never a failed one; afa/training/job_limit.py says why not
+# sbatch --signal). --requeue makes the job requeueable where the cluster's default (JobRequeue) says no;
+# --open-mode=append keeps every segment in the job's log.
+STOP_MARGIN_S = int(SLURM.get("stop_margin_s") or 600)
+SEGMENT_SBATCH = "--requeue --open-mode=append"
+
+
+def partition_limit_min(partition):
+    """The time limit in minutes of ``partition`` ("": the cluster's default, marked * by sinfo) as sinfo reports
+    it; None: unlimited, unknown or no SLURM."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P %l"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.splitlines():
+        name, _, limit = line.strip().partition(" ")
+        if (name.rstrip("*") == partition) if partition else name.endswith("*"):
+            return _slurm_minutes(limit.strip())
+    return None
+
+
+def _slurm_minutes(text):
+    """SLURM's [D-]HH:MM:SS, MM:SS or MM as minutes; None for infinite or anything else."""
+    days, _, rest = text.partition("-") if "-" in text else ("0", "", text)
+    parts = rest.split(":")
+    if not days.isdigit() or not all(p.isdigit() for p in parts) or len(parts) > 3:
+        return None
+    parts = [int(p) for p in parts]
+    hours, minutes, seconds = [0] * (3 - len(parts)) + parts if len(parts) > 1 else (0, parts[0], 0)
+    return int(days) * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+
+
+_LIMITS = {}
+
+
+def job_minutes(estimate_min, partition):
+    """What a job asks for: its estimate, capped by slurm.max_runtime or else the partition's limit."""
+    if partition not in _LIMITS:
+        _LIMITS[partition] = SLURM.get("max_runtime") or partition_limit_min(partition)
+    limit = _LIMITS[partition]
+    return min(estimate_min, limit) if limit else estimate_min

@@ -1,0 +1,141 @@
+"""Stop at any iteration on request and continue there exactly, mid-epoch included.
+
+mmcv 1.x resumes at epoch boundaries only: the data loader starts the epoch over and the random state is not
+restored, so a run stopped and resumed ends with other weights than one that never stopped. This hook:
+
+- replaces the runner's training loader by one that can start an epoch at any batch with the same order and
+  augmentation (afa/training/resumable_loader.py);
+- when a stop was requested (afa/training/signals.py: SIGUSR2 or SIGTERM), after the iteration in progress and
+  at an accumulation boundary, writes ``epoch_E_iter_K.pth`` (model, optimizer, epoch and iteration counters, the
+  position in the epoch, every random state), atomically, and ends the run with ContinueLater;
+- when the run resumes from such a checkpoint, starts the epoch at that position and puts the random states back
+  before the first iteration, so the continued run draws what the uninterrupted one drew.
+
+In a run of several processes every rank stops at the same iteration (the stop flag is reduced across ranks
+each iteration) and rank 0 writes the checkpoint while the others wait for it.
+Priority LOW: its ``after_train_iter`` must come after the optimizer step (ABOVE_NORMAL) and its shift of
+``inner_iter`` before the loggers (VERY_LOW). Works on mmcv 1.3.11 and 1.7.x: it uses the runner's public counters,
+``_inner_iter``, ``data_loader`` and ``meta`` only.
+"""
+import os
+
+from mmcv.runner import HOOKS, Hook, get_dist_info
+
+from afa.hooks.atomic_checkpoint import save_atomically
+from afa.runs import layout
+from afa.training import resumable_loader, rng, signals
+
+META_KEY = 'afa_continuation'
+
+
+class ContinueLater(Exception):
+    """Training stopped on request after writing its continuation checkpoint: run the same command again."""
+
+    def __init__(self, checkpoint, signal_name, epoch, inner_iter, iters_per_epoch):
+        super(ContinueLater, self).__init__(
+            'stopped on %s after iteration %d/%d of epoch %d; continuation checkpoint %s'
+            % (signal_name, inner_iter, iters_per_epoch, epoch, checkpoint))
+        self.checkpoint = checkpoint
+        self.signal_name = signal_name
+        self.epoch = epoch
+        self.inner_iter = inner_iter
+
+
+def at_accumulation_boundary(runner):
+    """Is the iteration that just ended the last of a gradient accumulation (or is there no accumulation)?"""
+    for hook in runner.hooks:
+        every = getattr(hook, 'cumulative_iters', None)
+        if every and every > 1:
+            return (runner.iter + 1) % every == 0 or runner.iter + 1 >= runner.max_iters
+    return True
+
+
+@HOOKS.register_module()
+class ContinuationHook(Hook):
+
+    def __init__(self, seed=0):
+        self.seed = seed
+        self.loader = None
+        self.pending = None  # the continuation state read from the checkpoint resumed, until it is applied
+        self.offset = 0      # batches of the current epoch done before this process started
+        self.drills = signals.drill_iterations()
+
+    def before_run(self, runner):
+        meta = runner.meta if isinstance(runner.meta, dict) else {}
+        self.pending = meta.pop(META_KEY, None)  # later epoch checkpoints must not carry it
+        if self.pending is not None and self.pending['epoch'] != runner.epoch:
+            raise RuntimeError('continuation state of epoch %d in a checkpoint of epoch %d'
+                               % (self.pending['epoch'], runner.epoch))
+
+    def before_train_epoch(self, runner):
+        if self.loader is None:
+            self.loader = resumable_loader.continuable_loader(runner.data_loader, self.seed, get_dist_info()[0])
+            if self.loader is None:
+                runner.logger.warning('afa: this data loader cannot start mid-epoch; continuation is exact only '
+                                      'at epoch boundaries')
+                return
+        sampler = self.loader.sampler
+        sampler.set_epoch(runner.epoch)
+        self.offset = 0
+        if self.pending is not None:
+            self.offset = self.pending['position']
+            rng.restore(self.pending['rng'])
+            runner.logger.info('afa: continuing epoch %d at iteration %d/%d (same order, augmentation and random '
+                               'state as without the stop)', runner.epoch + 1, self.offset, len(self.loader))
+            self.pending = None
+        sampler.start = self.offset * self.loader.batch_size
+        runner.data_loader = self.loader
+
+    def before_train_iter(self, runner):
+        runner._inner_iter += self.offset
+
+    def after_train_iter(self, runner):
+        if runner.iter + 1 in self.drills:
+            signals.send_drill()
+        if not self._stop_requested(runner) or not at_accumulation_boundary(runner):
+            return
+        name = signals.received() or 'a signal to another rank'
+        path = self._save(runner, name)
+        raise ContinueLater(path, name, runner.epoch + 1, runner.inner_iter + 1, len(runner.data_loader))
+
+    def _stop_requested(self, runner):
+        stop = signals.received() is not None
+        rank, world = get_dist_info()
+        if world > 1:
+            import torch
+            import torch.distributed as dist
+            device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+            flag = torch.tensor([1 if stop else 0], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def _save(self, runner, signal_name):
+        """Rank 0 writes the continuation checkpoint; every rank returns its path once it is in place."""
+        rank, world = get_dist_info()
+        name = layout.continuation_checkpoint(runner.epoch + 1, runner.inner_iter + 1)
+        out_dir = runner.work_dir
+        if rank == 0:
+            meta = dict(self._checkpoint_meta(runner))
+            meta.update(runner.meta or {})
+            meta.update(epoch=runner.epoch, iter=runner.iter + 1)
+            meta[META_KEY] = dict(epoch=runner.epoch, position=runner.inner_iter + 1, rng=rng.capture(),
+                                  signal=signal_name)
+
+            def write(staging):
+                from mmcv.runner import save_checkpoint
+                save_checkpoint(runner.model, os.path.join(staging, name), optimizer=runner.optimizer, meta=meta)
+            save_atomically(runner, out_dir, name, write)
+        if world > 1:
+            import torch.distributed as dist
+            dist.barrier()
+        return os.path.join(out_dir, name)
+
+    @staticmethod
+    def _checkpoint_meta(runner):
+        """The meta the run's epoch checkpoints carry (run id, scale, classes), from its checkpoint hook."""
+        for hook in runner.hooks:
+            args = getattr(hook, 'args', None)
+            if isinstance(args, dict) and isinstance(args.get('meta'), dict):
+                return args['meta']
+        return {}

@@ -1,0 +1,62 @@
+"""What a run costs, from a measured time per iteration (probe.py) and the run's schedule as `afa plan` lays it
+out (plan.py: iterations per epoch on these devices, epochs): GPU-hours, wall time and the job segments a
+scheduler's time limit implies. Pure arithmetic: every input is measured or read from the config, none typed in.
+
+Assumes data-parallel scaling: every device runs its own micro-batch in the time the probe measured for one,
+plus nothing for gradient exchange, data loading or evaluation; the caveat is printed with the plan.
+"""
+import math
+
+CAVEAT = ('estimates assume ideal data-parallel scaling (each GPU as fast as the probed one, no time for '
+          'gradient exchange, data loading or evaluation): treat them as a lower bound')
+
+
+def estimate(s_per_iter, iterations, devices, limit_h=None, margin_h=0.0):
+    """{s_per_iter, iterations, wall_h, gpu_hours, segments} of ``iterations`` (mmcv's counter: micro-batches)
+    on ``devices`` devices each taking ``s_per_iter``; segments: job pieces under ``limit_h`` (each losing
+    ``margin_h`` to the stop before the limit), 1 without a limit."""
+    wall_h = s_per_iter * iterations / 3600.0
+    usable = (limit_h - margin_h) if limit_h else None
+    if usable is not None and usable <= 0:
+        raise ValueError('a time limit of %.2f h leaves nothing after the %.2f h stop margin' % (limit_h, margin_h))
+    return dict(s_per_iter=s_per_iter, iterations=iterations, wall_h=wall_h, gpu_hours=wall_h * devices,
+                segments=int(math.ceil(wall_h / usable)) if usable else 1)
+
+
+def with_cost(record, probed, limit_h=None, margin_h=0.0):
+    """An `afa plan` record (plan.plan_row) with the probe's figures and the cost they imply."""
+    iterations = (record.get('iters_per_epoch') or 0) * (record.get('max_epochs') or 0)
+    out = dict(record)
+    out.update(probe=probed, **estimate(probed['train_s_per_iter'], iterations, record['processes'], limit_h,
+                                        margin_h))
+    return out
+
+
+def total(rows):
+    return dict(gpu_hours=sum(r['gpu_hours'] for r in rows), wall_h=sum(r['wall_h'] for r in rows),
+                segments=sum(r['segments'] for r in rows), iterations=sum(r['iterations'] for r in rows))
+
+
+def format_table(rows, limit_h=None):
+    """The cost table `afa plan --probe` prints: one line per row, the total and the caveat."""
+    head = '%-30s %8s %8s %5s %9s %9s %8s %8s' % ('run', 's/iter', 's/img', 'GPUs', 'iters', 'GPU-h', 'wall-h',
+                                                  'segments')
+    lines = [head, '-' * len(head)]
+    for r in rows:
+        lines.append('%-30s %8.3f %8.3f %5d %9d %9.1f %8.1f %8d' % (
+            r['run_id'], r['s_per_iter'], r['probe']['infer_s_per_img'], r['processes'], r['iterations'],
+            r['gpu_hours'], r['wall_h'], r['segments']))
+    t = total(rows)
+    lines.append('%-30s %8s %8s %5s %9d %9.1f %8.1f %8d' % ('total (one after another)', '', '', '', t['iterations'],
+                                                            t['gpu_hours'], t['wall_h'], t['segments']))
+    probed_on = sorted({r['probe']['device'] for r in rows})
+    lines.append('probed on %s; segments for a %s time limit' % (', '.join(probed_on),
+                                                                 '%g h' % limit_h if limit_h else 'no'))
+    lines.append('caveat: ' + CAVEAT)
+    return '\n'.join(lines)
+
+
+def compare(estimated_wall_h, actual_wall_h):
+    """The actual training time against the plan's (recorded when a run finishes)."""
+    return dict(estimated_wall_h=estimated_wall_h, actual_wall_h=actual_wall_h,
+                ratio=actual_wall_h / estimated_wall_h if estimated_wall_h else None)

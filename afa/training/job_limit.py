@@ -1,0 +1,80 @@
+"""The end of the scheduler job this training runs in: a warning to oneself before it, and the requeue after.
+
+Why not ``sbatch --signal``: snakemake-executor-plugin-slurm runs each rule through ``srun`` as a nested
+Snakemake process, and a signal to the job's steps reaches that Python process too, whose default action on
+SIGUSR2 is to die (Snakemake handles SIGTERM only), which ends the step and kills the trainer mid-save;
+``--signal=B:...`` reaches only the batch shell, which dies the same way. So the trainer reads the job's end
+time from the scheduler (``scontrol show job``) and sends itself SIGUSR2 a margin before it: the same route
+as a scheduler's warning (afa/training/signals.py), with nothing in between that can be killed by it.
+
+After the continuation checkpoint, ``requeue()`` asks SLURM to put the job back in the queue under the same job
+id (``scontrol requeue``): Snakemake keeps seeing one job, pending or running, never a failed one.
+"""
+import datetime
+import os
+import re
+import subprocess
+import threading
+import time
+
+from afa.training import signals
+
+
+def slurm_job_id():
+    return os.environ.get('SLURM_JOB_ID') or None
+
+
+def _show_job(job_id):
+    try:
+        return subprocess.run(['scontrol', 'show', 'job', '-o', str(job_id)], capture_output=True, text=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ''
+
+
+def job_restarts(job_id):
+    """How many times SLURM restarted (requeued) the job, or None. Read from the scheduler: the executor plugin's
+    job step does not pass SLURM_RESTART_COUNT on."""
+    match = re.search(r'\bRestarts=(\d+)', _show_job(job_id))
+    return int(match.group(1)) if match else None
+
+
+def job_end_time(job_id):
+    """The job's EndTime (seconds since the epoch) as the scheduler reports it, or None."""
+    out = _show_job(job_id)
+    match = re.search(r'\bEndTime=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)', out)
+    if not match:
+        return None
+    return time.mktime(datetime.datetime.strptime(match.group(1), '%Y-%m-%dT%H:%M:%S').timetuple())
+
+
+def warn_before_end(margin_s, say=print):
+    """Send oneself SIGUSR2 ``margin_s`` seconds before this SLURM job's end; returns the warning's time (or None
+    outside a job with a time limit)."""
+    job = slurm_job_id()
+    end = job_end_time(job) if job else None
+    if end is None:
+        return None
+    when = end - margin_s
+    timer = threading.Timer(max(0.0, when - time.time()), signals.send_warning)
+    timer.daemon = True
+    timer.start()
+    say('afa train: SLURM job %s ends at %s: warning (SIGUSR2) set for %s, %d s before it'
+        % (job, time.strftime('%H:%M:%S', time.localtime(end)), time.strftime('%H:%M:%S', time.localtime(when)),
+           margin_s))
+    return when
+
+
+def requeue(say=print):
+    """Put this SLURM job back in the queue, keeping its id (it is ended and restarted by the scheduler). True
+    when SLURM accepted; False (said why) outside SLURM or where requeueing is refused."""
+    job = slurm_job_id()
+    if not job:
+        return False
+    result = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        say('afa train: scontrol requeue %s refused (%s): the job ends with exit %s instead'
+            % (job, (result.stderr or result.stdout).strip()[:200], 'CONTINUE'))
+        return False
+    say('afa train: SLURM job %s requeued: it continues in the next segment under the same id' % job)
+    return True

@@ -1,0 +1,53 @@
+"""Requests to stop and continue later: the signals a scheduler sends before it ends a job.
+
+SIGUSR2 is the advance warning asked for with ``sbatch --signal=USR2@SECONDS`` (submitit's choice: NCCL may
+install its own SIGUSR1 handler, Lightning's default); SIGTERM is what SLURM sends on preemption, scancel and at
+the time limit, followed by SIGKILL after the grace period (KillWait, 30 s by default). Either one only sets a
+flag here: the training loop finishes the iteration (or accumulation) in progress, writes an iteration
+checkpoint and exits with ``layout.CONTINUE_EXIT_CODE`` (afa/hooks/continuation.py). A second SIGTERM while
+the checkpoint is being written is ignored: the save is atomic, and SIGKILL still ends everything.
+"""
+import os
+import signal
+
+SIGNALS = ('SIGUSR2', 'SIGTERM')
+DRILL_ENV = 'AFA_STOP_AFTER_ITER'  # rehearse a warning: the process signals itself after these iterations
+DRILL_SIGNAL_ENV = 'AFA_STOP_SIGNAL'  # ... with this signal (default SIGUSR2; SIGTERM rehearses a preemption)
+
+_received = []
+
+
+def install():
+    """Catch SIGUSR2 and SIGTERM from now on (main thread only; returns the names caught)."""
+    for name in SIGNALS:
+        signal.signal(getattr(signal, name), _note)
+    return SIGNALS
+
+
+def _note(signum, frame):
+    _received.append(signal.Signals(signum).name)
+
+
+def received():
+    """The name of the first stop signal received, or None."""
+    return _received[0] if _received else None
+
+
+def clear():
+    del _received[:]
+
+
+def drill_iterations():
+    """Global iteration counts after which to send oneself SIGUSR2 (``AFA_STOP_AFTER_ITER=3,6``): the real route
+    of a warning, at a chosen point, for tests and for rehearsing on a new cluster."""
+    text = os.environ.get(DRILL_ENV, '').strip()
+    return {int(part) for part in text.split(',') if part.strip()} if text else set()
+
+
+def send_warning():
+    """The warning before a job's end, sent to oneself (afa/training/job_limit.py)."""
+    os.kill(os.getpid(), signal.SIGUSR2)
+
+
+def send_drill():
+    os.kill(os.getpid(), getattr(signal, os.environ.get(DRILL_SIGNAL_ENV) or 'SIGUSR2'))

@@ -1,0 +1,173 @@
+"""Exact continuation: a run stopped by a signal at any iteration, mid-epoch included, and continued ends with the
+same weights, bit for bit, as the run that never stopped (smoke scale, CPU, --deterministic, both stacks).
+
+Before the continuation checkpoint, loader and random-state restore existed, the same run stopped twice by
+SIGTERM mid-epoch ended 53-164% away from the uninterrupted weights (mmcv restarts the epoch, the global numpy
+generator shuffles it differently and the RoI sampler draws other numbers). The stops here go the real route:
+the training process sends itself SIGUSR2 (``AFA_STOP_AFTER_ITER``) and exits with the continue code.
+"""
+import json
+import os
+import pickle
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from afa.runs import layout
+from afa.training import rng, segments
+from afa.training.checkpoints import numbered_checkpoints, progress
+from afa.training.resumable_loader import ContinuableSampler
+from afa.utils.errors import AfaError
+
+ROW = 'cmrcn_r50_msca_adp_1x'
+
+
+# --- the pieces ---------------------------------------------------------------------------------------------
+
+def test_checkpoint_progress_orders_mid_epoch_checkpoints_between_epochs(tmp_path):
+    for name in ('epoch_1.pth', 'epoch_2_iter_3.pth', 'epoch_2.pth', 'epoch_3_iter_1.pth', 'epoch_1_iter_4.pth'):
+        (tmp_path / name).write_bytes(b'x')
+    order = [os.path.basename(p) for _, p in numbered_checkpoints(str(tmp_path))]
+    # epoch_1.pth (1 epoch done) comes after epoch_1_iter_4.pth (its last iteration, before the epoch's end hooks)
+    assert order == ['epoch_3_iter_1.pth', 'epoch_2.pth', 'epoch_2_iter_3.pth', 'epoch_1.pth', 'epoch_1_iter_4.pth']
+    assert progress(layout.continuation_checkpoint(2, 3)) == (1, 3) and progress('latest.pth') is None
+
+
+class _Groups(object):
+    """A dataset as mmdet's samplers see it: two aspect-ratio groups of odd sizes (padding happens)."""
+    flag = np.array([0] * 7 + [1] * 4, dtype=np.uint8)
+
+    def __len__(self):
+        return len(self.flag)
+
+
+def _group_sampler():
+    from mmdet.datasets.samplers import GroupSampler
+    return GroupSampler(_Groups(), samples_per_gpu=2)
+
+
+def test_sampler_order_depends_on_seed_and_epoch_only_and_starts_anywhere():
+    sampler = ContinuableSampler(_group_sampler(), seed=3)
+    sampler.set_epoch(1)
+    full = list(sampler)
+    np.random.seed(123)  # the global generator (what mmdet's GroupSampler shuffles with) does not matter
+    before = np.random.get_state()[1].copy()
+    again = ContinuableSampler(_group_sampler(), seed=3)
+    again.set_epoch(1)
+    again.start = 4
+    assert list(again) == full[4:]
+    assert (np.random.get_state()[1] == before).all()  # nor is it disturbed
+    assert len(again) == len(full) == 12  # the full epoch's length, whatever the start
+    flags = [_Groups.flag[i] for _, _, i in full]
+    assert all(flags[k] == flags[k + 1] for k in range(0, 12, 2))  # each batch stays within one group
+    sampler.set_epoch(2)
+    assert [i for _, _, i in sampler] != [i for _, _, i in full]
+
+
+def test_distributed_group_sampler_split_is_kept():
+    from mmdet.datasets.samplers import DistributedGroupSampler
+    ranks = []
+    for rank in (0, 1):
+        sampler = ContinuableSampler(DistributedGroupSampler(_Groups(), 2, num_replicas=2, rank=rank, seed=5), 5,
+                                     rank)
+        sampler.set_epoch(4)
+        ranks.append([i for _, _, i in sampler])
+    reference = DistributedGroupSampler(_Groups(), 2, num_replicas=2, rank=1, seed=5)
+    reference.set_epoch(4)
+    assert ranks[1] == list(reference) and ranks[0] != ranks[1]
+
+
+def test_random_state_round_trip_survives_a_checkpoint_file(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    state = rng.capture()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    path = str(tmp_path / 'state.pth')
+    torch.save(dict(meta=dict(rng=state)), path)
+    load = dict(weights_only=True) if 'weights_only' in torch.load.__code__.co_varnames else {}
+    loaded = torch.load(path, **load)['meta']['rng']  # plain values: loads where numpy arrays are refused
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    rng.restore(loaded)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    pickle.dumps(state)
+
+
+def test_seeded_block_leaves_the_outer_stream_alone():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    expected = (np.random.rand(), torch.rand(1).item())
+    torch.manual_seed(0)
+    np.random.seed(0)
+    with rng.seeded(42):
+        inside = (np.random.rand(), torch.rand(1).item())
+    assert (np.random.rand(), torch.rand(1).item()) == expected
+    with rng.seeded(42):
+        assert (np.random.rand(), torch.rand(1).item()) == inside
+
+
+def test_segments_are_recorded_and_bounded(tmp_path, monkeypatch):
+    run = str(tmp_path)
+    monkeypatch.setenv('SLURM_JOB_ID', '77')
+    assert segments.begin(run, 'r', None, max_segments=2) == 1
+    segments.end(run, 'continue', signal='SIGUSR2')
+    assert segments.begin(run, 'r', os.path.join(run, 'epoch_1_iter_3.pth'), max_segments=2) == 2
+    records = segments.read(run)
+    assert records[0]['outcome'] == 'continue' and records[0]['slurm_job_id'] == '77'
+    assert records[1]['resumed_from'] == 'epoch_1_iter_3.pth' and 'outcome' not in records[1]
+    with pytest.raises(AfaError, match='2 job segments.*--max-segments'):
+        segments.begin(run, 'r', None, max_segments=2)
+
+
+# --- the whole run ------------------------------------------------------------------------------------------
+
+def _train(runs_root, data_root, stop_after=None, stop_signal='SIGUSR2'):
+    env = dict(os.environ, OMP_NUM_THREADS='1', AFA_STOP_SIGNAL=stop_signal)
+    env.pop('AFA_STOP_AFTER_ITER', None)
+    if stop_after:
+        env['AFA_STOP_AFTER_ITER'] = stop_after
+    return subprocess.run([sys.executable, '-m', 'afa.cli', 'train', ROW, '--smoke', '--data-root', data_root,
+                           '--runs-root', runs_root, '--gpus', '0', '--deterministic'],
+                          capture_output=True, text=True, env=env)
+
+
+def _weights(run_folder):
+    done = json.load(open(layout.done_path(run_folder)))
+    load = dict(weights_only=False) if 'weights_only' in torch.load.__code__.co_varnames else {}
+    state = torch.load(done['checkpoint'], map_location='cpu', **load)
+    return state['state_dict'], state['optimizer']['state']
+
+
+@pytest.mark.slow
+def test_run_stopped_twice_mid_epoch_ends_with_the_uninterrupted_weights(synthetic_root, tmp_path):
+    # 8 training images at 2 per batch: 4 iterations per epoch, 2 epochs; stops after iterations 3 (the warning
+    # before a time limit, SIGUSR2) and 6 (a preemption, SIGTERM)
+    reference = _train(str(tmp_path / 'reference'), synthetic_root)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    runs = str(tmp_path / 'continued')
+    codes, logs = [], []
+    for signal_name in ('SIGUSR2', 'SIGTERM', 'SIGUSR2'):
+        result = _train(runs, synthetic_root, stop_after='3,6', stop_signal=signal_name)
+        codes.append(result.returncode)
+        logs.append(result.stdout + result.stderr)
+    assert codes == [layout.CONTINUE_EXIT_CODE, layout.CONTINUE_EXIT_CODE, 0], logs[-1][-3000:]
+    assert 'continuing epoch 1 at iteration 3/4' in logs[1] and 'continuing epoch 2 at iteration 2/4' in logs[2]
+    folder = layout.run_dir(runs, 'smoke', ROW)
+    records = segments.read(folder)
+    assert [r['outcome'] for r in records] == ['continue', 'continue', 'finished']
+    assert [r.get('checkpoint') for r in records[:2]] == ['epoch_1_iter_3.pth', 'epoch_2_iter_2.pth']
+    assert [r.get('signal') for r in records[:2]] == ['SIGUSR2', 'SIGTERM']
+
+    expected, expected_optimizer = _weights(layout.run_dir(str(tmp_path / 'reference'), 'smoke', ROW))
+    weights, optimizer = _weights(folder)
+    assert sorted(weights) == sorted(expected)
+    differ = [k for k in expected if not torch.equal(expected[k], weights[k])]
+    assert differ == [], 'continued run differs from the uninterrupted one in %d tensors' % len(differ)
+    assert all(torch.equal(expected_optimizer[p][k], optimizer[p][k]) for p in expected_optimizer
+               for k in expected_optimizer[p] if torch.is_tensor(expected_optimizer[p][k]))

@@ -15,7 +15,7 @@ def _amp():
         from apex import amp
     except ImportError as e:
         raise AfaError('ApexOptimizerHook (precision "apex") needs NVIDIA apex, which cannot be imported here '
-                       '(%s); build it as in docker/Dockerfile, or train with --precision amp' % e)
+                       '(%s); build it as in docker/Dockerfile, or train with --precision amp' % e) from None
     return amp
 
 

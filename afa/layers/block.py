@@ -139,7 +139,8 @@ class AttentionBlock(nn.Module):
             attention = functools.partial(self._attention_strip, x[image:image + 1], y[image:image + 1],
                                           self.attn.keys_values(pooled[image:image + 1]), strips)
             attention(0)
-            self.ffn.forward_strips_(y[image:image + 1], self.norm2, strips, lambda index: attention(index + 1))
+            self.ffn.forward_strips_(y[image:image + 1], self.norm2, strips,
+                                    lambda index, attention=attention: attention(index + 1))
         return y
 
     def _attention_strip(self, x, y, keys_values, strips, index):

@@ -84,7 +84,7 @@ def download_folder(url, folder, row_id, release_root, quiet=False, stall_second
     try:
         import gdown  # noqa: F401 (the child imports it; checked here for the message)
     except ImportError:
-        raise AfaError('gdown is not installed (its pin is in requirements/cpu.txt); or %s' % manual)
+        raise AfaError('gdown is not installed (its pin is in requirements/cpu.txt); or %s' % manual) from None
     os.makedirs(folder, exist_ok=True)
     result = os.path.join(folder, layout.RELEASE_DOWNLOAD_RESULT)
     if os.path.exists(result):

@@ -128,7 +128,8 @@ def split_checkpoint(checkpoint, where='checkpoint'):
         return checkpoint['state_dict'], dict(checkpoint.get('meta') or {})
     if checkpoint and all(hasattr(v, 'shape') for v in checkpoint.values()):
         return checkpoint, {}
-    raise ReleaseFormatError('%s has no "state_dict" (keys: %s)' % (where, ', '.join(sorted(str(k) for k in checkpoint))[:200]))
+    keys = ', '.join(sorted(str(k) for k in checkpoint))[:200]
+    raise ReleaseFormatError('%s has no "state_dict" (keys: %s)' % (where, keys))
 
 
 def convert_checkpoint(checkpoint, where='checkpoint'):
@@ -154,7 +155,7 @@ def read_checkpoint(path):
         return torch.load(path, **kwargs)
     except Exception as e:  # truncated zip, pickle errors, unsupported objects: all mean a bad file here
         raise ReleaseFormatError('cannot read checkpoint %s (%s: %s); download it again'
-                                 % (path, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ''))
+                                 % (path, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else '')) from None
 
 
 def describe(path):

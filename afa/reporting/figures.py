@@ -15,7 +15,8 @@ def _plt():
 
 
 def _label(line):
-    text = '%s %s %s %s' % (line.schedule, line.model, line.module, line.backbone.replace('ResNeXt-', 'X-').replace('ResNet-', 'R-'))
+    backbone = line.backbone.replace('ResNeXt-', 'X-').replace('ResNet-', 'R-')
+    text = '%s %s %s %s' % (line.schedule, line.model, line.module, backbone)
     return text if line.line == 'default' else '%s %s' % (text, line.line)
 
 
@@ -38,8 +39,8 @@ def reproduced_vs_paper(lines, zoo, path, scale):
     fig, axes = plt.subplots(1, 2, sharey=True, figsize=(11, 1.2 + 0.32 * len(lines)))
     ys = list(range(len(lines)))
     for ax, (key, xlabel) in zip(axes, keys):
-        paper = [(y, l.paper[key]) for y, l in zip(ys, lines) if l.paper[key] is not None]
-        ours = [(y, l.ours[key]) for y, l in zip(ys, lines) if l.ours[key].n]
+        paper = [(y, ln.paper[key]) for y, ln in zip(ys, lines) if ln.paper[key] is not None]
+        ours = [(y, ln.ours[key]) for y, ln in zip(ys, lines) if ln.ours[key].n]
         ax.scatter([p for _, p in paper], [y for y, _ in paper], marker='o', facecolors='none',
                    edgecolors='tab:gray', label='paper', zorder=3)
         ax.errorbar([s.mean for _, s in ours], [y for y, _ in ours], xerr=[s.std or 0 for _, s in ours],
@@ -52,7 +53,7 @@ def reproduced_vs_paper(lines, zoo, path, scale):
         ax.set_xlim(left=0)
         ax.grid(axis='x', alpha=0.3)
     axes[0].set_yticks(ys)
-    axes[0].set_yticklabels([_label(l) for l in lines], fontsize=8)
+    axes[0].set_yticklabels([_label(ln) for ln in lines], fontsize=8)
     axes[0].invert_yaxis()
     axes[0].legend(loc='lower left', fontsize=8)
     fig.suptitle(_title(scale))
@@ -68,17 +69,17 @@ def gains(lines, zoo, path, scale):
     def drawn(line):
         found = [gain(line, lines, kind) for kind in ('sumup', 'control')]
         return any(g is not None and (g.paper is not None or g.ours is not None) for g in found)
-    afa_lines = [l for l in lines if drawn(l)]
+    afa_lines = [ln for ln in lines if drawn(ln)]
     fig, ax = plt.subplots(figsize=(9, 1.9 + 0.4 * max(1, len(afa_lines))))
     ys = list(range(len(afa_lines)))
     styles = (('sumup', -0.15, 'tab:blue', 'reproduced vs Sum-Up'),
               ('control', 0.15, 'tab:orange', 'reproduced vs AdamW Sum-Up'))
-    paper = [(y, gain(l, lines, 'sumup').paper) for y, l in zip(ys, afa_lines)]
+    paper = [(y, gain(ln, lines, 'sumup').paper) for y, ln in zip(ys, afa_lines)]
     paper = [(y, p) for y, p in paper if p is not None]
     ax.scatter([p for _, p in paper], [y for y, _ in paper], marker='D', color='black', label='paper, vs Sum-Up',
                zorder=5)
     for kind, offset, colour, label in styles:
-        points = [(y + offset, gain(l, lines, kind)) for y, l in zip(ys, afa_lines)]
+        points = [(y + offset, gain(ln, lines, kind)) for y, ln in zip(ys, afa_lines)]
         points = [(y, g) for y, g in points if g is not None and g.ours is not None]
         if not points:
             continue
@@ -88,7 +89,7 @@ def gains(lines, zoo, path, scale):
                     capsize=3, label=label + ' (95% CI)', zorder=4)
     ax.axvline(0, color='0.5', linewidth=0.8)
     ax.set_yticks(ys)
-    ax.set_yticklabels([_label(l) for l in afa_lines], fontsize=8)
+    ax.set_yticklabels([_label(ln) for ln in afa_lines], fontsize=8)
     ax.set_ylim(len(afa_lines) - 0.5, -0.5)
     ax.set_xlabel('box AP val gain (AP points); no error bar: one seed')
     ax.grid(axis='x', alpha=0.3)

@@ -63,7 +63,7 @@ def gains_frame(lines):
     import pandas as pd
     records = []
     for line in lines:
-        for prefix, _, kind in GAINS:
+        for _, _, kind in GAINS:
             for key in ('box_val', 'mask_val'):
                 g = gain(line, lines, kind, key)
                 if g is None:

@@ -82,8 +82,9 @@ def read_meta(path):
     try:
         state = torch.load(path, map_location='cpu')
     except Exception as e:
+        why = str(e).splitlines()[0][:160] if str(e) else ''
         raise AfaError('checkpoint %s does not load (%s: %s); it is truncated or not a checkpoint: use another '
-                       'one or retrain' % (path, type(e).__name__, str(e).splitlines()[0][:160] if str(e) else ''))
+                       'one or retrain' % (path, type(e).__name__, why)) from None
     if not isinstance(state, dict):
         raise AfaError('%s is not an mmdet checkpoint (a %s, not a dict with state_dict and meta)'
                        % (path, type(state).__name__))

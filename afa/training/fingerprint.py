@@ -78,7 +78,8 @@ def read(work_dir):
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
-        raise AfaError('%s is unreadable (%s); move it away to adopt the current config for this run' % (path, e))
+        raise AfaError('%s is unreadable (%s); move it away to adopt the current config for this run'
+                       % (path, e)) from None
 
 
 def move_aside(work_dir):

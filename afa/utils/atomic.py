@@ -56,7 +56,7 @@ def write_with(path, writer):
             os.remove(tmp)
         except OSError:
             pass
-        raise user_os_error(e, path) or e
+        raise user_os_error(e, path) or e from None
     fsync_dir(os.path.dirname(path))
 
 

@@ -143,7 +143,7 @@ def cuda_nvcc_pins():
 def test_modern_image_takes_every_input_from_debian_and_pypi():
     """No CUDA base image and no PyTorch index: Debian's Python, PyPI's torch (the CUDA 13.0 build CI tests), nvcc
     from PyPI for the build only."""
-    env, args, text = env_json('modern'), dockerfile_args('modern'), dockerfile_text('modern')
+    env, args = env_json('modern'), dockerfile_args('modern')
     code = '\n'.join(t for _, t in instructions('modern'))
     assert args['BASE_IMAGE'].startswith('debian:bookworm') and 'nvidia/cuda' not in code
     assert not re.search(r'(-f|--find-links|--extra-index-url|--index-url)[ =]\S*(http|/)', code)
@@ -398,8 +398,8 @@ def test_gpu_check_builds_with_the_pinned_nvcc_or_the_machines(tmp_path):
     pinned = gpu_check(tmp_path, '--dry-run', '--arch', '9.0')
     assert pinned.returncode == 0, pinned.stderr
     build = [line for line in pinned.stderr.splitlines() if ' -m pip wheel ' in line][0]
-    assert re.search(r'env CUDA_HOME=%s/gc/cache/cuda/cuda-nvcc-\S+/nvidia/cu13 CPLUS_INCLUDE_PATH=\S+/nvidia/cu13/include '
-                     % tmp_path, build)
+    assert re.search(r'env CUDA_HOME=%s/gc/cache/cuda/cuda-nvcc-\S+/nvidia/cu13 '
+                     r'CPLUS_INCLUDE_PATH=\S+/nvidia/cu13/include ' % tmp_path, build)
     system = gpu_check(tmp_path, '--dry-run', '--arch', '9.0', '--nvcc', 'system')
     assert system.returncode == 0, system.stderr
     assert 'cuda_tools.sh' not in system.stderr and 'CUDA_HOME=' not in system.stderr

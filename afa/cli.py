@@ -69,16 +69,31 @@ def _spec(args, target=None):
                    cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
+def _processes(args, spec):
+    """Processes on this node, after refusing a layout that cannot make the run's batch (before any launch)."""
+    from afa.planning.plan import devices_per_node, layout_for
+    from afa.utils.errors import AfaError
+    layout_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+    if args.nodes > 1 and args.launcher == 'none':
+        raise AfaError('--nodes %d: start `afa %s` on every node under torchrun (--nnodes %d --nproc-per-node %d, '
+                       'c10d rendezvous on the first node) with --launcher pytorch, as the slurm profile does'
+                       % (args.nodes, args.command, args.nodes, devices_per_node(args.gpus, args.procs)))
+    return devices_per_node(args.gpus, args.procs)
+
+
 def _cmd_train(args):
-    if args.gpus > 1 and args.launcher == 'none':
+    spec = _spec(args)
+    processes = _processes(args, spec)
+    if processes > 1 and args.launcher == 'none':
         from afa.training.inputs import check_gpus
         from afa.training.launch import relaunch_distributed
-        check_gpus(args.gpus)
-        return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
+        if args.gpus > 0:
+            check_gpus(args.gpus)
+        return relaunch_distributed(processes, [a for a in args.argv if a != '--debug'], spec=spec,
                                     retrain=args.retrain)
     from afa.training.train import train
-    train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate, retrain=args.retrain)
+    train(spec, gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
+          validate=args.validate, retrain=args.retrain, max_imgs_per_gpu=args.max_imgs_per_gpu)
     return 0
 
 

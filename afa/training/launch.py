@@ -1,5 +1,6 @@
-"""Several processes for one run: `afa train --gpus N` relaunches itself under torch.distributed.run (torchrun's
-module, present since torch 1.9), one process per GPU, while this process holds the run folder's lock."""
+"""Several processes for one run: `afa train --gpus N` (or on CPU `--gpus 0 --procs N`: processes standing in for
+GPUs, torch.distributed with gloo) relaunches itself under torch.distributed.run (torchrun's module, present since
+torch 1.9), one process per GPU, while this process holds the run folder's lock."""
 import os
 import subprocess
 import sys
@@ -21,5 +22,5 @@ def _launch(gpus, argv, env=None):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),
            '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
-    print('afa train: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
+    print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
     return subprocess.call(cmd, env=env)

@@ -25,16 +25,16 @@ from afa.utils import atomic, hashing, provenance
 from afa.utils.errors import AfaError
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False):
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, max_imgs_per_gpu=None):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json."""
     cfg = spec.build_config()
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu)  # rank 0 holds the folder
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu=None):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -42,6 +42,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate):
     inputs.check_inputs(cfg, spec.scale)
     remove_partial_saves(cfg.work_dir)
     where = _process_layout(spec, cfg, gpus, launcher)
+    batch = setup.batch_layout(spec, where, max_imgs_per_gpu)
 
     import afa
     afa.register_modules()
@@ -50,18 +51,20 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate):
 
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
-    setup.training_config(cfg, spec, where, resume_from)
+    setup.training_config(cfg, spec, where, resume_from, batch)
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
         atomic.write_text(os.path.join(cfg.work_dir, layout.CONFIG_FILE), cfg.pretty_text)
         atomic.write_json(os.path.join(cfg.work_dir, layout.RUN_FILE),
-                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
+                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
+    logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,
+                batch.describe('GPU' if where.use_cuda else 'process'), batch.effective_batch)
     _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
     if where.rank == 0:
-        finish(cfg, spec, done_path)
+        finish(cfg, spec, done_path, batch.as_record(where.device))
     return done_path
 
 
@@ -74,9 +77,15 @@ def _process_layout(spec, cfg, gpus, launcher):
     if launcher == 'none':
         return setup.Layout(use_cuda)
     from mmcv.runner import get_dist_info, init_dist
-    init_dist(launcher, **cfg.get('dist_params', {}))
+    if use_cuda:
+        init_dist(launcher, **cfg.get('dist_params', {}))
+    else:  # CPU processes standing in for GPUs (mmcv's init_dist picks a CUDA device)
+        import torch.distributed as dist
+        dist.init_process_group(backend='gloo')
     rank, world_size = get_dist_info()
-    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size)
+    per_node = int(os.environ.get('LOCAL_WORLD_SIZE', world_size))
+    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size,
+                        nodes=max(1, world_size // max(1, per_node)))
 
 
 def _start_log(cfg, timestamp):
@@ -97,13 +106,15 @@ def _fit(cfg, spec, where, validate, timestamp):
     model.CLASSES = datasets[0].CLASSES
     setup.checkpoint_meta(cfg, mmdet_version, datasets[0].CLASSES)
     meta = dict(seed=spec.seed, exp_name=spec.run_id, env_info='see run.json')
-    with compat.cpu_training(model, on_cpu=not where.use_cuda):
+    with compat.cpu_training(model, on_cpu=not where.use_cuda), \
+            compat.cpu_distributed(on_cpu=not where.use_cuda, distributed=where.distributed):
         train_detector(model, datasets, cfg, distributed=where.distributed, validate=validate, timestamp=timestamp,
                        meta=meta)
 
 
-def finish(cfg, spec, done_path):
-    """Write train_done.json (the final checkpoint and its sha256): the marker that the run is trained."""
+def finish(cfg, spec, done_path, batch_record=None):
+    """Write train_done.json (the final checkpoint and its sha256, the batch layout of the start that finished
+    it): the marker that the run is trained."""
     numbered = numbered_checkpoints(cfg.work_dir)
     final = numbered[0][1] if numbered else None
     expected = 'epoch_%d.pth' % cfg.runner.max_epochs
@@ -111,5 +122,6 @@ def finish(cfg, spec, done_path):
         raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, cfg.work_dir))
     atomic.write_json(done_path, dict(
         run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
-        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record()))
+        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
+        batch=spec.batch, recipe_batch=spec.batch == spec.recipe_batch, **(batch_record or {})))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -110,8 +110,14 @@ def _cmd_plan(args):
 
 
 def _cmd_test(args):
+    spec = _spec(args)
+    processes = _processes(args, spec)
+    if processes > 1 and args.launcher == 'none':
+        from afa.evaluation.test import relaunch_test
+        return relaunch_test(spec, processes, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
+                             args.format_only)
     from afa.evaluation.test import test
-    test(_spec(args), args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
+    test(spec, args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
          launcher=args.launcher)
     return 0
 

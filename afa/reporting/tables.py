@@ -15,6 +15,7 @@ import collections
 import glob
 import json
 import os
+import re
 
 from afa.utils import atomic
 from afa.runs import layout
@@ -34,6 +35,8 @@ NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'
 RELEASED_HEADER = 'released weights: box / mask AP val'
 STACK_PACKAGES = ('torch', 'mmcv', 'mmdet', 'cuda', 'gpu')
 SUMUP = 'Sum-Up'
+# The training layout of each run in summary.csv (afa.planning.batch.RECORD_FIELDS, from the metrics JSON).
+LAYOUT_COLUMNS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
 NOT_RUN = 'not run yet'
 # The gains: (CSV prefix, column title, which baseline row).
 GAINS = (('vs_sumup', 'box gain over Sum-Up (paper / ours [95% CI])', 'sumup'),
@@ -128,6 +131,8 @@ def line_label(run):
         label += layout.VARIANT_SEPARATOR + run.variant
     if run.precision != layout.DEFAULT_PRECISION:
         label += layout.PRECISION_SEPARATOR + run.precision
+    if run.batch:  # another batch than the recipe's: its own line, never pooled with the paper's recipe
+        label += '%s%d' % (layout.BATCH_PREFIX, run.batch)
     return label or 'default'
 
 
@@ -142,6 +147,8 @@ def _run_record(fields, paper, run, metrics, testdev):
                variant=run.variant if run else None, precision=run.precision if run else None,
                seed=run.seed if run else None, status='done' if metrics else NOT_RUN,
                stack=stack_of(metrics) if metrics else None)
+    trained = (metrics or {}).get('training_layout') or {}
+    rec.update((k, trained.get(k)) for k in LAYOUT_COLUMNS)
     ours = {}
     if metrics:
         ours['box_val'] = metrics['bbox']['AP']
@@ -231,9 +238,11 @@ def _baseline(line, lines, kind):
     if not rows:
         return None, None, 'no %s row for %s %s' % ('AdamW Sum-Up' if kind == 'control' else SUMUP,
                                                     line.backbone, line.schedule)
-    # Same variant and precision when the baseline has it, else the baseline's run at the same precision.
-    precision = line.line.partition(layout.PRECISION_SEPARATOR)[2]
-    plain = (layout.PRECISION_SEPARATOR + precision) if precision else 'default'
+    # Same variant, precision and batch when the baseline has it, else the baseline's run at the same precision
+    # and batch (a run of another batch is never compared with the recipe's).
+    plain = line.line
+    if plain.startswith(layout.VARIANT_SEPARATOR):
+        plain = re.match(r'\+[a-z0-9_]+(.*)$', plain).group(1) or 'default'
     for wanted in (line.line, plain):
         for b in rows:
             if b.line == wanted and b.status == 'done':
@@ -351,7 +360,28 @@ def provenance_lines(metrics, run_ids, stack_names):
     datasets = sorted({'%s (%d images)' % (m['dataset']['ann_file'], m['dataset']['images']) for m in runs})
     return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
             + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
+            + ['- trained on: %s' % layouts_line(runs)]
             + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])])
+
+
+def layouts_line(runs):
+    """'1 node x 8 GPUs x 2 images (3 runs); 1 node x 1 GPU x 2 images x 8 accumulation steps (1 run)'."""
+    counts = collections.Counter()
+    for m in runs:
+        t = m.get('training_layout') or {}
+        if not t.get('processes'):
+            counts['not recorded'] += 1
+            continue
+        per_node = t['processes'] // max(1, t['nodes'])
+        device = 'GPU' if t.get('gpus_per_node') else 'CPU process'
+        text = '%d node%s x %d %s%s x %d image%s' % (
+            t['nodes'], 's' if t['nodes'] > 1 else '', per_node, device, 'es' if per_node > 1 and
+            device.endswith('s') else ('s' if per_node > 1 else ''), t['imgs_per_gpu'],
+            's' if t['imgs_per_gpu'] > 1 else '')
+        if t.get('accumulation', 1) > 1:
+            text += ' x %d accumulation steps' % t['accumulation']
+        counts['%s = %d images per step' % (text, t['effective_batch'])] += 1
+    return '; '.join('%s (%d run%s)' % (k, n, 's' if n > 1 else '') for k, n in sorted(counts.items()))
 
 
 def _stack_names(frame):

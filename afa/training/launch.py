@@ -14,11 +14,12 @@ def relaunch_distributed(gpus, argv, spec=None, retrain=False):
     if spec is not None:
         with prepare_run_folder(spec, spec.build_config(), retrain) as lock:
             argv = [a for a in argv if a != '--retrain']  # done here, once
-            return _launch(gpus, argv, env=lock.child_env())
-    return _launch(gpus, argv)
+            return launch(gpus, argv, env=lock.child_env())
+    return launch(gpus, argv)
 
 
-def _launch(gpus, argv, env=None):
+def launch(gpus, argv, env=None):
+    """Run `afa ARGV` in ``gpus`` processes on this node under torch.distributed.run; its exit status."""
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),
            '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']

@@ -108,7 +108,9 @@ def test_one_step_is_the_same_on_every_layout(twin_image_root, tmp_path):
 
 def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path):
     runs = str(tmp_path / 'runs')
-    common = ['--smoke', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0', '--procs', '2']
+    # Enough epochs that the run is still training after the second start below was refused.
+    common = ['--smoke', '--smoke-epochs', '6', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0',
+              '--procs', '2']
     work_dir = layout.run_dir(runs, 'smoke', ROW)
     proc = subprocess.Popen([sys.executable, '-m', 'afa.cli', 'train', ROW] + common,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -129,19 +131,20 @@ def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path
     log = resumed.stdout + resumed.stderr
     assert 'resuming %s from' % ROW in log and 'Epoch [1]' not in log
     done = json.load(open(layout.done_path(work_dir)))
-    assert done['checkpoint'].endswith('epoch_2.pth')
+    assert done['checkpoint'].endswith('epoch_6.pth')
     assert (done['processes'], done['imgs_per_gpu'], done['accumulation'], done['effective_batch']) == (2, 1, 1, 2)
     # Rank 0 alone writes: one log file per start, no file of another rank.
     logs = [n for n in os.listdir(work_dir) if n.endswith('.log')]
     assert len(logs) == 2, logs
     # Another config for the same folder is still refused (the fingerprint), with 2 processes as with one.
     other = afa('train', ROW, *common + ['--smoke-epochs', '3'])
-    assert other.returncode == 2 and 'runner.max_epochs: 2 -> 3' in other.stderr
+    assert other.returncode == 2 and 'runner.max_epochs: 6 -> 3' in other.stderr
 
     tested = afa('test', ROW, layout.done_path(work_dir), *common)
     assert tested.returncode == 0, tested.stderr[-3000:]
     metrics = json.load(open(layout.metrics_path(work_dir)))
     single = afa('test', ROW, layout.done_path(work_dir), *common[:-2], '--out', str(tmp_path / 'single.json'))
+    # (--procs dropped: one process)
     assert single.returncode == 0, single.stderr[-3000:]
     alone = json.load(open(str(tmp_path / 'single.json')))
     assert metrics['dataset']['images'] == alone['dataset']['images'] == 16

@@ -11,18 +11,16 @@ rule train:
     output:
         run_file(layout.DONE_FILE),
     params:
-        target=lambda wc: target_of(wc.run),
-        args=lambda wc: run_args(wc.run),
+        command=lambda wc: train_command(wc.run),
     threads: config["resources"]["threads"]
     resources:
-        # One node, one task (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
-        # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below.
-        **slurm_resources(GPU_PARTITION, nodes=1, tasks_per_gpu=0),
-        gpu=lambda wc: gpus_of(wc.run),
+        # One task per node (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
+        # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below. Several nodes (nodes_per_run): GPUs per node as
+        # gres, one task per node, and the plugin's job step leaves the srun to the command (mpi).
+        **slurm_resources(GPU_PARTITION, **train_job_shape()),
         mem_mb=config["resources"]["mem_mb"],
         runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
     log:
         os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
     shell:
-        "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} train {params.target} {params.args}"
-        " --gpus {resources.gpu}) > {log} 2>&1"
+        "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command}) > {log} 2>&1"

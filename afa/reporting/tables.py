@@ -17,6 +17,7 @@ import json
 import os
 import re
 
+from afa.planning.batch import RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
 from afa.reporting import stats
@@ -35,8 +36,8 @@ NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'
 RELEASED_HEADER = 'released weights: box / mask AP val'
 STACK_PACKAGES = ('torch', 'mmcv', 'mmdet', 'cuda', 'gpu')
 SUMUP = 'Sum-Up'
-# The training layout of each run in summary.csv (afa.planning.batch.RECORD_FIELDS, from the metrics JSON).
-LAYOUT_COLUMNS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
+# The training layout of each run in summary.csv (from the metrics JSON).
+LAYOUT_COLUMNS = RECORD_FIELDS
 NOT_RUN = 'not run yet'
 # The gains: (CSV prefix, column title, which baseline row).
 GAINS = (('vs_sumup', 'box gain over Sum-Up (paper / ours [95% CI])', 'sumup'),

@@ -82,6 +82,9 @@ def _processes(args, spec):
 
 
 def _cmd_train(args):
+    if args.launcher != 'none':
+        from afa.training.launch import die_with_launcher
+        die_with_launcher()
     spec = _spec(args)
     processes = _processes(args, spec)
     if processes > 1 and args.launcher == 'none':
@@ -110,6 +113,9 @@ def _cmd_plan(args):
 
 
 def _cmd_test(args):
+    if args.launcher != 'none':
+        from afa.training.launch import die_with_launcher
+        die_with_launcher()
     spec = _spec(args)
     processes = _processes(args, spec)
     if processes > 1 and args.launcher == 'none':

@@ -2,6 +2,7 @@
 GPUs, torch.distributed with gloo) relaunches itself under torch.distributed.run (torchrun's module, present since
 torch 1.9), one process per GPU, while this process holds the run folder's lock."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -25,3 +26,23 @@ def launch(gpus, argv, env=None):
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
     print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
     return subprocess.call(cmd, env=env)
+
+
+def die_with_launcher():
+    """In a worker started by torch.distributed.run: be killed when the launcher dies, however it dies.
+
+    The run folder's lock is held by the launching `afa` process; torchrun starts its workers in their own
+    sessions, so a SIGKILL of the launcher's process group (a scheduler's kill, a test's) would leave them
+    training, and writing, after the lock was released to the next start. PR_SET_PDEATHSIG (Linux) sends them
+    SIGKILL when their parent, the torchrun agent, exits; elsewhere nothing changes."""
+    if not sys.platform.startswith('linux'):
+        return
+    import ctypes
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the agent died before the request took effect
+        os._exit(1)

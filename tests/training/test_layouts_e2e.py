@@ -106,6 +106,19 @@ def test_one_step_is_the_same_on_every_layout(twin_image_root, tmp_path):
         assert max(gradient.values()) < 1e-5, (name, max(gradient, key=gradient.get))
 
 
+def _processes_mentioning(text):
+    """Pids of live processes whose command line contains ``text``."""
+    found = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path):
     runs = str(tmp_path / 'runs')
     # Enough epochs that the run is still training after the second start below was refused.
@@ -122,8 +135,12 @@ def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path
     # The run's lock holds while the workers train: a second start is refused, naming the holder.
     second = afa('train', ROW, *common)
     assert second.returncode == 2 and 'in use by another afa process' in second.stderr
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
-    proc.wait()
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and torchrun; the workers, in sessions of their own,
+    proc.wait()                          # must die with them (afa.training.launch.die_with_launcher)
+    deadline = time.time() + 30
+    while _processes_mentioning(runs) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _processes_mentioning(runs), 'workers outlived their launcher and its lock'
     assert not os.path.exists(layout.done_path(work_dir))
 
     resumed = afa('train', ROW, *common)

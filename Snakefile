@@ -49,7 +49,7 @@ rule all:
 
 
 onsuccess:
-    print("AFA workflow finished: %s/tables.md" % RESULTS_DIR)
+    print("AFA workflow finished: %s" % os.path.join(RESULTS_DIR, layout.TABLE_FILES["tables"]))
 
 
 onerror:

@@ -100,6 +100,24 @@ def _cmd_train(args):
     return 0
 
 
+def _cmd_layout(args):
+    """Print one name of the run layout, so that shell scripts ask for it instead of spelling it."""
+    if args.layout_command == 'file':
+        print(layout.FILES[args.name])
+    elif args.layout_command == 'run-id':
+        from afa.runs import zoo as zoo_mod
+        zoo_mod.load().lookup(args.target)  # an unknown row or variant: one line naming the nearest
+        print(layout.run_id(args.target, args.precision, args.seed))
+    else:
+        try:
+            layout.parse_run_id(args.run_id)
+        except ValueError as e:
+            from afa.utils.errors import AfaError
+            raise AfaError(str(e))
+        print(layout.run_dir(args.runs_root, args.scale, args.run_id))
+    return 0
+
+
 def _cmd_plan(args):
     from afa.planning.plan import format_plan, plan_row
     records = [plan_row(_spec(args, target), args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
@@ -208,7 +226,7 @@ def _add_run_arguments(p, many=False):
                                        '(default data/coco/, data/synthetic/ with --smoke)')
     p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'amp', 'apex', 'mixed'],
+    p.add_argument('--precision', default='fp32', choices=layout.PRECISIONS,
                    help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1), mixed (apex O1 '
                         'when apex is installed, else amp)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='config overrides (values in YAML)')
@@ -241,12 +259,27 @@ def build_parser():
 
     p = sub.add_parser('zoo', help='list the table rows (configs/zoo.yaml)')
     p.add_argument('--zoo', help='row list (default: configs/zoo.yaml)')
-    p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
+    p.add_argument('--table', action='append', help='only rows of this table (the tables of configs/zoo.yaml: `afa zoo` shows each row\'s); repeatable')
     p.add_argument('--rows', nargs='+', help='only these row ids')
     out = p.add_mutually_exclusive_group()
     out.add_argument('--csv', action='store_true', help='CSV for machines')
     out.add_argument('--ids', action='store_true', help='only the ids, one per line')
     p.set_defaults(func=_cmd_zoo)
+
+    p = sub.add_parser('layout', help='names of the run layout for scripts: a run id, a run folder, a file name')
+    lay = p.add_subparsers(dest='layout_command', metavar='WHAT')
+    lay.required = True
+    q = lay.add_parser('run-id', help='the run id of ROW[+VARIANT] at a precision and seed (the row must exist)')
+    q.add_argument('target', metavar='ROW')
+    q.add_argument('--precision', default=layout.DEFAULT_PRECISION, choices=layout.PRECISIONS)
+    q.add_argument('--seed', type=int, default=layout.DEFAULT_SEED)
+    q = lay.add_parser('run-dir', help='the folder of a run')
+    q.add_argument('run_id', metavar='RUN_ID')
+    q.add_argument('--scale', choices=layout.SCALES, required=True)
+    q.add_argument('--runs-root', default=layout.RUNS_ROOT)
+    q = lay.add_parser('file', help='the name of a file of the pipeline')
+    q.add_argument('name', choices=sorted(layout.FILES))
+    p.set_defaults(func=_cmd_layout)
 
     p = sub.add_parser('train', help='train one row (resumes; a finished run is not retrained)')
     _add_run_arguments(p)

@@ -28,9 +28,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 CONFIG = os.path.join(REPO, 'configs', 'mmdet', 'cascade_rcnn', 'cascade_mask_rcnn_r50_fpn_1x_coco.py')
-NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = ['FPN'] + list(PAPER_NECKS)
 MODES = ('infer', 'train')
 QUICK = dict(sizes='384x640', necks='FPN,MSSAAdp,MSCAAdp', repeat=1)
 

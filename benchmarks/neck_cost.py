@@ -19,8 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
 from afa.models.neck_cost import fusion_macs, level_sizes  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = ['FPN'] + list(PAPER_NECKS)
 CHANNELS = [256, 512, 1024, 2048]
 
 

@@ -18,7 +18,6 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from afa.runs import layout  # noqa: E402
-from afa.reporting.tables import OUTPUTS  # noqa: E402
 
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 
@@ -65,7 +64,7 @@ def main():
     print('smoke DAG CPU time: %.1f min; on %d idle cores about %.1f min wall'
           % (cpu / 60, os.cpu_count(), cpu / 60 / os.cpu_count()))
     summary = os.path.join(layout.results_dir(os.path.join(work, layout.RESULTS_ROOT), 'smoke'),
-                           OUTPUTS['summary'])
+                           layout.TABLE_FILES['summary'])
     with open(summary) as f:
         for rec in csv.DictReader(f):
             print('  %-34s box AP %5.1f  mask AP %s' % (rec['run_id'], float(rec['ours_box_val']),

@@ -52,9 +52,10 @@ done
 epochs=$(( (iters * 2 + images_per_epoch - 1) / images_per_epoch ))
 read -r -a row_list <<< "$rows"
 [[ ${#row_list[@]} -gt 0 ]] || die "--rows needs at least one row id"
+# Names of the run layout come from the package (afa/runs/layout.py), asked through the CLI with the host's Python.
+layout() { PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$python" -m afa.cli layout "$@"; }
 for row in "${row_list[@]}"; do
-    [[ $row =~ ^[a-z0-9_]+(\+[a-z0-9_]+)?$ ]] || die "'$row' is not a row id (see 'afa zoo --ids')"
-    grep -q "^  - id: ${row%%+*}\$" "$repo/configs/zoo.yaml" || die "no row '$row' in configs/zoo.yaml"
+    layout run-id "$row" >/dev/null 2>&1 || die "$(layout run-id "$row" 2>&1 | tail -n 1 | sed 's/^afa layout: error: //')"
 done
 [[ -z $arch || $arch =~ ^[0-9]+\.[0-9]+(\+PTX)?(\;[0-9]+\.[0-9]+(\+PTX)?)*$ ]] \
     || die "--arch must look like '8.0;9.0', not '$arch'"
@@ -162,20 +163,19 @@ data="$work/synthetic"
 run "${afa[@]}" data synthetic --root "$data" --train "$images_per_epoch" --val 16 --test 8
 for row in "${row_list[@]}"; do
     # the run folder, as afa/runs/layout.py spells it (an amp run's id is ROW@amp)
-    run_dir=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from afa.runs import layout; \
-print(layout.run_dir(sys.argv[2], "smoke", layout.run_id(sys.argv[3], "amp")))' "$repo" "$work/runs" "$row")
+    run_dir=$(layout run-dir "$(layout run-id "$row" --precision amp)" --scale smoke --runs-root "$work/runs")
     run rm -rf "$run_dir"
     timed "train $row ($iters it, amp)" "$work/train-$row.log" "${afa[@]}" train "$row" --smoke \
         --smoke-epochs "$epochs" --precision amp --gpus 1 --data-root "$data" --runs-root "$work/runs" \
         --cfg-options log_config.interval=25
-    timed "test $row" "$work/test-$row.log" "${afa[@]}" test "$row" "$run_dir/train_done.json" --smoke \
+    timed "test $row" "$work/test-$row.log" "${afa[@]}" test "$row" "$run_dir/$(layout file "done")" --smoke \
         --precision amp --data-root "$data" --runs-root "$work/runs" --gpus 1
-    $dry_run || "$vpy" - "$run_dir" >> "$work/summary.txt" <<'EOF'
+    $dry_run || "$vpy" - "$run_dir" "$(layout file metrics)" >> "$work/summary.txt" <<'EOF'
 import glob, json, os, sys
 run_dir = sys.argv[1]
 logs = sorted(glob.glob(os.path.join(run_dir, '**', '*.log.json'), recursive=True))
 train = [json.loads(line) for line in open(logs[-1]) if '"mode": "train"' in line] if logs else []
-metrics = os.path.join(run_dir, 'metrics.json')
+metrics = os.path.join(run_dir, sys.argv[2])
 box = (json.load(open(metrics)).get('bbox') or {}).get('AP') if os.path.exists(metrics) else None
 last = train[-1] if train else {}
 print('  %s: last logged iteration loss %s, %s s/iter, memory %s MB; box AP %s'

@@ -11,7 +11,6 @@ from afa.utils import atomic
 from afa.runs import layout
 from afa.utils.errors import AfaError
 
-CURVES_FILE = 'training_curves.png'
 
 
 def read_losses(work_dir):

@@ -4,7 +4,7 @@ One horizontal line per table line, labelled on the y axis (16 rows and more sta
 number as an open marker, the reproduced one filled with its seed standard deviation as an error bar.
 """
 from afa.utils import atomic
-from afa.reporting import tables
+from afa.reporting.gains import gain
 
 
 def _plt():
@@ -66,19 +66,19 @@ def gains(lines, zoo, path, scale):
     AdamW Sum-Up control (reproduced only: the paper has no such row)."""
     plt = _plt()
     def drawn(line):
-        found = [tables.gain(line, lines, kind) for kind in ('sumup', 'control')]
+        found = [gain(line, lines, kind) for kind in ('sumup', 'control')]
         return any(g is not None and (g.paper is not None or g.ours is not None) for g in found)
     afa_lines = [l for l in lines if drawn(l)]
     fig, ax = plt.subplots(figsize=(9, 1.9 + 0.4 * max(1, len(afa_lines))))
     ys = list(range(len(afa_lines)))
     styles = (('sumup', -0.15, 'tab:blue', 'reproduced vs Sum-Up'),
               ('control', 0.15, 'tab:orange', 'reproduced vs AdamW Sum-Up'))
-    paper = [(y, tables.gain(l, lines, 'sumup').paper) for y, l in zip(ys, afa_lines)]
+    paper = [(y, gain(l, lines, 'sumup').paper) for y, l in zip(ys, afa_lines)]
     paper = [(y, p) for y, p in paper if p is not None]
     ax.scatter([p for _, p in paper], [y for y, _ in paper], marker='D', color='black', label='paper, vs Sum-Up',
                zorder=5)
     for kind, offset, colour, label in styles:
-        points = [(y + offset, tables.gain(l, lines, kind)) for y, l in zip(ys, afa_lines)]
+        points = [(y + offset, gain(l, lines, kind)) for y, l in zip(ys, afa_lines)]
         points = [(y, g) for y, g in points if g is not None and g.ours is not None]
         if not points:
             continue

@@ -38,6 +38,11 @@ LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
 
+# Files in RESULTS_ROOT/SCALE/: what `afa tables` writes (the Snakemake rules name them from here) and `afa curves`.
+TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
+                                       ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png')])
+CURVES_FILE = 'training_curves.png'
+
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`
 SYNTHETIC_MARKER = 'synthetic.json'    # written last by `afa data synthetic`
@@ -47,11 +52,19 @@ RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release'
 RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
 CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
 
-_RUN_ID = re.compile(r'^(?P<row>[a-z0-9_]+)(?:\+(?P<variant>[a-z0-9_]+))?'
-                     r'(?:@(?P<precision>[a-z0-9]+))?(?:-batch(?P<batch>[1-9][0-9]*))?(?:-seed(?P<seed>[0-9]+))?$')
+# A row id (and a variant name): configs/zoo.yaml's ids, Snakemake's wildcard_constraints.
+ROW_PATTERN = r'[a-z0-9_]+'
+_RUN_ID = re.compile(r'^(?P<row>{row})(?:\+(?P<variant>{row}))?(?:@(?P<precision>[a-z0-9]+))?'
+                     r'(?:-batch(?P<batch>[1-9][0-9]*))?(?:-seed(?P<seed>[0-9]+))?$'.format(row=ROW_PATTERN))
 # The same grammar for Snakemake's wildcard_constraints.
-RUN_ID_PATTERN = r'[a-z0-9_]+(\+[a-z0-9_]+)?(@(%s))?(-batch[1-9][0-9]*)?(-seed[0-9]+)?' % '|'.join(
-    p for p in PRECISIONS if p != DEFAULT_PRECISION)
+RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-batch[1-9][0-9]*)?(-seed[0-9]+)?'.format(
+    row=ROW_PATTERN, precisions='|'.join(p for p in PRECISIONS if p != DEFAULT_PRECISION))
+# Names of the files above, for scripts that ask `afa layout file NAME` instead of spelling them.
+FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
+         'released-metrics': RELEASED_METRICS_FILE, 'lock': LOCK_FILE, 'fingerprint': FINGERPRINT_FILE,
+         'coco-verified': COCO_VERIFIED, 'synthetic-marker': SYNTHETIC_MARKER, 'release-marker': RELEASE_MARKER,
+         'curves': CURVES_FILE}
+FILES.update(TABLE_FILES)
 
 
 class RunId(collections.namedtuple('RunId', 'row variant precision seed batch')):

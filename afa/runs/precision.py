@@ -1,8 +1,7 @@
 """Numeric precision of a run: fp32 (the paper's configs), native AMP, NVIDIA apex O1, or 'mixed' (the paper
 README's mixed precision: apex O1 where apex is installed, native AMP otherwise). No mmcv import here."""
+from afa.runs.layout import PRECISIONS
 from afa.utils.errors import AfaError
-
-PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
 
 
 def apex_available():

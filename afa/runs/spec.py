@@ -45,14 +45,9 @@ class RunSpec(object):
                 raise AfaError('config file %s does not exist' % target)
             self.row, self.variant = None, None
             self._set_batch(batch)
-            self.run_id = os.path.splitext(os.path.basename(target))[0]
+            self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed,
+                                        self.explicit_batch)
             self.config_path = target
-            if precision != 'fp32':
-                self.run_id += layout.PRECISION_SEPARATOR + precision
-            if self.explicit_batch:
-                self.run_id += '%s%d' % (layout.BATCH_PREFIX, self.batch)
-            if self.seed:
-                self.run_id += '%s%d' % (layout.SEED_PREFIX, self.seed)
         else:
             zoo = zoo or zoo_mod.load()
             self.row, self.variant, variant_options = zoo.lookup(target)

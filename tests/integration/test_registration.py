@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip('mmdet')
 
 from conftest import REPO
-NECKS = ['AFANeck', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+from afa.models.necks import PAPER_NECKS
+NECKS = ['AFANeck'] + list(PAPER_NECKS)
 BUILD_EACH_NECK = '''
 from mmdet.models.builder import NECKS
 from mmcv.runner import HOOKS

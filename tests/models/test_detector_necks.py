@@ -10,8 +10,9 @@ from mmdet.models import build_detector  # noqa: E402
 
 import afa.models  # noqa: E402,F401
 from conftest import mmdet_zoo_config  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['FPN', 'MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = ['FPN'] + list(PAPER_NECKS)
 
 
 def synthetic_batch(height=96, width=128):

@@ -6,9 +6,10 @@ mmdet = pytest.importorskip('mmdet')
 from mmdet.models import build_neck  # noqa: E402
 
 import afa.models  # noqa: E402,F401  (registers the necks)
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 RESNET_CHANNELS = [256, 512, 1024, 2048]
-NECKS = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = list(PAPER_NECKS)
 EXPECTED_PARAMS = {'FPN': 3344384, 'MSSA': 3111936, 'MSCA': 3113984}
 
 

@@ -16,8 +16,9 @@ from afa.runs import layout  # noqa: E402
 from afa.release import names as release
 from afa.utils.hashing import sha256_file  # noqa: E402
 from afa.runs.zoo import REPO_ROOT  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECKS = list(PAPER_NECKS)
 SMALL = [16, 32, 64, 128]
 
 # The release's names by role, transcribed from shared/design/release-checkpoints.md independently of

@@ -103,7 +103,7 @@ def test_truncated_checkpoint_or_a_busy_run_folder_is_one_line(trained, tmp_path
 @contextlib.contextmanager
 def hold_lock(folder, output=None):
     """Another process holding the run folder's lock (or, with ``output``, the lock of that test output)."""
-    code = ('import sys, time; from afa import layout; from afa.runs.runlock import RunLock; '
+    code = ('import sys, time; from afa.runs import layout; from afa.runs.runlock import RunLock; '
             'RunLock(sys.argv[1], "test", layout.output_lock_name(sys.argv[2]) if sys.argv[2] else layout.LOCK_FILE)'
             '.acquire(); print("held", flush=True); time.sleep(120)')
     holder = subprocess.Popen([sys.executable, '-c', code, folder, output or ''], stdout=subprocess.PIPE, text=True)

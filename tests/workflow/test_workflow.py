@@ -9,9 +9,7 @@ import pytest
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
-from afa.reporting.curves import CURVES_FILE
 from afa.runs.smoke import BOX_AP_FLOORS
-from afa.reporting.tables import OUTPUTS
 from conftest import copy_checkout
 
 REPO = zoo_mod.REPO_ROOT
@@ -101,7 +99,7 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
-    tables = open(os.path.join(results, OUTPUTS['tables'])).read()
+    tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
     assert 'not run yet' not in tables
     box_ap = {}
     for row in ZOO:
@@ -112,7 +110,7 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     # The smoke scale learns: a broken evaluation or label mapping (AP near 0) fails here.
     below = {r.id: ap for r in ZOO for ap in [box_ap[r.id]] if ap < BOX_AP_FLOORS[r['model']]}
     assert not below, 'box AP under the smoke floors %s: %s' % (BOX_AP_FLOORS, below)
-    for name in list(OUTPUTS.values()) + [CURVES_FILE]:
+    for name in list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]:
         assert os.path.getsize(os.path.join(results, name)) > 0
     again = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo)
     assert again.returncode == 0 and 'Nothing to be done' in again.stdout + again.stderr

@@ -4,8 +4,6 @@ import shlex
 import sys
 
 from afa.runs import layout
-from afa.reporting.curves import CURVES_FILE
-from afa.reporting.tables import OUTPUTS as TABLE_OUTPUTS
 from afa.runs import zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
@@ -156,7 +154,7 @@ def result_file(name):
 
 
 def final_outputs():
-    outputs = [result_file(name) for name in TABLE_OUTPUTS.values()] + [result_file(CURVES_FILE)]
+    outputs = [result_file(name) for name in layout.TABLE_FILES.values()] + [result_file(layout.CURVES_FILE)]
     if config["testdev"]:
         outputs += expand(layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")), run=RUN_IDS)
     return outputs

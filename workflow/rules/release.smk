@@ -12,7 +12,7 @@ RELEASED_METRICS = [layout.released_metrics_path(os.path.join(RUNS_DIR, row)) fo
 
 
 wildcard_constraints:
-    row=r"[a-z0-9_]+",
+    row=layout.ROW_PATTERN,
 
 
 rule release_fetch:

@@ -61,3 +61,7 @@ class MSCAAdp(PaperNeck):
 class MSCAAdpMS(PaperNeck):
     """MSCA with 7x7 + 14x14 adaptive-pooled keys/values."""
     FUSION, POOLING = 'cross', 'adpms'
+
+
+# The paper's six necks, in the paper's order: the one list that tests, benchmarks and the release mapping use.
+PAPER_NECKS = tuple(cls.__name__ for cls in PaperNeck.__subclasses__())

@@ -106,8 +106,10 @@ def _cmd_layout(args):
         print(layout.FILES[args.name])
     elif args.layout_command == 'run-id':
         from afa.runs import zoo as zoo_mod
-        zoo_mod.load().lookup(args.target)  # an unknown row or variant: one line naming the nearest
-        print(layout.run_id(args.target, args.precision, args.seed))
+        row = zoo_mod.load().lookup(args.target)[0]  # an unknown row or variant: one line naming the nearest
+        from afa.planning.batch import row_batch
+        batch = None if args.batch in (None, row_batch(row)) else args.batch  # the recipe's own is not spelled
+        print(layout.run_id(args.target, args.precision, args.seed, batch))
     else:
         try:
             layout.parse_run_id(args.run_id)
@@ -273,6 +275,8 @@ def build_parser():
     q.add_argument('target', metavar='ROW')
     q.add_argument('--precision', default=layout.DEFAULT_PRECISION, choices=layout.PRECISIONS)
     q.add_argument('--seed', type=int, default=layout.DEFAULT_SEED)
+    q.add_argument('--batch', type=int, default=None,
+                   help='images per optimizer step, as `afa train --batch` (the paper-scale recipe\'s is not spelled)')
     q = lay.add_parser('run-dir', help='the folder of a run')
     q.add_argument('run_id', metavar='RUN_ID')
     q.add_argument('--scale', choices=layout.SCALES, required=True)

@@ -122,19 +122,24 @@ def _processes_mentioning(text):
 def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path):
     runs = str(tmp_path / 'runs')
     # Enough epochs that the run is still training after the second start below was refused.
-    common = ['--smoke', '--smoke-epochs', '6', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0',
+    common = ['--smoke', '--smoke-epochs', '8', '--data-root', synthetic_root, '--runs-root', runs, '--gpus', '0',
               '--procs', '2']
     work_dir = layout.run_dir(runs, 'smoke', ROW)
     proc = subprocess.Popen([sys.executable, '-m', 'afa.cli', 'train', ROW] + common,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lock = os.path.join(work_dir, layout.LOCK_FILE)
     deadline = time.time() + 900
-    while not os.path.exists(os.path.join(work_dir, 'epoch_1.pth')):
-        assert proc.poll() is None, 'training exited before its first checkpoint'
-        assert time.time() < deadline
+    while not (os.path.exists(lock) and os.path.getsize(lock)):
+        assert proc.poll() is None and time.time() < deadline, 'training never took its lock'
         time.sleep(0.5)
     # The run's lock holds while the workers train: a second start is refused, naming the holder.
     second = afa('train', ROW, *common)
     assert second.returncode == 2 and 'in use by another afa process' in second.stderr
+    while not os.path.exists(os.path.join(work_dir, 'epoch_1.pth')):
+        assert proc.poll() is None, 'training exited before its first checkpoint'
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert not os.path.exists(layout.done_path(work_dir)), 'finished before it could be killed: more epochs'
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and torchrun; the workers, in sessions of their own,
     proc.wait()                          # must die with them (afa.training.launch.die_with_launcher)
     deadline = time.time() + 30
@@ -148,14 +153,14 @@ def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path
     log = resumed.stdout + resumed.stderr
     assert 'resuming %s from' % ROW in log and 'Epoch [1]' not in log
     done = json.load(open(layout.done_path(work_dir)))
-    assert done['checkpoint'].endswith('epoch_6.pth')
+    assert done['checkpoint'].endswith('epoch_8.pth')
     assert (done['processes'], done['imgs_per_gpu'], done['accumulation'], done['effective_batch']) == (2, 1, 1, 2)
     # Rank 0 alone writes: one log file per start, no file of another rank.
     logs = [n for n in os.listdir(work_dir) if n.endswith('.log')]
     assert len(logs) == 2, logs
     # Another config for the same folder is still refused (the fingerprint), with 2 processes as with one.
     other = afa('train', ROW, *common + ['--smoke-epochs', '3'])
-    assert other.returncode == 2 and 'runner.max_epochs: 6 -> 3' in other.stderr
+    assert other.returncode == 2 and 'runner.max_epochs: 8 -> 3' in other.stderr
 
     tested = afa('test', ROW, layout.done_path(work_dir), *common)
     assert tested.returncode == 0, tested.stderr[-3000:]

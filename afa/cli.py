@@ -69,11 +69,13 @@ def _spec(args, target=None):
                    cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
-def _processes(args, spec):
-    """Processes on this node, after refusing a layout that cannot make the run's batch (before any launch)."""
+def _processes(args, spec, training=True):
+    """Processes on this node, after refusing (for training) a layout that cannot make the run's batch, before
+    any launch. Evaluation takes any number of processes."""
     from afa.planning.plan import devices_per_node, layout_for
     from afa.utils.errors import AfaError
-    layout_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+    if training:
+        layout_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
     if args.nodes > 1 and args.launcher == 'none':
         raise AfaError('--nodes %d: start `afa %s` on every node under torchrun (--nnodes %d --nproc-per-node %d, '
                        'c10d rendezvous on the first node) with --launcher pytorch, as the slurm profile does'
@@ -137,7 +139,7 @@ def _cmd_test(args):
         from afa.training.launch import die_with_launcher
         die_with_launcher()
     spec = _spec(args)
-    processes = _processes(args, spec)
+    processes = _processes(args, spec, training=False)
     if processes > 1 and args.launcher == 'none':
         from afa.evaluation.test import relaunch_test
         return relaunch_test(spec, processes, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,

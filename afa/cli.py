@@ -142,6 +142,9 @@ def _cmd_test(args):
     processes = _processes(args, spec, training=False)
     if processes > 1 and args.launcher == 'none':
         from afa.evaluation.test import relaunch_test
+        if args.gpus > 0:
+            from afa.training.inputs import check_gpus
+            check_gpus(args.gpus)
         return relaunch_test(spec, processes, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
                              args.format_only)
     from afa.evaluation.test import test

@@ -169,6 +169,6 @@ def test_two_processes_train_killed_resume_and_evaluate(synthetic_root, tmp_path
     # (--procs dropped: one process)
     assert single.returncode == 0, single.stderr[-3000:]
     alone = json.load(open(str(tmp_path / 'single.json')))
-    assert metrics['dataset']['images'] == alone['dataset']['images'] == 16
+    assert metrics['dataset']['images'] == alone['dataset']['images'] > 0
     assert metrics['bbox'] == alone['bbox'] and metrics['segm'] == alone['segm']  # every image, once, in order
     assert metrics['training_layout']['processes'] == 2

@@ -8,7 +8,8 @@ PAPER_SMOKE_ROWS ?= [cmrcn_r50_sumup_1x,cmrcn_r50_mssa_adp_1x,ddetr_r50_1x]
 PYTEST_ARGS ?= -m "not slow"
 SNAKE_ARGS ?=
 
-.PHONY: setup test test-all smoke report bench help paper-env test-paper test-paper-all smoke-paper
+.PHONY: setup test test-all smoke report bench help paper-env test-paper test-paper-all smoke-paper \
+	image-tools image-modern wheelhouse
 
 help:
 	@echo "make smoke     set up .venv and run the whole pipeline on synthetic data on CPU (tables in results/smoke)"
@@ -20,6 +21,11 @@ help:
 	@echo "make test-paper    the fast tests under the paper environment"
 	@echo "make test-paper-all  the fast and slow tests under the paper environment (what CI runs)"
 	@echo "make smoke-paper   the smoke DAG as the image runs it: Snakemake from .venv, afa from .venv-paper"
+	@echo "make image-tools   apt-get install podman, buildah, debootstrap and runc (root)"
+	@echo "make image-modern  build the modern image with podman here (Debian by debootstrap, CUDA ops for sm_80/sm_90:"
+	@echo "                   hours on 2 cores; MAX_JOBS=2 by default) and run its reproduce --smoke (build/image-modern/)"
+	@echo "make wheelhouse    the offline folder scripts/gpu_check.sh installs from (WHEELHOUSE=wheelhouse; wheels for"
+	@echo "                   the Python of GPU_PYTHON, default .venv's 3.11: pass one of the GPU machine's version)"
 
 setup:
 	@bash scripts/setup_env.sh
@@ -58,3 +64,17 @@ smoke-paper: setup paper-env
 	    --config afa_command="$(abspath $(PAPER_PY)) -m afa.cli" runs_root=runs-paper-stack \
 	    results_root=results-paper-stack 'rows=$(PAPER_SMOKE_ROWS)' $(SNAKE_ARGS)
 	@cat results-paper-stack/smoke/tables.md
+
+# The modern image, built and checked on this machine with podman (scripts/image_here.sh says what it does).
+image-tools:
+	apt-get update
+	apt-get install -y --no-install-recommends podman buildah debootstrap runc
+
+image-modern:
+	bash scripts/image_here.sh $(IMAGE_ARGS)
+
+# What scripts/gpu_check.sh needs on a GPU machine without network, besides its torch (docker/README.md).
+WHEELHOUSE ?= wheelhouse
+GPU_PYTHON ?= $(abspath $(PY))
+wheelhouse: setup
+	bash scripts/wheelhouse.sh $(WHEELHOUSE) $(GPU_PYTHON)

@@ -7,7 +7,7 @@ once, loading mmdet.
 """
 from afa.integration.registration import register_modules, register_when_loaded
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 __all__ = ['register_modules']
 
 register_when_loaded()

@@ -62,6 +62,10 @@ def _spec(args, target=None):
         if not sep:
             from afa.utils.errors import AfaError
             raise AfaError('--cfg-options takes KEY=VALUE pairs, got %r' % item)
+        if not key or not value.strip():
+            from afa.utils.errors import AfaError
+            raise AfaError('--cfg-options %s has no %s: write KEY=VALUE (VALUE in YAML, null for none)'
+                           % (item, 'key' if not key else 'value'))
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
     return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
@@ -98,7 +102,16 @@ def _cmd_train(args):
                                     retrain=args.retrain)
     from afa.training.train import train
     train(spec, gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
-          validate=args.validate, retrain=args.retrain, max_imgs_per_gpu=args.max_imgs_per_gpu)
+          validate=args.validate, retrain=args.retrain,
+          alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop),
+          max_imgs_per_gpu=args.max_imgs_per_gpu)
+    return 0
+
+
+def _cmd_reference_fetch(args):
+    from afa.data.references import fetch
+    path = fetch(args.row, args.dir, url=args.url, source=args.file)
+    print('afa reference fetch: %s' % path)
     return 0
 
 
@@ -165,7 +178,8 @@ def _cmd_data_synthetic(args):
 def _cmd_tables(args):
     from afa.reporting.tables import write_tables
     outputs, frame = write_tables(args.runs, args.out, args.scale, testdev_csv=args.testdev_scores,
-                                  with_figure=not args.no_figure)
+                                  with_figure=not args.no_figure, allow_fewer=args.allow_fewer,
+                                  testdev_required=args.testdev_given)
     done = frame[frame['status'] == 'done']
     print('afa tables: %d runs of %d rows; %s' % (len(done), done['id'].nunique(),
                                                   ', '.join(sorted(outputs.values()))))
@@ -175,11 +189,86 @@ def _cmd_tables(args):
     return 0
 
 
+FIGURE_EXTENSIONS = ('.png', '.pdf', '.svg', '.jpg', '.jpeg')
+
+
+def check_figure_path(path, option='--out'):
+    """A figure file matplotlib can write by its extension, not a folder: AfaError otherwise."""
+    from afa.utils.errors import AfaError
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise AfaError('%s %s is a folder; name the figure file, e.g. %s' % (option, path,
+                                                                          os.path.join(path, 'curves.png')))
+    if os.path.splitext(path)[1].lower() not in FIGURE_EXTENSIONS:
+        raise AfaError('%s %s: unknown figure format %r; end the name with one of %s'
+                       % (option, path, os.path.splitext(path)[1], ', '.join(FIGURE_EXTENSIONS)))
+
+
 def _cmd_curves(args):
     from afa.reporting.curves import plot_curves
+    check_figure_path(args.out)
     n = plot_curves(args.runs, args.out)
     print('afa curves: %d runs -> %s' % (n, args.out))
     return 0
+
+
+def _cmd_status(args):
+    from afa.reporting import status
+    run_ids = _status_runs(args)
+    stall_after = args.stall_after * 60.0
+
+    def show():
+        found = status.collect(args.runs_root, args.scale, run_ids, stall_after)
+        if args.json:
+            import json
+            return json.dumps(found, indent=1, sort_keys=True)
+        return 'afa status: %s  (%s)\n%s' % (layout.runs_dir(args.runs_root, args.scale),
+                                            time_stamp(), status.render(found))
+    if args.watch is None:
+        print(show())
+        return 0
+    try:
+        while True:
+            text = show()
+            sys.stdout.write('\033[H\033[2J' if sys.stdout.isatty() else '')
+            print(text, flush=True)
+            import time
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def time_stamp():
+    import time
+    return time.strftime('%Y-%m-%d %H:%M:%S')
+
+
+def _status_runs(args):
+    """The run ids `afa status` shows: the workflow config's selection (--config), else --rows / --tables."""
+    from afa.runs import zoo as zoo_mod
+    from afa.utils.errors import AfaError
+    zoo = zoo_mod.load()
+    precision, seeds, targets = args.precision, args.seeds, None
+    if args.config:
+        import yaml
+        try:
+            with open(args.config) as f:
+                config = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (args.config, e)) from None
+        if config.get('scale') and config['scale'] != args.scale:
+            raise AfaError('--config %s is a %s config but --scale is %s' % (args.config, config['scale'], args.scale))
+        targets = list(config.get('rows') or []) or [r.id for r in zoo.select(tables=config.get('tables'))]
+        seeds = seeds or config.get('seeds')
+        precision = precision or config.get('precision')
+    if args.rows:
+        targets = args.rows
+    elif args.table:
+        targets = [r.id for r in zoo.select(tables=args.table)]
+    for target in targets or []:
+        zoo.lookup(target)
+    from afa.reporting.status import selected_runs
+    return selected_runs(args.runs_root, args.scale, targets or zoo.ids(), seeds,
+                         precision or layout.DEFAULT_PRECISION)
 
 
 def _cmd_data_pretrained(args):
@@ -296,6 +385,13 @@ def build_parser():
     p.add_argument('--validate', dest='validate', action='store_true', default=None,
                    help='evaluate on val after each epoch (default for real runs)')
     p.add_argument('--no-validate', dest='validate', action='store_false')
+    p.add_argument('--reference', metavar='REF', default='auto',
+                   help='early alarm: the box-AP-per-epoch curve to compare with after each validation: auto '
+                        '(default; see the README), none, run:RUN_ID, or a *.log.json file')
+    p.add_argument('--reference-offset', type=float, default=0.0, metavar='AP',
+                   help='shift the reference curve by this many AP points (e.g. the expected gain over Sum-Up)')
+    p.add_argument('--alarm-stop', action='store_true',
+                   help='stop the run cleanly when it falls outside the band (a rerun resumes it)')
     p.add_argument('--retrain', action='store_true',
                    help='train again even though the run folder holds a (finished or partial) run: the old folder '
                         'is moved to RUNS_ROOT/SCALE/.replaced/, never deleted')
@@ -325,6 +421,9 @@ def build_parser():
     p.add_argument('--testdev-scores', help='CSV of server scores: run_id,box_ap,mask_ap '
                                             '(default results/testdev_scores.csv for paper scale)')
     p.add_argument('--no-figure', action='store_true')
+    p.add_argument('--allow-fewer', action='store_true',
+                   help='replace tables in --out even though they were built from runs that --runs lacks '
+                        '(refused by default: derived results are never silently built from fewer runs)')
     p.add_argument('--print', action='store_true', help='print the markdown when done')
     p.set_defaults(func=_cmd_tables)
 
@@ -332,6 +431,37 @@ def build_parser():
     p.add_argument('--runs', required=True, help='folder of run folders')
     p.add_argument('--out', required=True, help='PNG to write')
     p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser('status', help='where every run stands (state, epoch, throughput, ETA, validation AP, '
+                                      'GPU-hours, alarms), read from the run folders alone')
+    p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
+    p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
+    p.add_argument('--config', help="a workflow config (config/coco.yaml...): its rows or tables, seeds and "
+                                    "precision")
+    p.add_argument('--rows', nargs='+', metavar='ROW', help='only these rows (ROW or ROW+VARIANT)')
+    p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
+    p.add_argument('--seeds', nargs='+', type=int, help='seeds of every row (default 0; run folders of other '
+                                                        'seeds are shown too)')
+    p.add_argument('--precision', choices=layout.PRECISIONS, help='default %s' % layout.DEFAULT_PRECISION)
+    p.add_argument('--stall-after', type=float, default=30.0, metavar='MINUTES',
+                   help='a run whose logs have not moved for this long is stalled (default 30, longer than a '
+                        'val2017 evaluation)')
+    p.add_argument('--watch', type=float, nargs='?', const=60.0, metavar='SECONDS',
+                   help='refresh every SECONDS (default 60) until Ctrl-C')
+    p.add_argument('--json', action='store_true', help='JSON for machines: one record per run')
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser('reference', help="reference training curves for the early alarm (mmdetection's "
+                                         "published logs)")
+    ref = p.add_subparsers(dest='reference_command', metavar='ACTION')
+    ref.required = True
+    q = ref.add_parser('fetch', help="download a row's published training log (*.log.json) into --dir")
+    q.add_argument('row', metavar='ROW', help='a row with a reference_log in configs/zoo.yaml (the Sum-Up rows), or '
+                                              'any row with --url/--file')
+    q.add_argument('--url', help="the log's URL (default: the row's reference_log)")
+    q.add_argument('--file', help='a log you downloaded yourself: checked and copied')
+    q.add_argument('--dir', default=layout.REFERENCE_DIR, help='default %s' % layout.REFERENCE_DIR)
+    q.set_defaults(func=_cmd_reference_fetch)
 
     p = sub.add_parser('release', help="the authors' released checkpoints: convert to this project's names")
     rel = p.add_subparsers(dest='release_command', metavar='ACTION')
@@ -391,15 +521,39 @@ def _version():
     return __version__
 
 
+# The least value of each numeric option (a negative count is never meant: refused, not silently used).
+MINIMUMS = {'gpus': 0, 'train': 1, 'val': 1, 'test': 0, 'height': 32, 'width': 32, 'smoke_epochs': 1, 'seed': 0,
+            'jobs': 1, 'timeout': 0.001}
+
+
+def check_minimums(args):
+    """A one-line error for a numeric option below its least value (MINIMUMS), else None."""
+    for dest, least in sorted(MINIMUMS.items()):
+        value = getattr(args, dest, None)
+        if isinstance(value, (int, float)) and value < least:
+            option = '--' + dest.replace('_', '-')
+            return '%s must be >= %s, got %s' % (option, least, value)
+    return None
+
+
 def main(argv=None):
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    problem = check_minimums(args)
+    if problem:
+        print('afa %s: error: %s' % (args.command, problem), file=sys.stderr)
+        return 2
     args.argv = argv  # `afa train --gpus N` relaunches itself with the same arguments
     if getattr(args, 'gpus', None) == 0:
         # Before torch initialises CUDA: under torch 1.9 a visible GPU is still picked by DataParallel.
         os.environ['CUDA_VISIBLE_DEVICES'] = ''
     if args.command == 'tables':
+        args.testdev_given = args.testdev_scores is not None
+        if args.runs is not None and not os.path.isdir(args.runs):
+            print('afa tables: error: --runs %s is not a folder of run folders; pass e.g. runs/%s'
+                  % (args.runs, args.scale), file=sys.stderr)
+            return 2
         args.runs = args.runs or layout.runs_dir(layout.RUNS_ROOT, args.scale)
         args.out = args.out or layout.results_dir(layout.RESULTS_ROOT, args.scale)
         if args.testdev_scores is None and args.scale == 'paper':

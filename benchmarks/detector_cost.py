@@ -11,6 +11,13 @@ where the neck's share of the time is largest. ``--score-thr 0`` sends every mod
 through the three mask heads, as a trained model does on a busy image. One image per batch, two boxes with
 masks for the training step (forward, losses, backward).
 
+Rows: each AFA neck "before" (NECK[before]: every level computed whole, as the neck was before the strips),
+as it is now, and, for the training step, NECK[cp] (activations recomputed in the backward pass, the
+``with_cp`` option); options of a name: ``measure.neck_variant``. In the inference table NECK[cp] is NECK, in
+the training table NECK[before] is NECK, so those rows are left out. "MAC bound s": Sum-Up's time scaled by
+the model's multiply-adds (convolutions and linear layers counted on the Sum-Up model by hooks, its FPN's
+fusion stage replaced by the neck's, ``afa.models.neck_cost``): the time if the neck ran at the FPN's speed.
+
 Time: median over --repeat rounds after a warm-up round; each round runs every model once in turn (see
 ``measure.time_alternating``). Peak memory (CPU): how far one run raises the peak resident set (VmHWM) of a
 fresh child process that has built the same model, i.e. activations, temporaries and, for training, the
@@ -31,9 +38,11 @@ import measure  # noqa: E402
 from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 CONFIG = os.path.join(REPO, 'configs', 'mmdet', 'cascade_rcnn', 'cascade_mask_rcnn_r50_fpn_1x_coco.py')
-NECKS = ['FPN'] + list(PAPER_NECKS)
+NECKS = ['FPN'] + ['%s%s' % (neck, option) for neck in PAPER_NECKS for option in ('[before]', '', '[cp]')]
 MODES = ('infer', 'train')
-QUICK = dict(sizes='384x640', necks='FPN,MSSAAdp,MSCAAdp', repeat=1)
+SKIPPED = dict(infer='[cp]', train='[before]')  # the rows that equal another row in that mode
+QUICK = dict(sizes='384x640', repeat=1,
+             necks='FPN,MSSAAdp[before],MSSAAdp,MSSAAdp[cp],MSCAAdp[before],MSCAAdp,MSCAAdp[cp]')
 
 
 def build(neck, device, reference=None, score_thr=None):
@@ -43,7 +52,8 @@ def build(neck, device, reference=None, score_thr=None):
     from mmdet.models import build_detector
     measure.quiet_mmcv()
     cfg = Config.fromfile(CONFIG)
-    cfg.model.neck.type = neck
+    cfg.model.neck.type, options = measure.neck_variant(neck)
+    cfg.model.neck.update(options)
     cfg.model.backbone.init_cfg = None  # random weights: no download
     if score_thr is not None:
         cfg.model.test_cfg.rcnn.score_thr = score_thr
@@ -90,6 +100,37 @@ def runner(model, batch, mode):
     return infer if mode == 'infer' else train
 
 
+def counted_macs(model, batch):
+    """Multiply-adds of the convolutions and linear layers in one inference of ``model`` (forward hooks)."""
+    import torch.nn as nn
+    total = [0]
+
+    def conv(module, inputs, output):
+        total[0] += output.numel() * (module.in_channels // module.groups) * module.kernel_size[0] * \
+            module.kernel_size[1]
+
+    def linear(module, inputs, output):
+        total[0] += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
+               for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        runner(model, batch, 'infer')()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
+def mac_bounds(models, batch, height, width):
+    """name -> the model's multiply-adds over the first (Sum-Up) model's, its neck's fusion stage swapped."""
+    from afa.models.neck_cost import fusion_macs
+    names = list(models)
+    reference = counted_macs(models[names[0]], batch)
+    base = fusion_macs(names[0].split('[')[0], height, width)
+    return {n: (reference - base + fusion_macs(n.split('[')[0], height, width)) / reference for n in names}
+
+
 def child(neck, size, mode, score_thr):
     """Peak-memory child: build one detector, run ``mode`` once, print the growth of the peak RSS."""
     import json
@@ -127,9 +168,10 @@ def main():
         for key, value in QUICK.items():
             setattr(args, key, value)
     necks, modes = args.necks.split(','), args.modes.split(',')
-    print('device: %s (%s), torch %s, threads %d; Cascade Mask R-CNN R-50, batch 1, test score_thr %s' % (
+    print('device: %s (%s), torch %s, threads %d; Cascade Mask R-CNN R-50, batch 1, test score_thr %s; %s' % (
         args.device, torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU', torch.__version__,
-        torch.get_num_threads(), 'of the config' if args.score_thr is None else args.score_thr))
+        torch.get_num_threads(), 'of the config' if args.score_thr is None else args.score_thr,
+        measure.machine_line()))
 
     def progress(message):
         print('  ' + message, file=sys.stderr, flush=True)
@@ -141,22 +183,25 @@ def main():
     for size in args.sizes.split(','):
         height, width = map(int, size.split('x'))
         batch = batch_for(height, width, args.device)
+        bounds = mac_bounds(models, batch, height, width)
         for mode in modes:
-            times = measure.time_alternating({n: runner(m, batch, mode) for n, m in models.items()},
+            rows_of = [n for n in necks if n == necks[0] or SKIPPED[mode] not in n]
+            times = measure.time_alternating({n: runner(models[n], batch, mode) for n in rows_of},
                                              args.repeat, args.device, progress)
             rows = []
-            for neck in necks:
-                row = [neck, times[neck]]
+            for neck in rows_of:
+                row = [neck, times[necks[0]] * bounds[neck], times[neck]]
                 if not args.no_memory:
                     row.append(peak_memory(neck, height, width, mode, args.device, args.score_thr, models[neck],
                                            batch))
                     progress('memory %s %s %s' % (neck, size, mode))
                 rows.append(row + [weights[neck]])
-            header = ['neck', '%s s' % mode] + ([] if args.no_memory else ['peak MiB']) + ['weights MiB']
-            scales = [1] + ([] if args.no_memory else [2 ** -20]) + [2 ** -20]
-            formats = ['%.2f'] + ([] if args.no_memory else ['%.0f']) + ['%.0f']
-            title = 'detector %s, image %s, %d rounds' % ('inference' if mode == 'infer' else 'training step',
-                                                           size, args.repeat)
+            header = ['neck', 'MAC bound s', '%s s' % mode] + ([] if args.no_memory else ['peak MiB']) + \
+                ['weights MiB']
+            scales = [1, 1] + ([] if args.no_memory else [2 ** -20]) + [2 ** -20]
+            formats = ['%.2f', '%.2f'] + ([] if args.no_memory else ['%.0f']) + ['%.0f']
+            title = 'detector %s, image %s, %d rounds; at the end: %s' % (
+                'inference' if mode == 'infer' else 'training step', size, args.repeat, measure.machine_line())
             measure.print_ratio_table(title, header, rows, scales, formats)
 
 

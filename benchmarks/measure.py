@@ -6,10 +6,46 @@ load from another process lands on all of them rather than on whichever model wa
 """
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
 import time
+
+
+# Variants of a neck name, NECK[option,...], so that "before" and "after" rows run in one process.
+VARIANTS = {
+    'before': dict(strip_tokens=0),        # every level whole: the block as it was before strips
+    'explicit': dict(use_fused_attn=False),  # torch 1.9's attention path
+    'cp': dict(with_cp=True),              # activations recomputed in the backward pass
+}
+
+
+def neck_variant(name):
+    """'MSSAAdp[before,cp]' -> ('MSSAAdp', {config keys of the options}); FPN takes no option. An option
+    KEY=INT sets that config key (e.g. strip_tokens=8192)."""
+    base, _, options = name.partition('[')
+    cfg = {}
+    for option in filter(None, options.rstrip(']').split(',')):
+        key, equals, value = option.partition('=')
+        if equals and value.isdigit():
+            cfg[key] = int(value)
+        elif option not in VARIANTS:
+            raise SystemExit('unknown neck option %r in %r; known: %s, KEY=INT' % (option, name,
+                                                                                 ', '.join(VARIANTS)))
+        else:
+            cfg.update(VARIANTS[option])
+    return base, cfg
+
+
+def machine_line():
+    """The load this run shares the machine with: CPU count and load averages (1, 5, 15 min)."""
+    try:
+        load = '%.1f %.1f %.1f' % os.getloadavg()
+    except OSError:
+        load = 'unknown'
+    return '%d CPUs, load average %s, OMP_NUM_THREADS=%s' % (os.cpu_count() or 0, load,
+                                                            os.environ.get('OMP_NUM_THREADS', 'unset'))
 
 
 def quiet_mmcv():

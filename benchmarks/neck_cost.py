@@ -1,7 +1,13 @@
 """Cost of FPN and every AFA neck: parameters, analytical MACs, forward and forward+backward time, peak memory.
 
     .venv/bin/python benchmarks/neck_cost.py [--sizes 800x1344,512x512] [--device cpu|cuda] [--repeat 3]
-                                             [--necks FPN,MSSAAdp,...] [--explicit-too] [--no-memory]
+                                             [--necks FPN,MSSAAdp,...] [--explicit-too] [--no-memory] [--quick]
+
+A neck name may carry options, NECK[before], NECK[cp], NECK[explicit] (``measure.VARIANTS``); by default each
+AFA neck has a "before" row (every level computed whole, as before the strips; ``strip_tokens=0``) beside
+its row as it is now, and a [cp] row (``with_cp=True``) for the training-step figures.
+"MAC bound ms" is the reference row's time scaled by the fusion stage's multiply-adds: the time the neck
+would take if it ran its arithmetic at the FPN's speed (laterals and outputs counted as in the FPN).
 
 Inputs are random ResNet-50 feature maps (256/512/1024/2048 channels, strides 4..32) of one image of each
 size. Time is the median over --repeat rounds after a warm-up round, each round running every neck once in
@@ -22,17 +28,17 @@ from afa.models.neck_cost import fusion_macs, level_sizes  # noqa: E402
 from afa.models.necks import PAPER_NECKS  # noqa: E402
 
 NECKS = ['FPN'] + list(PAPER_NECKS)
+QUICK = dict(sizes='800x1344', necks='FPN,MSSAAdp[before],MSSAAdp,MSCAAdp[before],MSCAAdp', repeat=3)
 CHANNELS = [256, 512, 1024, 2048]
 
 
 def build(name, device):
-    """``name`` is a registered neck, or NECK[explicit] for its explicit (non-fused) attention path."""
+    """``name`` is a registered neck, with options in brackets (``measure.neck_variant``)."""
     import afa.models  # noqa: F401  (registers the necks)
     from mmdet.models import build_neck
     measure.quiet_mmcv()
-    cfg = dict(type=name.split('[')[0], in_channels=CHANNELS, out_channels=256, num_outs=5)
-    if name.endswith('[explicit]'):
-        cfg['use_fused_attn'] = False
+    neck_type, options = measure.neck_variant(name)
+    cfg = dict(type=neck_type, in_channels=CHANNELS, out_channels=256, num_outs=5, **options)
     neck = build_neck(cfg).to(device)
     neck.init_weights()
     return neck
@@ -50,6 +56,7 @@ def runner(neck, x, mode):
             neck(x)
 
     def forward_backward():
+        neck.train()
         neck.zero_grad(set_to_none=True)
         sum(o.float().mean() for o in neck(x)).backward()
 
@@ -80,17 +87,24 @@ def main():
     parser.add_argument('--explicit-too', action='store_true',
                         help='also the plain necks on the explicit attention path (what torch 1.9 runs)')
     parser.add_argument('--no-memory', action='store_true', help='time only (memory needs a child per run)')
+    parser.add_argument('--quick', action='store_true', help='the paper size, FPN and the Adp necks before and '
+                        'after: %s' % QUICK)
     parser.add_argument('--child', nargs=3, metavar=('NECK', 'SIZE', 'MODE'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
 
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
     necks = args.necks.split(',')
+    if args.necks == ','.join(NECKS):
+        necks = [NECKS[0]] + [n + v for n in NECKS[1:] for v in ('[before]', '', '[cp]')]
     if args.explicit_too:
         necks += ['%s[explicit]' % n for n in necks if n in ('MSSA', 'MSCA')]
-    print('device: %s (%s), torch %s, threads %d' % (
+    print('device: %s (%s), torch %s, threads %d; %s' % (
         args.device, torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU', torch.__version__,
-        torch.get_num_threads()))
+        torch.get_num_threads(), measure.machine_line()))
 
     def progress(message):
         print('  ' + message, file=sys.stderr, flush=True)
@@ -104,19 +118,21 @@ def main():
                  for mode in ('fwd', 'fwdbwd')}
         rows = []
         for name in necks:
-            row = [name, sum(p.numel() for p in modules[name].parameters()),
-                   fusion_macs(name.split('[')[0], height, width), times['fwd'][name], times['fwdbwd'][name]]
+            macs = fusion_macs(name.split('[')[0], height, width)
+            bound = times['fwd'][necks[0]] * macs / fusion_macs(necks[0].split('[')[0], height, width)
+            row = [name, sum(p.numel() for p in modules[name].parameters()), macs, bound, times['fwd'][name],
+                   times['fwdbwd'][name]]
             if not args.no_memory:
                 row += [peak_memory(name, height, width, mode, args.device) for mode in ('fwd', 'fwdbwd')]
                 progress('memory %s %s' % (name, size))
             rows.append(row)
-        header = ['neck', 'params', 'fusion GMACs', 'fwd ms', 'fwd+bwd ms']
-        scales, formats = [1, 1e-9, 1e3, 1e3], ['%d', '%.1f', '%.0f', '%.0f']
+        header = ['neck', 'params', 'fusion GMACs', 'MAC bound ms', 'fwd ms', 'fwd+bwd ms']
+        scales, formats = [1, 1e-9, 1e3, 1e3, 1e3], ['%d', '%.1f', '%.0f', '%.0f', '%.0f']
         if not args.no_memory:
             header += ['peak MiB fwd', 'peak MiB fwd+bwd']
             scales, formats = scales + [2 ** -20] * 2, formats + ['%.0f'] * 2
-        measure.print_ratio_table('image %s, batch 1, %d rounds' % (size, args.repeat), header, rows, scales,
-                                  formats)
+        measure.print_ratio_table('image %s, batch 1, %d rounds; at the end: %s' % (
+            size, args.repeat, measure.machine_line()), header, rows, scales, formats)
 
 
 if __name__ == '__main__':

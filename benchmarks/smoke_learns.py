@@ -1,5 +1,5 @@
 """Does the smoke scale learn, and what does a row cost? Train rows at the smoke scale on the synthetic dataset
-(CPU, one thread per row, as the smoke profile runs them) with the workflow's settings (config/config.yaml),
+(CPU, one thread per row, as the smoke profile runs them) with the workflow's settings (.test/config/config.yaml),
 and print box and mask AP against the floors of afa/runs/smoke.py, with each row's CPU seconds.
 
     .venv/bin/python benchmarks/smoke_learns.py [--rows ROW ...] [--epochs N] [--jobs 2] [--seeds 0 1 2]
@@ -53,7 +53,7 @@ def run_row(run, common, runs_root):
 
 
 def main():
-    with open(os.path.join(REPO, 'config', 'config.yaml')) as f:
+    with open(os.path.join(REPO, '.test', 'config', 'config.yaml')) as f:
         config = yaml.safe_load(f)
     synthetic = config['data']['synthetic']
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -69,6 +69,14 @@ def main():
         for rec in csv.DictReader(f):
             print('  %-34s box AP %5.1f  mask AP %s' % (rec['run_id'], float(rec['ours_box_val']),
                                                        rec['ours_mask_val'] or '-'))
+    # Snakemake's benchmark records (benchmark: directive of the train and evaluate rules): the cost of each job.
+    for rule in ('train', 'evaluate'):
+        folder = os.path.join(work, 'logs', 'smoke', 'benchmark', rule)
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            with open(os.path.join(folder, name)) as f:
+                rec = next(csv.DictReader(f, delimiter='\t'))
+            print('  %-8s %-34s %7.1f s wall  %7.1f s CPU  max RSS %6.0f MB'
+                  % (rule, name[:-len('.tsv')], float(rec['s']), float(rec['cpu_time']), float(rec['max_rss'])))
     if args.keep:
         shutil.copytree(os.path.dirname(summary), args.keep)  # a new folder
     shutil.rmtree(work, ignore_errors=True)

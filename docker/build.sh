@@ -2,11 +2,13 @@
 # Build one of the two images with its base image pinned by digest and recorded inside (labels and
 # /opt/afa-image.json):
 #
-#   docker/build.sh paper|modern [--tag NAME] [--dry-run] [-- DOCKER_BUILD_OPTIONS ...]
+#   docker/build.sh paper|modern [--tag NAME] [--local-base] [--dry-run] [-- DOCKER_BUILD_OPTIONS ...]
 #
 # The digest is docker/IMAGE-env.json's `base_digest` when someone recorded it there (the build then pulls
-# exactly that), else the one the base image's tag resolves to now (printed, to be recorded). DOCKER names the
-# client (default docker; podman works the same).
+# exactly that), else the one the base image's tag resolves to now (printed, to be recorded). --local-base: the
+# base image is in the local store already under its name (scripts/image_here.sh imports one that debootstrap
+# made): its digest is taken from there and nothing is pulled (podman). DOCKER names the client (default docker;
+# podman works the same).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,7 +16,7 @@ DOCKER=${DOCKER:-docker}
 PYTHON=${PYTHON:-python3}
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -33,11 +35,13 @@ image=$1
 shift
 tag="afa-repro:$image"
 dry_run=false
+local_base=false
 extra=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --tag) [[ $# -ge 2 ]] || die "--tag needs a name"; tag=$2; shift 2 ;;
         --dry-run) dry_run=true; shift ;;
+        --local-base) local_base=true; shift ;;
         --) shift; extra=("$@"); break ;;
         *) die "unknown option '$1' (see build.sh --help)" ;;
     esac
@@ -54,7 +58,16 @@ env = json.load(open(sys.argv[1]))
 print(env['pins']['BASE_IMAGE'], env.get('base_digest') or '-')
 EOF
 )
-if [[ $digest == - ]]; then
+if $local_base; then
+    if $dry_run; then
+        digest="sha256:$(printf '0%.0s' {1..64})"
+    else
+        digest=$("$DOCKER" image inspect --format '{{.Digest}}' "$base" 2>/dev/null) \
+            || die "--local-base: no image $base in the local store (make image-modern imports one)"
+        [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || die "--local-base: $DOCKER reports no digest for $base ('$digest')"
+    fi
+    printf 'build.sh: local base %s@%s\n' "$base" "$digest" >&2
+elif [[ $digest == - ]]; then
     run "$DOCKER" pull "$base"
     if $dry_run; then
         digest="sha256:$(printf '0%.0s' {1..64})"

@@ -1,5 +1,6 @@
 """Shared fixtures (tests/ mirrors the afa/ package, one folder per stage; helpers shared by several folders, such as
-the loopback servers, live here beside this file): the repo root and mmdet's own model-zoo configs (shipped inside the mmdet package).
+the loopback servers, live here beside this file): the repo root and mmdet's own model-zoo configs (shipped
+inside the mmdet package).
 
 The suite runs under both environments (make test: the modern .venv; make test-paper: the paper's pins in
 .venv-paper). Two kinds of tests cannot pass under the paper stack by design and are deselected there, each
@@ -17,7 +18,7 @@ FIXTURES = os.path.join(REPO, 'tests', 'fixtures')  # files the tests compare wi
 PAPER_ONLY_DESELECTED = {
     'modern_stack_only': 'compares with a file of the modern stack (mmdet 2.28.2), which the paper stack does '
                          'not install',
-    'orchestrator': 'runs a tool of the orchestrator environment (snakemake, hadolint, shellcheck, vermin) found '
+    'orchestrator': 'runs a tool of the orchestrator environment (snakemake, hadolint, shellcheck, vermin, ruff) found '
                     'beside the interpreter; in the paper stack, as in the image, those live in the orchestrator '
                     'env, and `make smoke-paper` runs the workflow that way',
 }

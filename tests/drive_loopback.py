@@ -4,7 +4,7 @@ gdown asks for https://drive.google.com/drive/folders/ID, then https://drive.goo
 an HTTPS proxy (CONNECT) on 127.0.0.1 answers for drive.google.com with a certificate made for the test: point
 ``https_proxy`` at it and ``REQUESTS_CA_BUNDLE`` at the certificate (``env()``) and gdown runs unchanged. The
 folder page carries its listing the way gdown parses it; files honour Range; ``faults[name]`` cuts a transfer
-halfway once per entry. Requests are recorded as (path, Range header).
+halfway once per entry, 'trickle' sends it a byte at a time. Requests are recorded as (path, Range header).
 """
 import json
 import os
@@ -12,6 +12,7 @@ import socketserver
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
@@ -69,7 +70,18 @@ class LoopbackDrive(object):
                 self.send_header('Content-Length', str(len(body) - start))
                 self.end_headers()
                 queue = drive.faults.get(name) or []
-                if queue and queue.pop(0) == 'cut':
+                fault = queue.pop(0) if queue else None
+                if fault == 'trickle':  # one byte every 50 ms: each read within any timeout, never done
+                    try:
+                        for i in range(start, len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except (BrokenPipeError, ConnectionResetError, OSError):
+                        pass
+                    self.close_connection = True
+                    return
+                if fault == 'cut':
                     self.wfile.write(body[start:start + (len(body) - start) // 2])
                     self.wfile.flush()
                     self.close_connection = True

@@ -7,14 +7,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FaultyServer(object):
     """Serves ``files`` ({url path: bytes}). ``faults[path]`` is a list consumed one per request:
     'cut' (half the body, then the connection closes), 'ignore_range' (200 with the whole file),
-    'corrupt' (other bytes of the same length), 'slow' (stall longer than the client's timeout), or an HTTP
+    'corrupt' (other bytes of the same length), 'slow' (stall longer than the client's timeout), 'trickle' (one
+    byte every ``trickle_gap`` seconds: each read within any timeout, the file never done), or an HTTP
     status code (404, 500, ...). Requests are recorded as (path, Range header)."""
 
-    def __init__(self, files, stall=3.0):
+    def __init__(self, files, stall=3.0, trickle_gap=0.05):
         self.files = dict(files)
         self.faults = {}
         self.requests = []
         self.stall = stall
+        self.trickle_gap = trickle_gap
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +52,16 @@ class FaultyServer(object):
                 if fault == 'slow':
                     time.sleep(server.stall)
                 payload = body[start:]
+                if fault == 'trickle':
+                    try:
+                        for i in range(len(payload)):
+                            self.wfile.write(payload[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle_gap)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
                 if fault == 'cut':
                     self.wfile.write(payload[:len(payload) // 2])
                     self.wfile.flush()

@@ -35,7 +35,61 @@ def load_annotation_file(path, keys=INSTANCE_KEYS):
                                                                and 'id' in img)]
     if bad:
         raise AfaError('annotation file %s: images[%d] has no id/file_name' % (path, bad[0]))
+    problems = content_problems(doc, 'annotations' in keys)
+    if problems:
+        raise AfaError('annotation file %s: %s; fix or fetch it again (COCO: `afa data coco --root %s --parts '
+                       'annotations`; synthetic: `afa data synthetic`)' % (path, '; '.join(problems), _root_of(path)))
     return doc
+
+
+def _first_duplicate(values):
+    seen = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def content_problems(doc, with_annotations=True, limit=3):
+    """What a loader would silently drop or crash on, as phrases naming the ids: duplicate image or category
+    ids, images without a positive width and height, and (``with_annotations``) an instance file without
+    annotations, annotations of an unknown category or image."""
+    problems = [] if doc['images'] else ['no images (a dataset needs at least one)']
+    duplicate = _first_duplicate(img['id'] for img in doc['images'])
+    if duplicate is not None:
+        problems.append('image id %r is listed twice' % (duplicate,))
+    for img in doc['images']:
+        width, height = img.get('width'), img.get('height')
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+            problems.append('image id %r (%s) has the size %sx%s; width and height must be positive'
+                            % (img['id'], img['file_name'], width, height))
+            break
+    categories = [c.get('id') for c in doc['categories'] if isinstance(c, dict)]
+    duplicate = _first_duplicate(categories)
+    if duplicate is not None:
+        problems.append('category id %r is listed twice' % (duplicate,))
+    if not with_annotations:
+        return problems[:limit]
+    annotations = doc.get('annotations') or []
+    if not annotations:
+        problems.append('no annotations (an instance file needs at least one object to train on or evaluate)')
+    known_categories, known_images = set(categories), {img['id'] for img in doc['images']}
+    for ann in annotations:
+        if not isinstance(ann, dict):
+            problems.append('an annotation is a %s, not a dict' % type(ann).__name__)
+            break
+        if ann.get('category_id') not in known_categories:
+            problems.append('annotation id %r has the category id %r, which "categories" does not list (known: %s)'
+                            % (ann.get('id'), ann.get('category_id'), ', '.join(map(str, sorted(known_categories,
+                                                                                             key=str)))))
+            break
+    for ann in annotations:
+        if isinstance(ann, dict) and ann.get('image_id') not in known_images:
+            problems.append('annotation id %r is of the image id %r, which "images" does not list'
+                            % (ann.get('id'), ann.get('image_id')))
+            break
+    return problems[:limit]
 
 
 def _root_of(path):
@@ -54,8 +108,28 @@ def image_problem(path):
     if not head:
         return 'empty'
     if head.startswith(_SIGNATURES) or (head[:4] == b'RIFF' and head[8:12] == b'WEBP'):
-        return None
+        return truncation(path, head)
     return 'not an image (starts with %s)' % head[:4].hex()
+
+
+# The end markers of the formats whose end is cheap to check: a file cut short lacks them.
+_END_MARKERS = ((b'\xff\xd8\xff', b'\xff\xd9', 'JPEG end marker FFD9'), (b'\x89PNG', b'IEND', 'PNG IEND chunk'))
+_TAIL = 1024
+
+
+def truncation(path, head):
+    """'truncated (...)' when a JPEG or PNG lacks its end marker near its end (a download or copy cut short),
+    else None. Reads the last kilobyte only."""
+    for signature, marker, name in _END_MARKERS:
+        if head.startswith(signature):
+            try:
+                with open(path, 'rb') as f:
+                    f.seek(max(0, os.path.getsize(path) - _TAIL))
+                    tail = f.read()
+            except OSError as e:
+                return 'unreadable (%s)' % (e.strerror or e)
+            return None if marker in tail else 'truncated (no %s at its end)' % name
+    return None
 
 
 def image_problems(folder, file_names, limit=5):

@@ -20,6 +20,9 @@ from afa.utils.errors import AfaError
 from afa.utils.hashing import file_digest
 
 CHUNK = 1 << 20
+# The least average speed (bytes per second) over each ``timeout`` window: a server trickling bytes (each read
+# within the socket timeout, the file never done) counts as a stall and is retried, then given up.
+MIN_RATE = 1024
 
 
 class DownloadError(AfaError):
@@ -65,8 +68,27 @@ def _open(url, start, timeout):
     return urlopen(Request(url, headers=headers), timeout=timeout)
 
 
-def _fetch_once(url, part, timeout, progress, name):
-    """Bring ``part`` to its full size, resuming what is there. Raises on errors (caller retries)."""
+class _Pace(object):
+    """Raises socket.timeout when a ``window`` of seconds brought fewer than ``min_rate * window`` bytes."""
+
+    def __init__(self, window, min_rate, clock=time.monotonic):
+        self.window, self.min_rate, self.clock = window, min_rate, clock
+        self.start, self.bytes = clock(), 0
+
+    def add(self, n):
+        self.bytes += n
+        elapsed = self.clock() - self.start
+        if elapsed < self.window:
+            return
+        if self.bytes < self.min_rate * elapsed:
+            raise socket.timeout('only %d bytes in %.0f s (less than %d bytes/s): the server trickles'
+                                 % (self.bytes, elapsed, self.min_rate))
+        self.start, self.bytes = self.clock(), 0
+
+
+def _fetch_once(url, part, timeout, progress, name, min_rate=MIN_RATE):
+    """Bring ``part`` to its full size, resuming what is there. Raises on errors (caller retries), also when
+    the bytes come slower than ``min_rate`` per second over ``timeout`` seconds (_Pace)."""
     start = os.path.getsize(part) if os.path.exists(part) else 0
     try:
         response = _open(url, start, timeout)
@@ -81,14 +103,18 @@ def _fetch_once(url, part, timeout, progress, name):
         length = response.headers.get('Content-Length')
         total = (start + int(length)) if length is not None else None
         bar = _Progress(name, total, start, progress)
+        # read1: what one receive brought (read(CHUNK) would wait for a whole chunk however slowly it came).
+        read = getattr(response, 'read1', None) or response.read
+        pace = _Pace(timeout, min_rate)
         try:
             with open(part, 'ab' if start else 'wb') as out:
                 while True:
-                    block = response.read(CHUNK)
+                    block = read(CHUNK)
                     if not block:
                         break
                     out.write(block)
                     bar.update(len(block))
+                    pace.add(len(block))
         finally:
             bar.close()
     got = os.path.getsize(part)
@@ -96,8 +122,11 @@ def _fetch_once(url, part, timeout, progress, name):
         raise ConnectionError('connection closed after %d of %d bytes' % (got, total))
 
 
-def download(url, dest, checksum=None, timeout=60.0, retries=5, backoff=2.0, progress=True, log=None):
-    """Fetch ``url`` to ``dest`` unless ``dest`` already exists with the right checksum. Returns ``dest``."""
+def download(url, dest, checksum=None, timeout=60.0, retries=5, backoff=2.0, progress=True, log=None,
+             min_rate=MIN_RATE):
+    """Fetch ``url`` to ``dest`` unless ``dest`` already exists with the right checksum. Returns ``dest``.
+    Every attempt ends: ``timeout`` seconds without a byte, or fewer than ``min_rate`` bytes/s over ``timeout``
+    seconds, is a failed attempt."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     name = os.path.basename(dest)
     if os.path.exists(dest):
@@ -112,7 +141,7 @@ def download(url, dest, checksum=None, timeout=60.0, retries=5, backoff=2.0, pro
         while True:
             attempt += 1
             try:
-                _fetch_once(url, part, timeout, progress, name)
+                _fetch_once(url, part, timeout, progress, name, min_rate)
                 break
             except HTTPError as e:
                 if e.code < 500:

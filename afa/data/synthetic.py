@@ -24,6 +24,7 @@ CATEGORIES = [
 BASE_COLOURS = {1: (40, 40, 220), 2: (40, 200, 40), 3: (220, 60, 40)}
 SPLITS = ('train2017', 'val2017', 'test2017')
 MANIFEST = layout.SYNTHETIC_MARKER
+STAGING_PREFIX = '.synthetic-'
 
 
 def _polygon(category, cx, cy, radius, angle):
@@ -83,10 +84,31 @@ def _is_generated_here(root):
     """Does ``root`` hold nothing but what generate() writes (splits, their annotation files, the manifest)?"""
     expected_annotations = set(['instances_%s.json' % split for split in SPLITS if split != 'test2017']
                                + ['image_info_test-dev2017.json'])
-    entries = set(os.listdir(root))
+    entries = {e for e in os.listdir(root) if not e.startswith(STAGING_PREFIX)}  # a killed run's staging too
     if not entries <= set(SPLITS) | {'annotations', MANIFEST} or 'annotations' not in entries:
         return False
     return set(os.listdir(os.path.join(root, 'annotations'))) <= expected_annotations
+
+
+def _move_into(staging, root):
+    """Replace what ``root`` holds (checked to be a dataset made here, or nothing) by the staged dataset: the
+    manifest first removed, then put back last, so that an interrupted move leaves no complete-looking dataset."""
+    marker = os.path.join(root, MANIFEST)
+    if os.path.exists(marker):
+        os.remove(marker)
+    for entry in os.listdir(root):
+        path = os.path.join(root, entry)
+        if os.path.abspath(path) == os.path.abspath(staging):
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    for entry in os.listdir(staging):
+        if entry != MANIFEST:
+            os.rename(os.path.join(staging, entry), os.path.join(root, entry))
+    os.rename(os.path.join(staging, MANIFEST), marker)
+    os.rmdir(staging)
 
 
 def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, max_objects=4, seed=0,
@@ -107,7 +129,7 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
             existing = None
         if isinstance(existing, dict) and existing.get('params') == params:
             return existing
-    replace = os.path.exists(root) and bool(os.listdir(root))
+    replace = os.path.isdir(root) and any(not e.startswith(STAGING_PREFIX) for e in os.listdir(root))
     if replace and not _is_generated_here(root):
         raise FileExistsError('%s exists and is not a synthetic dataset made by `afa data synthetic`; choose an '
                               'empty or new --root' % root)
@@ -115,9 +137,12 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
         # Other parameters, or a marker that Snakemake removed before rerunning the job: derived data, remade.
         print('afa data synthetic: %s was made with other parameters (or is incomplete); making it again'
               % root, flush=True)
-    parent = os.path.dirname(os.path.abspath(root))
+    # An existing folder (perhaps a mount point, which cannot be renamed or removed) is filled from a staging
+    # folder inside it; a new one is built beside it and renamed. Either way the manifest comes last.
+    in_place = os.path.isdir(root)
+    parent = root if in_place else os.path.dirname(os.path.abspath(root))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.synthetic-', dir=parent)
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent)
     try:
         rng = np.random.default_rng(seed)
         counts = dict(zip(SPLITS, (num_train, num_val, num_test)))
@@ -154,14 +179,9 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
                     'images': counts, 'annotations': next_ann - 1}
         with open(os.path.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
-        if replace:
-            old = staging + '.old'
-            os.rename(root, old)
-            os.rename(staging, root)
-            shutil.rmtree(old, ignore_errors=True)
+        if in_place:
+            _move_into(staging, root)
         else:
-            if os.path.exists(root):
-                os.rmdir(root)  # empty, checked above
             os.rename(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -31,7 +31,13 @@ TESTDEV_IMAGES = 'test2017/'
 
 
 def resolve_checkpoint(path):
-    """A .pth path, or a train_done.json whose final checkpoint is taken (and checked against its sha256)."""
+    """A .pth path, or a train_done.json whose final checkpoint is taken (and checked against its sha256), or a
+    run folder holding one."""
+    if os.path.isdir(path):
+        if not os.path.isfile(layout.done_path(path)):
+            raise AfaError('%s is a folder without %s (training has not finished there); pass a checkpoint .pth '
+                           'or a finished run\'s folder or %s' % (path, layout.DONE_FILE, layout.DONE_FILE))
+        path = layout.done_path(path)
     if path.endswith('.json'):
         done = path
         try:
@@ -55,20 +61,42 @@ def resolve_checkpoint(path):
 
 
 def check_output(out, spec):
-    """Refuse to replace a file that is not an earlier result of this same run (another run's metrics, or not a
-    metrics file at all)."""
+    """Refuse to replace a file that is not an earlier result of this same run (another run's metrics, a record
+    such as train_done.json or run.json, or not a metrics file at all), or to write into another run's folder."""
+    check_output_place(out, spec)
     if not os.path.exists(out):
         return
     try:
         with open(out) as f:
             previous = json.load(f)
-        owner = (previous.get('run_id'), previous.get('scale'))
-    except (OSError, ValueError, AttributeError):
+        owner = (previous.get('run_id'), previous.get('scale')) if 'bbox' in previous else None
+    except (OSError, ValueError, AttributeError, TypeError):
         owner = None
     if owner != (spec.run_id, spec.scale):
         raise AfaError('%s holds %s, not an earlier result of %s (%s scale); it is left untouched: choose another '
                        '--out' % (out, 'the metrics of %s (%s scale)' % owner if owner else 'something else',
                                   spec.run_id, spec.scale))
+
+
+def check_output_place(out, spec):
+    """No --out names a record file (layout.RECORD_FILES) or lies in the folder of another run."""
+    if os.path.basename(os.path.normpath(out)) in layout.RECORD_FILES:
+        raise AfaError('--out %s names a record file that afa writes itself (%s); it is left untouched: choose '
+                       'another --out' % (out, os.path.basename(os.path.normpath(out))))
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.abspath(folder) != os.path.abspath(spec.work_dir) and layout.is_run_folder(folder):
+        raise AfaError('--out %s is in the folder of another run (%s), not of %s; choose a folder of your own '
+                       '(or leave --out out to write to %s)' % (out, folder, spec.run_id, spec.work_dir))
+
+
+def is_final_checkpoint(work_dir, checkpoint):
+    """True when ``checkpoint`` is the final checkpoint the run's train_done.json records (same sha256)."""
+    try:
+        with open(layout.done_path(work_dir)) as f:
+            recorded = json.load(f).get('checkpoint_sha256')
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(recorded) and hashing.sha256_file(checkpoint) == recorded
 
 
 def _iou_types(cfg):
@@ -127,13 +155,7 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     its meta) is written to the released results instead (output_path). Both load strictly.
     """
     cfg = spec.build_config()
-    checkpoint = resolve_checkpoint(checkpoint)
-    checkpoint_info = release.describe(checkpoint)
-    if checkpoint_info['checkpoint_origin'] == 'trained':  # released checkpoints name no run: routed apart
-        check_checkpoint_identity(read_meta(checkpoint), spec, checkpoint)
-    out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out)
-    if not format_only:
-        check_output(out, spec)
+    checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only)
     rank = 0
     if launcher != 'none':  # several processes: each infers its share, rank 0 alone evaluates and writes
         from afa.evaluation.distributed import join
@@ -144,15 +166,31 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
         return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank, launcher != 'none')
 
 
+def _checked_output(spec, cfg, checkpoint, out, format_only):
+    """(checkpoint path, its description, the output path) after every check that precedes an evaluation."""
+    checkpoint = resolve_checkpoint(checkpoint)
+    checkpoint_info = release.describe(checkpoint)
+    if checkpoint_info['checkpoint_origin'] == 'trained':  # released checkpoints name no run: routed apart
+        check_checkpoint_identity(read_meta(checkpoint), spec, checkpoint)
+    out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out,
+                      final=checkpoint_info['checkpoint_origin'] != 'trained'
+                      or is_final_checkpoint(cfg.work_dir, checkpoint), checkpoint=checkpoint)
+    if format_only:
+        check_output_place(out, spec)
+        if layout.is_run_folder(out):
+            raise AfaError('--out %s is a run folder; the test-dev files go to a folder of their own (leave --out '
+                           'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
+    else:
+        check_output(out, spec)
+    return checkpoint, checkpoint_info, out
+
+
 def relaunch_test(spec, processes, argv, checkpoint, out=None, format_only=False):
     """`afa test --gpus N` (or --gpus 0 --procs N): this command again under torch.distributed.run, one process
     per GPU, while this process holds the output's lock (the workers find it through the environment)."""
     from afa.training.launch import launch
     cfg = spec.build_config()
-    origin = release.describe(resolve_checkpoint(checkpoint))['checkpoint_origin']
-    out = output_path(cfg.work_dir, origin, format_only, out)
-    if not format_only:
-        check_output(out, spec)
+    _, _, out = _checked_output(spec, cfg, checkpoint, out, format_only)
     with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)) as lock:
         return launch(processes, argv, env=lock.child_env())
 
@@ -203,9 +241,12 @@ def training_layout(work_dir, origin):
     return {k: done.get(k) for k in RECORD_FIELDS + ('batch', 'recipe_batch')}
 
 
-def output_path(work_dir, origin, format_only, out=None):
+def output_path(work_dir, origin, format_only, out=None, final=True, checkpoint=None):
     """Where results of a checkpoint of this origin go: a released checkpoint's never replace a trained run's
-    (metrics_released.json, test-dev-released/ beside metrics.json, test-dev/), nor the other way round."""
+    (metrics_released.json, test-dev-released/ beside metrics.json, test-dev/), nor the other way round. A
+    trained checkpoint that is not the run's final one (``final`` False: an epoch of a run still training, or an
+    earlier epoch) never writes the run's own results, which the tables show as done: its results go beside
+    them under its own name (metrics_epoch_1.json, test-dev_epoch_1/)."""
     own = {'trained': (layout.metrics_path(work_dir), layout.testdev_dir(work_dir)),
            'released': (layout.released_metrics_path(work_dir), layout.released_testdev_dir(work_dir))}
     other = own['trained' if origin == 'released' else 'released'][int(format_only)]
@@ -213,7 +254,18 @@ def output_path(work_dir, origin, format_only, out=None):
         raise AfaError('--out %s holds the results of %s checkpoints, and this checkpoint is %s; leave --out '
                        'out to write to %s' % (out, 'trained' if origin == 'released' else 'released', origin,
                                                own[origin][int(format_only)]))
-    return out or own[origin][int(format_only)]
+    default = own[origin][int(format_only)]
+    if final:
+        return out or default
+    beside = os.path.join(work_dir, layout.checkpoint_results_name(os.path.basename(default), checkpoint))
+    if out and os.path.abspath(out) == os.path.abspath(default):
+        raise AfaError('--out %s is the run\'s own result, but %s is not the final checkpoint its %s records '
+                       '(the run is unfinished, or this is an earlier epoch); leave --out out to write to %s'
+                       % (out, checkpoint, layout.DONE_FILE, beside))
+    if not out:
+        print('afa test: %s is not the run\'s final checkpoint (no %s records it): its results go to %s, '
+              'not to %s' % (checkpoint, layout.DONE_FILE, beside, os.path.basename(default)), flush=True)
+    return out or beside
 
 
 def write_testdev(result_files, iou_types, spec, folder):

@@ -7,14 +7,16 @@ limited to the CPU path: CUDA runs take the libraries' own code unchanged.
 1. mmcv 1.3.11's CPU scatter unsqueezes every tensor of a list, turning a batch of images into a 5-d tensor.
 2. mmcv 1.3.11's Deformable-DETR CPU fallback is called with 6 arguments but takes 4.
 3. mmdet 2.16's ``train_detector`` calls ``model.cuda()`` unconditionally (CPU training came in mmdet 2.21).
+4. torch 1.9's ``torch.utils.tensorboard`` (mmcv's TensorBoard logger) reads ``distutils.version`` without
+   importing it, which setuptools >= 59.6 no longer does for it: the import fails, on any device.
 
-Several processes on CPU (torch.distributed with gloo: what CI runs of the multi-GPU path) need three more, on
+Several processes on CPU (torch.distributed with gloo: what CI runs of the multi-GPU path) need two more, on
 both stacks, applied only inside ``cpu_distributed`` and only where probed:
 
-4. mmcv's ``MMDistributedDataParallel`` on a CPU module (no ``device_ids``, as torch requires there) calls the
+5. mmcv's ``MMDistributedDataParallel`` on a CPU module (no ``device_ids``, as torch requires there) calls the
    model's ``train_step``/``val_step`` without scattering the ``DataContainer`` inputs (CpuDistributedDataParallel
    scatters them as mmcv's CPU ``MMDataParallel`` does).
-5. mmdet 2.28's ``build_ddp`` asserts a cuda, mlu or npu device; mmdet 2.16's ``train_detector`` wraps the model
+6. mmdet 2.28's ``build_ddp`` asserts a cuda, mlu or npu device; mmdet 2.16's ``train_detector`` wraps the model
    in ``MMDistributedDataParallel(model.cuda(), device_ids=[torch.cuda.current_device()])``.
 """
 import ast
@@ -50,6 +52,23 @@ def train_detector_needs_cuda():
     return '.cuda(' in source and 'cfg.device' not in source and 'build_dp' not in source
 
 
+def tensorboard_import_needs_distutils_version():
+    """Does torch.utils.tensorboard use ``distutils.version`` that setuptools' distutils has not imported?"""
+    import importlib.util
+    spec = importlib.util.find_spec('torch.utils.tensorboard')
+    if spec is None or not spec.origin:
+        return False
+    with open(spec.origin) as f:
+        uses = 'distutils.version' in f.read()
+    try:
+        from setuptools import distutils
+    except ImportError:
+        return False
+    return uses and not hasattr(distutils, 'version')
+
+
+def _fix_tensorboard_import():
+    import distutils.version  # noqa: F401  (sets the attribute torch.utils.tensorboard reads)
 def ddp_skips_cpu_scatter():
     """Does mmcv's MMDistributedDataParallel.train_step leave the inputs unscattered when it has no device_ids?"""
     from mmcv.parallel import MMDistributedDataParallel
@@ -163,6 +182,7 @@ def _fix_deform_attn_fallback():
 FIXES = (
     ('cpu_scatter', scatter_adds_a_dimension, _fix_scatter),
     ('deform_attn_cpu_fallback', deform_attn_fallback_miscalled, _fix_deform_attn_fallback),
+    ('tensorboard_distutils_import', tensorboard_import_needs_distutils_version, _fix_tensorboard_import),
 )
 
 

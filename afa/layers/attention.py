@@ -4,10 +4,14 @@ Where torch offers fused scaled-dot-product attention (2.0+), it is used: the sa
 materialising the (HW x N) attention map, which matters for the plain variants at P2. The explicit path is
 kept for torch 1.9 (the paper's environment) and as a reference.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from afa.layers.residual_linear import ResidualLinear
+
+# Elements of the attention map that the explicit path makes at once at inference (64 MiB in fp32).
+EXPLICIT_ATTENTION_MAP = 1 << 24
 
 
 def fused_attention_available():
@@ -44,12 +48,44 @@ class PooledAttention(nn.Module):
         """query: (B, L, C) normalised query tokens; pooled: (B, N, C) pooled (not yet normalised) tokens.
         With ``residual`` (any shape of B * L * C elements), returns ``residual + attention`` in its shape,
         the sum made inside the output projection's matrix product."""
+        return self.attend(query, self.keys_values(pooled), residual)
+
+    def keys_values(self, pooled):
+        """(B, N, C) pooled tokens -> (k, v), each (B, heads, N, d): computed once per map, so that the
+        queries can then be taken a strip at a time (``attend``)."""
+        batch, _, dim = pooled.shape
+        kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, self.num_heads, self.head_dim)
+        kv = kv.permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+    def attend(self, query, keys_values, residual=None):
+        """``forward`` with the keys and values of ``keys_values`` already made."""
+        return self.proj(self._heads(query, keys_values), residual)
+
+    def attend_into(self, query, keys_values, residual, out):
+        """Inference: writes ``residual + attention`` into ``out`` (contiguous, ``residual``'s shape; it may
+        be ``residual`` itself, or the memory ``query`` is read from: the queries are projected first)."""
+        length = query.shape[1]
+        if self.use_fused:
+            heads = self._heads(query, keys_values)
+        else:  # the explicit path makes a (heads x L x N) attention map: a chunk of queries at a time
+            chunk = max(1, EXPLICIT_ATTENTION_MAP // (self.num_heads * keys_values[0].shape[2]))
+            heads = torch.cat([self._heads(query[:, i:i + chunk], keys_values) for i in range(0, length, chunk)],
+                              dim=1) if length > chunk else self._heads(query, keys_values)
+        if out.data_ptr() == residual.data_ptr():
+            out.add_(self.proj.bias)
+        else:
+            torch.add(residual, self.proj.bias, out=out)
+        out.view(-1, out.shape[-1]).addmm_(heads.reshape(-1, heads.shape[-1]), self.proj.weight.t())
+        return out
+
+    def _heads(self, query, keys_values):
+        """The heads' outputs concatenated, (B, L, C), before the output projection."""
         batch, length, dim = query.shape
         heads, head_dim = self.num_heads, self.head_dim
+        k, v = keys_values
         # (B, L, heads, d) seen as (B, heads, L, d): a view; the fused kernel reads it strided.
         q = self.q(query).view(batch, length, heads, head_dim).transpose(1, 2)
-        kv = self.kv(self.kv_norm(pooled)).reshape(batch, -1, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
-        k, v = kv[0], kv[1]
         if self.use_fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -58,8 +94,7 @@ class PooledAttention(nn.Module):
             attn = q @ (k.transpose(-2, -1) * self.scale)
             out = attn.softmax(dim=-1) @ v
         # The fused kernel writes (B, L, heads, d) memory, so this is a view there (a copy on the explicit path).
-        out = out.transpose(1, 2).reshape(batch, length, dim)
-        return self.proj(out, residual)
+        return out.transpose(1, 2).reshape(batch, length, dim)
 
     def extra_repr(self):
         return 'num_heads=%d, head_dim=%d, fused=%s' % (self.num_heads, self.head_dim, self.use_fused)

@@ -3,12 +3,21 @@
 Self:   t = t + Attn(LN1(t), pool(LN1(t)));            t = t + FFN(LN2(t))
 Cross:  s = s + Attn(LN_q(s), pool(LN_kv(d)));         s = s + FFN(LN_f(s))
 The cross form has one LayerNorm more (for the key/value source map), hence 512 more parameters.
+
+Two ways to compute the same numbers: the whole map at once (``forward_tokens`` under autograd, which keeps
+what the backward pass reads), and, when no gradient is wanted, strips of rows (``row_strips``), which keeps
+one map of C channels alive besides the input, instead of about six.
 """
+import functools
+
+import torch
 import torch.nn as nn
 
 from afa.layers.attention import PooledAttention
+from afa.layers.checkpoint import checkpoint
 from afa.layers.conv_ffn import ConvFFN
 from afa.layers.kv_pool import KVPool
+from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from afa.layers.token_map import as_channels_last, to_token_map
 
 
@@ -24,11 +33,15 @@ class AttentionBlock(nn.Module):
         ds: the 'ms' pooling factor of this level.
         cross: False for self-attention (MSSA), True for cross-attention (MSCA).
         use_fused: see ``PooledAttention``.
+        strip_tokens: tokens per strip when no gradient is wanted; 0 computes the whole map at once (the
+            block as it was before strips, kept for the benchmarks' "before" rows).
     """
 
-    def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None):
+    def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None,
+                 strip_tokens=DEFAULT_STRIP_TOKENS):
         super().__init__()
         self.cross = cross
+        self.strip_tokens = strip_tokens
         self.norm1 = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         self.pool = KVPool(pooling, ds)
@@ -42,13 +55,99 @@ class AttentionBlock(nn.Module):
         tokens = self.forward_tokens(to_token_map(x), None if source is None else to_token_map(source))
         return as_channels_last(tokens)
 
-    def forward_tokens(self, x, source=None):
-        """x: (B, H, W, C) query token map; source: (B, H', W', C) key/value token map (cross form only)."""
-        if self.cross and source is None:
+    def uses_strips(self, *tensors):
+        """True when this call may run in strips: strips enabled and no gradient to keep track of."""
+        if not self.strip_tokens:
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        return not any(t is not None and t.requires_grad for t in tensors) and \
+            not any(p.requires_grad for p in self.parameters())
+
+    def pool_source(self, source):
+        """Pooled key/value tokens (B, N, C) of the cross form's source token map, LN_kv applied."""
+        return self.pool(as_channels_last(self.norm_kv(source)))
+
+    def forward_tokens(self, x, source=None, pooled=None, out=None):
+        """x: (B, H, W, C) query token map; source: (B, H', W', C) key/value token map (cross form only).
+
+        Strips only: ``pooled`` (cross form) are ``pool_source(source)`` made beforehand, in place of
+        ``source``; ``out`` (cross form) is where to write the result, ``x`` itself allowed."""
+        if self.cross and source is None and pooled is None:
             raise ValueError('AttentionBlock(cross=True) needs a key/value source map')
+        if self.uses_strips(x, source):
+            return self._forward_strips(x, source, pooled, out)
+        if pooled is not None or out is not None:
+            raise ValueError('AttentionBlock: pooled= and out= are for the strip path (no gradient) only')
+        return self.forward_whole(x, source)
+
+    def forward_whole(self, x, source=None):
+        """``forward_tokens`` on the whole map at once, gradient or not: what a recomputing backward pass
+        (``torch.utils.checkpoint``) must see in its first forward, so that the gradients are the same."""
         batch, height, width, dim = x.shape
         query = self.norm1(x)
         kv_source = self.norm_kv(source) if self.cross else query
         pooled = self.pool(as_channels_last(kv_source))
         x = self.attn(query.reshape(batch, height * width, dim), pooled, residual=x)   # x + Attn(...)
         return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))
+
+    def forward_recomputed(self, x, source=None):
+        """``forward_tokens`` for training with the neck's ``with_cp``: strips of rows whose activations are
+        recomputed in the backward pass, a strip at a time (``checkpoint``). Kept for the backward pass:
+        LN1 of the map (the pooling's input), x + Attn and the output, instead of about fourteen maps; at
+        the backward pass's peak, one strip's activations instead of the level's."""
+        batch, height, width, dim = x.shape
+        query = self.norm1(x)
+        pooled = self.pool(as_channels_last(self.norm_kv(source) if self.cross else query))
+        keys, values = self.attn.keys_values(pooled)
+        strips = row_strips(height, width, self.strip_tokens or DEFAULT_STRIP_TOKENS)
+        y = torch.cat([checkpoint(self._attention_rows, query[:, first:stop], x[:, first:stop], keys, values)
+                       for first, stop in strips], dim=1)
+        outs = []
+        for first, stop in strips:
+            top, bottom = int(first > 0), int(stop < height)
+            outs.append(checkpoint(functools.partial(self._ffn_rows, top=top, bottom=bottom),
+                                   y[:, first - top:stop + bottom]))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def _attention_rows(self, query, residual, keys, values):
+        """x + Attn of a strip: query (B, h, W, C) rows of LN1(x); residual the same rows of x."""
+        batch, rows, width, dim = query.shape
+        return self.attn.attend(query.reshape(batch, rows * width, dim), (keys, values), residual=residual)
+
+    def _ffn_rows(self, rows, top, bottom):
+        """y + FFN(LN2(y)) of a strip: rows (B, h, W, C) of y with ``top``/``bottom`` halo rows (0 or 1)."""
+        height = rows.shape[1]
+        hidden = self.ffn.fc1(self.norm2(rows))
+        hidden = self.ffn.dwconv(as_channels_last(hidden)).permute(0, 2, 3, 1)[:, top:height - bottom]
+        return self.ffn.fc2(self.ffn.act(hidden), rows[:, top:height - bottom])
+
+    def _forward_strips(self, x, source, pooled, out):
+        """``forward_tokens`` a strip of rows at a time, image by image (so that every strip is contiguous
+        memory). y holds, strip by strip, x + Attn, then the block's output; the attention runs one strip
+        ahead of the FFN, whose conv reads one row past its strip."""
+        batch, height, width, dim = x.shape
+        if self.cross:
+            if pooled is None:
+                pooled = self.pool_source(source)
+            y = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
+        else:
+            y = self.norm1(x).contiguous()  # LN1 of the map, which the pooling needs; then overwritten
+            pooled = self.pool(as_channels_last(y))
+        strips = row_strips(height, width, self.strip_tokens)
+        for image in range(batch):
+            keys_values = self.attn.keys_values(pooled[image:image + 1])
+            x_image, y_image = x[image:image + 1], y[image:image + 1]
+
+            def attention(index):
+                if index >= len(strips):
+                    return
+                first, stop = strips[index]
+                residual = x_image[:, first:stop].reshape(1, -1, dim)
+                rows = y_image[:, first:stop].view(1, -1, dim)
+                query = self.norm1(residual) if self.cross else rows
+                self.attn.attend_into(query, keys_values, residual, out=rows)
+
+            attention(0)
+            self.ffn.forward_strips_(y_image, self.norm2, strips, lambda index: attention(index + 1))
+        return y

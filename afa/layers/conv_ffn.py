@@ -3,10 +3,21 @@
 A depthwise 3x3 convolution between the two linear layers gives the tokens local spatial context, which is
 why the AFA blocks need no positional encoding.
 """
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from afa.layers.residual_linear import ResidualLinear
 from afa.layers.token_map import as_channels_last
+
+_GELU_IN_PLACE = getattr(torch._C._nn, 'gelu_', None)  # torch 1.12+
+
+
+def gelu_in_place(x):
+    """Exact GELU, in place where torch has it (one hidden-size temporary less per strip)."""
+    if _GELU_IN_PLACE is None:
+        return F.gelu(x)
+    return _GELU_IN_PLACE(x)
 
 
 class ConvFFN(nn.Module):
@@ -35,3 +46,37 @@ class ConvFFN(nn.Module):
         if residual is not None:
             return self.fc2(x, residual)
         return self.fc2(x).reshape(tokens.shape)
+
+    def forward_strips_(self, y, norm, strips, prepare):
+        """Inference, in place: ``y <- y + FFN(norm(y))`` for one image, y a contiguous (1, H, W, C) token
+        map, a strip of rows at a time (``strips``: (first, stop) ranges). ``prepare(i)`` is called before
+        strip i is read; y's rows from strip i up to the first row of strip i + 1 must then be ready.
+
+        The hidden rows of a strip and the one row above and below it, which the 3x3 conv reads, are kept
+        in one buffer: the two rows at a strip's bottom are the next strip's top, carried over rather than
+        made again; zero rows above the first row and below the last are the conv's padding."""
+        _, height, width, dim = y.shape
+        hidden = self.fc1.out_features
+        rows = max(stop - first for first, stop in strips)
+        buffer = y.new_zeros((1, rows + 2, width, hidden))
+        flat_y = y.view(height * width, dim)
+        flat_buffer = buffer.view(-1, hidden)
+        weight1, weight2 = self.fc1.weight.t(), self.fc2.weight.t()
+        for index, (first, stop) in enumerate(strips):
+            prepare(index)
+            size = stop - first
+            made = first + 1 if index else first  # rows first - 1 and first come from the last strip
+            last = min(stop + 1, height)
+            tokens = norm(flat_y[made * width:last * width])
+            start = (made - first + 1) * width
+            torch.addmm(self.fc1.bias, tokens, weight1, out=flat_buffer[start:start + (last - made) * width])
+            if last == height:  # the conv's zero padding below the map
+                buffer[:, last - first + 1:size + 2].zero_()
+            x = F.conv2d(as_channels_last(buffer[:, :size + 2]), self.dwconv.weight, self.dwconv.bias,
+                         padding=(0, 1), groups=hidden)
+            x = gelu_in_place(x.permute(0, 2, 3, 1)).reshape(size * width, hidden)
+            out = flat_y[first * width:stop * width]
+            out.add_(self.fc2.bias).addmm_(x, weight2)
+            if stop < height:  # a strip of one row overlaps its carry: copied through a temporary then
+                buffer[:, :2] = buffer[:, size:size + 2] if size > 1 else buffer[:, size:size + 2].clone()
+        return y

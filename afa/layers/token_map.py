@@ -3,7 +3,7 @@
 A token map is at once the (B, H*W, C) token sequence that LayerNorm and the linear layers want (a view) and
 the channels-last (B, C, H, W) map that the depthwise conv, the pools and the upsampling want (a permuted
 view). Keeping features in this one layout removes the token <-> map copies that were a quarter of the neck's
-CPU time (design/neck-profile.md). Only mmdet's heads need NCHW-contiguous maps (mmcv's RoIAlign reads raw
+CPU time (docs/necks.md, "Why the blocks work on token maps"). Only mmdet's heads need NCHW-contiguous maps (mmcv's RoIAlign reads raw
 memory as NCHW), so the neck converts once, at its outputs.
 """
 import torch

@@ -11,7 +11,9 @@ import glob
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 
 from afa.utils import atomic
 from afa.runs import layout
@@ -66,23 +68,96 @@ def _still_verified(marker, folder):
         return False
 
 
-def download_folder(url, folder, row_id, release_root, quiet=False):
-    """The Drive folder's files into ``folder`` with gdown (finished files are skipped on a rerun)."""
+# gdown (requests) reads without a timeout: it runs in a child process that is stopped when the folder grows by
+# fewer than STALL_BYTES in STALL_SECONDS (nothing at all, or a trickle), so that a download always ends.
+STALL_SECONDS = 120.0
+STALL_BYTES = 256 * 1024
+_POLL = 0.5
+
+
+def download_folder(url, folder, row_id, release_root, quiet=False, stall_seconds=STALL_SECONDS,
+                    stall_bytes=STALL_BYTES):
+    """The Drive folder's files into ``folder`` with gdown (finished files are skipped on a rerun), in a child
+    process watched for progress (_watch)."""
     manual = ('download the folder by hand from %s and run `afa data release %s --from DOWNLOADED_FOLDER --dir %s`'
               % (url, row_id, release_root))
     try:
-        import gdown
+        import gdown  # noqa: F401 (the child imports it; checked here for the message)
     except ImportError:
         raise AfaError('gdown is not installed (its pin is in requirements/cpu.txt); or %s' % manual)
     os.makedirs(folder, exist_ok=True)
+    result = os.path.join(folder, layout.RELEASE_DOWNLOAD_RESULT)
+    if os.path.exists(result):
+        os.remove(result)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [package_root] + ([os.environ['PYTHONPATH']] if os.environ.get('PYTHONPATH') else [])))
+    child = subprocess.Popen([sys.executable, '-c', 'import sys; from afa.release.download import gdown_child; '
+                              'sys.exit(gdown_child(sys.argv[1:]))', url, folder, result, '1' if quiet else '0'],
+                             env=env)
+    stalled = _watch(child, folder, stall_seconds, stall_bytes)
     try:
-        files = gdown.download_folder(url=url, output=folder, quiet=quiet, resume=True)
-        reason = 'gdown could not list or fetch the folder'
-    except Exception as e:  # requests' connection and proxy errors, Drive's refusal pages (RuntimeError), ...
-        files = None
-        reason = '%s: %s' % (type(e).__name__, _first_line(e))
-    if not files:
+        with open(result) as f:
+            outcome = json.load(f)
+        os.remove(result)
+    except (OSError, ValueError):
+        outcome = {}
+    if stalled:
+        reason = ('stopped: the folder grew by %d bytes in %.0f s (less than %d): Drive stalls or trickles'
+                  % (stalled, stall_seconds, stall_bytes)) if stalled > 0 else \
+            'stopped: nothing arrived in %.0f s' % stall_seconds
+    else:
+        reason = outcome.get('reason') or 'gdown could not list or fetch the folder (exit %s)' % child.returncode
+    if stalled or not outcome.get('files'):
         raise AfaError('cannot download the release of %s from Google Drive (%s); %s' % (row_id, reason, manual))
+
+
+def _folder_bytes(folder):
+    total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+def _watch(child, folder, stall_seconds, stall_bytes):
+    """Wait for ``child``; stop it (SIGTERM, then SIGKILL) once a window of ``stall_seconds`` grew ``folder``
+    by fewer than ``stall_bytes``. Returns 0 when it ended by itself, else the bytes of the last window (-1
+    for none at all)."""
+    start, size = time.monotonic(), _folder_bytes(folder)
+    while child.poll() is None:
+        time.sleep(_POLL)
+        if time.monotonic() - start < stall_seconds:
+            continue
+        grown = _folder_bytes(folder) - size
+        if grown >= stall_bytes:
+            start, size = time.monotonic(), size + grown
+            continue
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return grown if grown > 0 else -1
+    return 0
+
+
+def gdown_child(argv):
+    """The child process: gdown.download_folder(URL) into FOLDER; the outcome as JSON in RESULT."""
+    url, folder, result, quiet = argv
+    import gdown
+    try:
+        files = gdown.download_folder(url=url, output=folder, quiet=quiet == '1', resume=True)
+        outcome = {'files': files or None, 'reason': None if files else 'gdown could not list or fetch the folder'}
+    except Exception as e:  # requests' connection and proxy errors, Drive's refusal pages (RuntimeError), ...
+        outcome = {'files': None, 'reason': '%s: %s' % (type(e).__name__, _first_line(e))}
+    with open(result, 'w') as f:
+        json.dump(outcome, f)
+    return 0 if outcome['files'] else 1
 
 
 def _first_line(exc, limit=200):

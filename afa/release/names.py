@@ -1,7 +1,7 @@
 """The authors' released checkpoints under this project's parameter names, and where a checkpoint came from.
 
 The release (a fork of mmdet 2.11) keeps mmdet's names for the backbone, RPN and RoI heads, which pass through,
-but names the neck its own way (../shared/design/release-checkpoints.md). Its layer norms all have one shape, so
+but names the neck its own way (docs/release-checkpoints.md). Its layer norms all have one shape, so
 they are mapped by role, never by shape: a swapped pair would load silently. The conversion is strict: a neck
 key it does not know, or one it expects and does not find, is an error naming the key.
 
@@ -181,6 +181,30 @@ def load_weights(model, path):
     return meta
 
 
+def check_convert_output(src, dst):
+    """OUT is a new file, or an earlier output of `afa release convert` (its record beside it still matches):
+    never IN itself, a run's checkpoint or record, nor any other file that exists."""
+    from afa.utils import hashing
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise AfaError('OUT %s is IN itself: converting in place would replace the only copy of the weights; '
+                       'choose a new file for OUT' % dst)
+    folder = os.path.dirname(os.path.abspath(dst))
+    if layout.is_run_folder(folder) or os.path.basename(dst) in layout.RECORD_FILES:
+        raise AfaError('OUT %s is in a run folder (%s), whose files only `afa train` and `afa test` write; '
+                       'choose a file elsewhere' % (dst, folder))
+    if not os.path.exists(dst):
+        return
+    try:
+        import json
+        with open(layout.conversion_record_path(dst)) as f:
+            ours = json.load(f).get('converted_sha256') == hashing.sha256_file(dst)
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise AfaError('OUT %s exists and is not an earlier output of `afa release convert`; it is left '
+                       'untouched: choose a new file for OUT (or move it away)' % dst)
+
+
 def convert_file(src, dst):
     """`afa release convert`: write ``dst`` (this project's names) atomically, then its record (sha256 of both
     files) beside it. Returns the record."""
@@ -188,6 +212,7 @@ def convert_file(src, dst):
     from afa.utils import hashing, provenance
     if not os.path.isfile(src):
         raise AfaError('checkpoint %s not found' % src)
+    check_convert_output(src, dst)
     checkpoint = read_checkpoint(src)
     state_dict, _ = split_checkpoint(checkpoint, src)
     converted = convert_checkpoint(checkpoint, src)

@@ -19,6 +19,7 @@ import os
 from afa.planning.batch import RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
+from afa.runs.reference import read_alarm
 from afa.reporting import stats
 from afa.reporting.gains import GAINS, NOT_RUN, SUMUP, gain, gains_frame
 from afa.runs import zoo as zoo_mod
@@ -82,28 +83,61 @@ def released_lines(released, row_ids):
     return ['Released weights evaluated: %s' % ', '.join(shown), ''] if shown else []
 
 
-def load_testdev_scores(path):
-    """{run_id: {'box_testdev': x, 'mask_testdev': y}} from the user's CSV; missing file means none."""
-    import pandas as pd
-    if not path or not os.path.exists(path):
+def load_testdev_scores(path, known=None, required=False):
+    """{run_id: {'box_testdev': x, 'mask_testdev': y}} from the user's CSV (run_id,box_ap,mask_ap; '#' comments;
+    an empty AP is no score). A missing file means none, unless ``required`` (the user named it). Every line is
+    checked, naming file and line: all its fields (a truncated line is not a score), APs in percent, a run id
+    that ``known(run_id)`` accepts, one score per run (a repeated line must agree)."""
+    import csv
+    if not path or (not required and not os.path.exists(path)):
         return {}
     try:
-        frame = pd.read_csv(path, comment='#')
-    except Exception as e:
-        raise AfaError('cannot read test-dev scores %s: %s' % (path, e))
-    missing = [c for c in TESTDEV_COLUMNS if c not in frame.columns]
+        with open(path, newline='') as f:
+            lines = [(n, rec) for n, rec in enumerate(csv.reader(f), 1)
+                     if rec and not rec[0].lstrip().startswith('#')]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AfaError('cannot read test-dev scores %s: %s; fix the file or the --testdev-scores path'
+                       % (path, getattr(e, 'strerror', None) or e))
+    if not lines:
+        return {}
+    (_, header), rows = lines[0], lines[1:]
+    header = [h.strip() for h in header]
+    missing = [c for c in TESTDEV_COLUMNS if c not in header]
     if missing:
         raise AfaError('%s needs the columns %s (missing: %s)' % (path, ', '.join(TESTDEV_COLUMNS),
                                                                  ', '.join(missing)))
-    scores = {}
-    for index, rec in frame.iterrows():
-        for column in ('box_ap', 'mask_ap'):
-            value = rec[column]
-            if not (pd.isna(value) or isinstance(value, (int, float))):
-                raise AfaError('%s, line %d: %s must be a number (AP in percent), got %r'
-                               % (path, index + 2, column, value))
-        scores[str(rec['run_id'])] = {'box_testdev': _num(rec['box_ap']), 'mask_testdev': _num(rec['mask_ap'])}
+    scores, where = {}, {}
+    for number, fields in rows:
+        if len(fields) != len(header):
+            raise AfaError('%s, line %d: %d field(s) where the header has %d (a truncated or mangled line?); '
+                           'write run_id,box_ap,mask_ap (an empty AP for none)' % (path, number, len(fields),
+                                                                                   len(header)))
+        rec = {h: v.strip() for h, v in zip(header, fields)}
+        run_id = rec['run_id']
+        if known is not None and not known(run_id):
+            raise AfaError('%s, line %d: %r is no run of these tables (no such row in configs/zoo.yaml and no '
+                           'metrics of that run); check its spelling (`afa zoo --ids`)' % (path, number, run_id))
+        score = {}
+        for column, key in (('box_ap', 'box_testdev'), ('mask_ap', 'mask_testdev')):
+            text = rec[column]
+            try:
+                value = float(text) if text else None
+            except ValueError:
+                value = float('nan')
+            if value is not None and not 0.0 <= value <= 100.0:
+                raise AfaError('%s, line %d: %s must be a number (AP in percent, 0 to 100), got %r'
+                               % (path, number, column, text))
+            score[key] = value
+        if run_id in scores and scores[run_id] != score:
+            raise AfaError('%s, lines %d and %d: two different scores for %s; keep the one the server gave'
+                           % (path, where[run_id], number, run_id))
+        scores[run_id], where[run_id] = score, number
     return scores
+
+
+def _row_known(run_id, zoo):
+    run = _parse(run_id)
+    return run is not None and run.row in zoo.ids()
 
 
 def _num(value):
@@ -291,7 +325,10 @@ def provenance_lines(metrics, run_ids, stack_names):
     return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
             + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
             + ['- trained on: %s' % layouts_line(runs)]
-            + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])])
+            + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])]
+            + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
+               % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
+               for r in run_ids if (metrics.get(r) or {}).get('alarm')])
 
 
 def layouts_line(runs):
@@ -351,11 +388,40 @@ def render(zoo, metrics, testdev, scale, released=None):
     return frame, lines, '\n'.join(parts)
 
 
-def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figure=True):
-    """Regenerate out_dir/tables.md, summary.csv, gains.csv and (optionally) the figures."""
+def previous_runs(out_dir):
+    """The run ids shown as done by the summary.csv already in ``out_dir`` (empty when there is none)."""
+    import csv
+    path = os.path.join(out_dir, layout.TABLE_FILES['summary'])
+    try:
+        with open(path, newline='') as f:
+            return {r['run_id'] for r in csv.DictReader(f) if r.get('status') == 'done' and r.get('run_id')}
+    except (OSError, ValueError, KeyError, csv.Error):
+        return set()
+
+
+def check_not_fewer(out_dir, metrics, allow_fewer=False):
+    """Derived results are replaced only by better-founded ones: tables built from fewer runs than the ones in
+    ``out_dir`` (a run folder moved, --runs mistyped, a workflow interrupted) are refused, naming the runs they
+    would lose, unless ``allow_fewer``."""
+    lost = sorted(previous_runs(out_dir) - set(metrics))
+    if lost and not allow_fewer:
+        raise AfaError('%s holds tables built from %d run(s) that this regeneration lacks (%s%s); they are left '
+                       'untouched: check --runs, or pass --allow-fewer to replace them with tables of fewer runs'
+                       % (out_dir, len(lost), ', '.join(lost[:5]), ', ...' if len(lost) > 5 else ''))
+
+
+def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figure=True, allow_fewer=False,
+                 testdev_required=False):
+    """Regenerate out_dir/tables.md, summary.csv, gains.csv and (optionally) the figures; never from fewer runs
+    than the tables already there (check_not_fewer)."""
     zoo = zoo or zoo_mod.load()
     metrics = load_metrics(runs_dir, scale)
-    testdev = load_testdev_scores(testdev_csv)
+    check_not_fewer(out_dir, metrics, allow_fewer)
+    for run_id, run_metrics in metrics.items():  # the early alarm's verdict goes with the run's numbers
+        alarm = read_alarm(os.path.join(runs_dir, run_id))
+        run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
+    testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
+                                  required=testdev_required)
     # The authors released paper-scale weights only: the smoke tables have no such column.
     released = load_released_metrics(runs_dir, scale) if scale == 'paper' else None
     frame, lines, text = render(zoo, metrics, testdev, scale, released)

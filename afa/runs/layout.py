@@ -37,6 +37,10 @@ RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the r
 LOCK_FILE = '.afa-lock'                # one writer per run folder
 FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
+LOG_JSON_SUFFIX = '.log.json'          # mmcv's JSON training log, one per start (TIMESTAMP.log.json; resumes add one)
+LOG_TEXT_SUFFIX = '.log'               # mmcv's text training log beside it
+TENSORBOARD_DIR = 'tensorboard'        # TensorBoard event files of the run (`tensorboard --logdir RUNS_ROOT/SCALE`)
+ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/hooks/ap_alarm.py)
 
 # Files in RESULTS_ROOT/SCALE/: what `afa tables` writes (the Snakemake rules name them from here) and `afa curves`.
 TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
@@ -51,6 +55,16 @@ SYNTHETIC_MARKER = 'synthetic.json'    # written last by `afa data synthetic`
 RELEASE_WEIGHTS = 'final.pth'          # the final weights' name in the release's folders
 RELEASE_MARKER = '.afa-release.json'   # written last by `afa data release`: files, sha256, where they came from
 CONVERSION_RECORD_SUFFIX = '.afa-convert.json'  # beside a file written by `afa release convert`: both sha256
+RELEASE_DOWNLOAD_RESULT = '.afa-gdown-result.json'  # the Drive download's child process: its outcome, then removed
+
+# Files a command owns as its record: no `--out` of another command may name one (afa test, afa release convert).
+RECORD_FILES = frozenset((RUN_FILE, CONFIG_FILE, DONE_FILE, FINGERPRINT_FILE, LOCK_FILE, TESTDEV_MANIFEST,
+                          COCO_VERIFIED, SYNTHETIC_MARKER, RELEASE_MARKER))
+# What marks a folder as a run folder (written by `afa train` when it starts and when it ends).
+RUN_FOLDER_MARKERS = (RUN_FILE, DONE_FILE, FINGERPRINT_FILE)
+
+# Reference training curves for the early alarm: REFERENCE_DIR/ROW.log.json (`afa reference fetch ROW`).
+REFERENCE_DIR = 'data/references'
 
 # A row id (and a variant name): configs/zoo.yaml's ids, Snakemake's wildcard_constraints.
 ROW_PATTERN = r'[a-z0-9_]+'
@@ -138,6 +152,33 @@ def output_lock_name(output):
     """The lock file guarding one output of `afa test` (metrics.json, the test-dev folder), beside it: two
     evaluations of one output never run at once, while val and test-dev evaluations of one run may."""
     return '%s-%s' % (LOCK_FILE, os.path.basename(os.path.normpath(output)))
+
+
+def alarm_path(run_folder):
+    return os.path.join(run_folder, ALARM_FILE)
+
+
+def tensorboard_dir(run_folder):
+    return os.path.join(run_folder, TENSORBOARD_DIR)
+
+
+def reference_path(reference_dir, row):
+    """Where `afa reference fetch ROW` keeps the row's published training log."""
+    return os.path.join(reference_dir, row + LOG_JSON_SUFFIX)
+
+
+def is_run_folder(folder):
+    """True for a folder `afa train` made (it holds one of RUN_FOLDER_MARKERS)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in RUN_FOLDER_MARKERS)
+
+
+def checkpoint_results_name(name, checkpoint):
+    """The name of a result of a checkpoint that is not the run's final one (``metrics.json`` of
+    ``epoch_1.pth`` -> ``metrics_epoch_1.json``, ``test-dev`` -> ``test-dev_epoch_1``): the run's own result
+    names are kept for the final checkpoint, so that the tables never show an unfinished run as done."""
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    base, ext = os.path.splitext(name)
+    return '%s_%s%s' % (base, stem, ext)
 
 
 def fingerprint_path(run_folder):

@@ -9,7 +9,7 @@ the model family, the neck type, the optimizer type and the learning-rate policy
 folders and are labelled ``scale: smoke`` in every file they produce, so they can never pass for real results.
 
 ``BOX_AP_FLOORS``: the box AP on the synthetic val set that every row of a model family reaches with the
-workflow's smoke settings (config/config.yaml); the smoke-DAG test asserts them, so that a broken evaluation
+workflow's smoke settings (.test/config/config.yaml); the smoke-DAG test asserts them, so that a broken evaluation
 or label mapping (AP near 0) cannot pass for a working pipeline. Measured: benchmarks/smoke_learns.py.
 """
 import copy

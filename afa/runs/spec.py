@@ -3,9 +3,11 @@
 One place decides the data root, the pretrained-weights folder, the scale (paper or smoke), the precision and
 the work directory, so that `afa train` and `afa test` (and Snakemake, through them) always agree.
 """
+import copy
 import hashlib
 import json
 import os
+import sys
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
@@ -40,6 +42,7 @@ class RunSpec(object):
         self.cfg_options = dict(cfg_options or {})
         self.user_cfg_options = dict(self.cfg_options)  # checked against the config's keys (variants are not)
         self.variant_options = {}
+        self.overridden = {}  # {option key: {'given', 'used', 'by'}}, filled by build_config
         if target.endswith('.py') or os.sep in target:
             if not os.path.isfile(target):
                 raise AfaError('config file %s does not exist' % target)
@@ -87,27 +90,85 @@ class RunSpec(object):
             except (TypeError, KeyError, ValueError, AttributeError) as e:
                 raise AfaError('cannot apply the config overrides %s to %s: %s'
                                % (options, self.config_path, e))
+        stages = []  # (what changed the config, the config after it): to find who overrode an option
         plain = _rebase(cfg._cfg_dict.to_dict(), DEFAULT_DATA_ROOT, self.data_root)
         plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
+        stages.append(('--data-root/--pretrained-dir', copy.deepcopy(plain)))
         if self.scale == 'smoke':
             from afa.runs.smoke import NUM_CLASSES, shrink
             from afa.data.synthetic import CATEGORIES
             assert len(CATEGORIES) == NUM_CLASSES
             plain = shrink(plain, epochs=self.smoke_epochs)
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
+            stages.append(('the smoke scale', copy.deepcopy(plain)))
         plain['work_dir'] = self.work_dir
+        stages.append(('the run layout (RUNS_ROOT/SCALE/RUN_ID)', copy.deepcopy(plain)))
         apply_precision(plain, self.precision)
+        stages.append(('--precision %s' % self.precision, plain))
+        self.overridden = overridden_options(self.cfg_options, stages)
+        for key, what in sorted(self.overridden.items()):
+            print('afa: the option %s=%r is overridden by %s: the run uses %r (run.json records both)'
+                  % (key, what['given'], what['by'], what['used']), file=sys.stderr, flush=True)
         return Config(plain, filename=self.config_path)
 
     def describe(self):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
                 'requested_precision': self.requested_precision, 'seed': self.seed,
-                'data_root': self.data_root, 'cfg_options': self.cfg_options, 'batch': self.batch,
+                'data_root': self.data_root, 'cfg_options': self.cfg_options,
+                'cfg_options_overridden': dict(self.overridden), 'batch': self.batch,
                 'recipe_batch': self.batch == self.recipe_batch}
 
 
 ADD_PREFIX = '+'
+_MISSING = object()
+
+
+def _leaves(key, value):
+    """(dotted key, value) of every leaf of one option (a dict value sets each of its keys; _delete_ is mmcv's)."""
+    key = key[len(ADD_PREFIX):] if key.startswith(ADD_PREFIX) else key
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k != '_delete_':
+                for leaf in _leaves('%s.%s' % (key, k), v):
+                    yield leaf
+    else:
+        yield key, value
+
+
+def _get(plain, key):
+    node = plain
+    for part in key.split('.'):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _as_lists(value):
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _same(a, b):
+    return _as_lists(a) == _as_lists(b)
+
+
+def overridden_options(options, stages):
+    """{key: {'given', 'used', 'by'}} of the option leaves whose value in the final config is not the one given,
+    with the first stage ((name, config) in order) that changed it."""
+    found = {}
+    for option, value in options.items():
+        for key, given in _leaves(option, value):
+            for name, plain in stages:
+                used = _get(plain, key)
+                if not _same(used, given):
+                    final = _get(stages[-1][1], key)
+                    found[key] = {'given': given, 'used': None if final is _MISSING else final, 'by': name}
+                    break
+    return found
 
 
 def check_overrides(plain, options, config_path):

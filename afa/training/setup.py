@@ -3,6 +3,7 @@ config and the process layout to the exact config mmdet's `train_detector` recei
 
 Pure so that a test can check what a run will do (hooks, seed, devices, resume point) without training it.
 """
+from afa.runs import layout
 from afa.runs.spec import config_hash
 
 
@@ -72,11 +73,21 @@ def training_config(cfg, spec, layout, resume_from=None, batch=None):
     cfg.seed = spec.seed
     custom_hooks = list(cfg.get('custom_hooks', []))
     custom_hooks.append(dict(type='NanLossGuardHook', priority='VERY_HIGH'))
+    custom_hooks.append(dict(type='ThroughputHook'))
     cfg.custom_hooks = custom_hooks
+    cfg.log_config = with_tensorboard(cfg.log_config, cfg.work_dir)
     cfg.resume_from = resume_from
     cfg.checkpoint_config = dict(cfg.get('checkpoint_config') or {}, type='AtomicCheckpointHook',
                                  meta=dict(afa_run_id=spec.run_id, afa_scale=spec.scale))
     return cfg
+
+
+def with_tensorboard(log_config, work_dir):
+    """mmcv's log_config plus its TensorBoard logger (losses, lr, throughput, validation AP) into RUN/tensorboard,
+    at the text log's interval, so that curves can be watched while a run trains."""
+    hooks = [h for h in log_config.get('hooks', []) if h.get('type') != 'TensorboardLoggerHook']
+    hooks.append(dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(work_dir)))
+    return dict(log_config, hooks=hooks)
 
 
 def checkpoint_meta(cfg, mmdet_version, classes):
@@ -98,3 +109,11 @@ def run_record(cfg, spec, layout, deterministic, fixes, provenance, batch=None):
 def should_validate(spec, validate=None):
     """Evaluate on val after each epoch: by default for real runs, not at the smoke scale."""
     return spec.scale == 'paper' if validate is None else validate
+
+
+def validation_config(cfg, validate):
+    """An explicit --validate evaluates after every epoch, also at the smoke scale (whose config evaluates only
+    past its last epoch, i.e. never, to keep smoke runs short)."""
+    if validate:
+        cfg.evaluation = dict(cfg.get('evaluation') or {}, interval=1)
+    return cfg

@@ -17,6 +17,7 @@ import time
 
 from afa.integration import compat
 from afa.runs import layout
+from afa.runs.reference import stopped_by_alarm
 from afa.runs.spec import config_hash
 from afa.training import inputs, setup
 from afa.training.checkpoints import numbered_checkpoints
@@ -25,16 +26,19 @@ from afa.utils import atomic, hashing, provenance
 from afa.utils.errors import AfaError
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, max_imgs_per_gpu=None):
-    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json."""
+def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
+          max_imgs_per_gpu=None):
+    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json. ``alarm``: the
+    early alarm's options (reference, offset, stop; afa/runs/reference.py); ``max_imgs_per_gpu``: the cap of the
+    batch layout (afa/planning/batch.py)."""
     cfg = spec.build_config()
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_imgs_per_gpu)  # rank 0 holds it
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_imgs_per_gpu)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu=None):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_imgs_per_gpu=None):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -52,6 +56,11 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu=No
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
     setup.training_config(cfg, spec, where, resume_from, batch)
+    validate = setup.should_validate(spec, validate)
+    setup.validation_config(cfg, validate)
+    alarm_hook = _alarm_hook(spec, alarm or {}, where.rank == 0) if validate else None
+    if alarm_hook:
+        cfg.custom_hooks = list(cfg.custom_hooks) + [alarm_hook]
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
@@ -62,10 +71,32 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, max_imgs_per_gpu=No
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
     logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,
                 batch.describe('GPU' if where.use_cuda else 'process'), batch.effective_batch)
-    _fit(cfg, spec, where, setup.should_validate(spec, validate), timestamp)
+    _fit(cfg, spec, where, validate, timestamp)
+    stopped = alarm_hook and stopped_by_alarm(cfg.work_dir)
+    if stopped:
+        raise AfaError('%s stopped by the early alarm (--alarm-stop): %s. Its checkpoints are kept in %s: '
+                       '`afa train` again resumes it (without --alarm-stop to go on regardless)'
+                       % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
         finish(cfg, spec, done_path, batch.as_record(where.device))
     return done_path
+
+
+# After mmdet's evaluation hook (LOW, 70), which puts the epoch's AP in the log buffer, and before the logger hooks
+# (VERY_LOW, 90), the last of which clears it.
+ALARM_PRIORITY = 80
+
+
+def _alarm_hook(spec, alarm, say=True):
+    """The early alarm's hook for this run (None without a reference), after saying which reference and why."""
+    from afa.runs import reference, zoo
+    ref, why = reference.resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
+    if say:
+        print('afa train: early alarm: %s' % why, flush=True)
+    if ref is None:
+        return None
+    return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),
+                priority=ALARM_PRIORITY)
 
 
 def _process_layout(spec, cfg, gpus, launcher):

@@ -10,7 +10,10 @@ from afa.utils.errors import USER_ERRNOS, AfaError  # noqa: F401 (USER_ERRNOS re
 _ADVICE = {errno.ENOSPC: 'free some space or choose another folder',
            errno.EROFS: 'the file system is read-only: choose a writable folder',
            errno.EACCES: 'you may not write there: fix the permissions or choose another folder',
-           errno.ENOTDIR: 'a file stands where a folder is needed: move it or choose another folder'}
+           errno.ENOTDIR: 'a file stands where a folder is needed: move it or choose another folder',
+           errno.EISDIR: 'a folder stands where a file is needed: name a file',
+           errno.ENAMETOOLONG: 'a name in the path is longer than the file system allows (255 bytes): choose a '
+                               'shorter one'}
 
 
 def temp_path(path):

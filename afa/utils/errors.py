@@ -3,7 +3,8 @@ import errno
 
 # errno values that are the user's to fix (space, permissions, read-only mounts, a file where a folder should be).
 USER_ERRNOS = frozenset(getattr(errno, name) for name in (
-    'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'EEXIST') if hasattr(errno, name))
+    'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'ENOENT', 'EEXIST', 'ENAMETOOLONG')
+    if hasattr(errno, name))
 
 
 class AfaError(Exception):

@@ -10,13 +10,17 @@ from afa.utils.repo import REPO_ROOT
 PACKAGES = ('torch', 'torchvision', 'mmcv', 'mmdet', 'numpy', 'pycocotools', 'apex')
 
 
+GIT_TIMEOUT = 60  # seconds: a git on a hung network file system must not hold a run's record forever
+
+
 def git_commit(root=REPO_ROOT):
     """The checkout's commit, with '+dirty' when tracked files changed; None outside a git checkout."""
     try:
         commit = subprocess.check_output(['git', '-C', root, 'rev-parse', 'HEAD'], stderr=subprocess.DEVNULL,
-                                         universal_newlines=True).strip()
-        dirty = subprocess.call(['git', '-C', root, 'diff', '--quiet', 'HEAD'], stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.CalledProcessError):
+                                         universal_newlines=True, timeout=GIT_TIMEOUT).strip()
+        dirty = subprocess.call(['git', '-C', root, 'diff', '--quiet', 'HEAD'], stderr=subprocess.DEVNULL,
+                                timeout=GIT_TIMEOUT)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return os.environ.get('AFA_GIT_COMMIT')  # set in the Docker image, which has no .git
     return commit + ('+dirty' if dirty else '')
 

@@ -22,11 +22,14 @@ BIN = os.path.dirname(sys.executable)
 REPRODUCE = os.path.join(REPO, 'docker', 'reproduce')
 REQUIREMENTS = os.path.join(REPO, 'requirements')
 # image name -> (Dockerfile, non-pip pins, the requirements files it installs: its whole family)
+# requirements files that no image installs: tools for checks on the host (cuobjdump, for make image-modern and
+# tests/docker/test_cuda_compile.py)
+TOOLS = {'cuda-inspect.txt'}
 IMAGES = {
     'paper': ('Dockerfile', 'paper-env.json', sorted(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt')))),
     'modern': ('Dockerfile.modern', 'modern-env.json',
-               sorted(set(glob.glob(os.path.join(REQUIREMENTS, '*.txt')))
-                      - set(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt'))))),
+               sorted(p for p in set(glob.glob(os.path.join(REQUIREMENTS, '*.txt')))
+                      - set(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt'))) if os.path.basename(p) not in TOOLS)),
 }
 # ARGs that are not pins: the digest comes from docker/build.sh, the rest describe the build itself
 NOT_PINS = {'BASE_DIGEST', 'AFA_VERSION', 'GIT_COMMIT', 'MAX_JOBS'}
@@ -133,14 +136,79 @@ def test_paper_image_cuda_torch_and_mmcv_agree():
     assert requirement_pins(os.path.join(REQUIREMENTS, 'paper.txt'))['mmcv-full'] == '1.3.11'
 
 
-def test_modern_image_cuda_torch_and_mmcv_agree():
-    env, args = env_json('modern'), dockerfile_args('modern')
-    assert ('cuda:%s.' % env['cuda']) in args['BASE_IMAGE'] and 'cudnn' in args['BASE_IMAGE']
-    assert args['TORCH_INDEX'].rstrip('/').endswith('/cu' + env['cuda'].replace('.', ''))
+def cuda_nvcc_pins():
+    return requirement_pins(os.path.join(REQUIREMENTS, 'cuda-nvcc.txt'))
+
+
+def test_modern_image_takes_every_input_from_debian_and_pypi():
+    """No CUDA base image and no PyTorch index: Debian's Python, PyPI's torch (the CUDA 13.0 build CI tests), nvcc
+    from PyPI for the build only."""
+    env, args, text = env_json('modern'), dockerfile_args('modern'), dockerfile_text('modern')
+    code = '\n'.join(t for _, t in instructions('modern'))
+    assert args['BASE_IMAGE'].startswith('debian:bookworm') and 'nvidia/cuda' not in code
+    assert not re.search(r'(-f|--find-links|--extra-index-url|--index-url)[ =]\S*(http|/)', code)
+    assert 'download.pytorch.org' not in code
+    apt = next(t for ins, t in instructions('modern') if ins == 'RUN' and 'apt-get install' in t)
+    assert {'python3', 'python3-venv', 'python3-dev', 'build-essential'} <= set(apt.split())
+    assert "assert v == '${PYTHON_VERSION}'" in apt and 'uv' not in code.split()
+    # the Python of the CPU environment (scripts/setup_env.sh) is Debian bookworm's python3
+    assert 'python%s' % args['PYTHON_VERSION'] == setup_env_value('python').split(':-')[-1].rstrip('}"')
+    assert args['TORCH_CUDA'] == env['cuda'] and "torch.version.cuda == '${TORCH_CUDA}'" in code
     assert set(args['TORCH_CUDA_ARCH_LIST'].split(';')) >= {'8.0', '9.0'}
     for arg, name in SETUP_ENV_PINS.items():
         assert args[arg] == setup_env_value(name)
-    assert 'python%s' % args['PYTHON_VERSION'] == setup_env_value('python').split(':-')[-1].rstrip('}"')
+
+
+def test_modern_image_builds_mmcv_cuda_ops_with_the_pinned_nvcc():
+    steps = [t for ins, t in instructions('modern') if ins == 'RUN']
+    build = next(t for t in steps if 'pip wheel' in t)
+    assert 'pip install -r /tmp/requirements/cuda-nvcc.txt' in build
+    assert '"${cuda_home}/bin/nvcc" --version | grep "release ${TORCH_CUDA}," ' in build
+    assert re.search(r'CUDA_HOME="\$\{cuda_home\}" MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS=', build)
+    assert 'patch_mmcv_cxx_std.py /tmp/mmcv/mmcv-full-${MMCV_VERSION}/setup.py c++20 --nvcc' in build
+    assert 'sha256sum --check' in build and 'get_compiling_cuda_version' in build
+    # nvcc leaves with the build: every package of cuda-nvcc.txt but the runtime, which torch needs
+    removed = build.split('pip uninstall -y', 1)[1].split('&&')[0].split()
+    assert set(removed) == set(cuda_nvcc_pins()) - {'nvidia-cuda-runtime'}
+    assert image_env('modern')['TORCH_CUDA_ARCH_LIST'] == dockerfile_args('modern')['TORCH_CUDA_ARCH_LIST']
+
+
+def test_nvcc_pins_are_one_cuda_release_and_torchs():
+    """nvcc and its companions of one CUDA release, torch's: an nvvm of another release writes PTX the 13.0
+    ptxas rejects."""
+    pins, cuda = cuda_nvcc_pins(), env_json('modern')['cuda']
+    assert set(pins) == {'nvidia-cuda-nvcc', 'nvidia-cuda-crt', 'nvidia-cuda-cccl', 'nvidia-nvvm',
+                         'nvidia-cuda-runtime'}
+    assert all(version.startswith(cuda + '.') for version in pins.values()), pins
+    assert pins['nvidia-cuda-nvcc'] == pins['nvidia-cuda-crt'] == pins['nvidia-nvvm']
+    assert requirement_pins(os.path.join(REQUIREMENTS, 'torch-cpu.txt'))['torch'] == '2.14.1'
+
+
+def installed_version(name):
+    try:
+        from importlib import metadata
+    except ImportError:  # Python 3.7: the paper environment, which has no CUDA packages
+        return None
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@pytest.mark.skipif(installed_version('cuda-toolkit') is None,
+                    reason='no cuda-toolkit metapackage: this torch is not PyPI\'s CUDA build (paper environment)')
+def test_nvcc_pins_are_the_ones_this_torch_names():
+    """torch's cuda-toolkit metapackage names the nvcc, crt, cccl, nvvm and runtime of its release (extras): the
+    pins are those, and the runtime is the one installed with torch."""
+    from importlib import metadata
+    named = {}
+    for requirement in metadata.requires('cuda-toolkit') or []:
+        match = re.match(r'([\w.-]+)\s*==\s*([\w.]+?)(\.\*)?\s*;', requirement)
+        if match:
+            named[re.sub(r'[-_.]+', '-', match.group(1)).lower()] = match.group(2)
+    pins = cuda_nvcc_pins()
+    assert {name: named.get(name) for name in pins} == pins
+    assert installed_version('nvidia-cuda-runtime') == pins['nvidia-cuda-runtime']
 
 
 def test_paper_apex_is_fetched_by_commit():
@@ -166,14 +234,15 @@ def test_no_moving_or_unverified_input(image):
     assert [t for ins, t in steps if ins == 'FROM'] == ['${BASE_IMAGE}${BASE_DIGEST:+@}${BASE_DIGEST}']
     guard = next(i for i, (ins, t) in enumerate(steps) if ins == 'RUN' and 'BASE_DIGEST' in t)
     assert "grep -Eqx 'sha256:[0-9a-f]{64}'" in steps[guard][1] and 'exit 1' in steps[guard][1]
-    assert all('org.opencontainers.image.base.digest="${BASE_DIGEST}"' in t for ins, t in steps if ins == 'LABEL')
+    assert any('org.opencontainers.image.base.digest="${BASE_DIGEST}"' in t for ins, t in steps if ins == 'LABEL')
     assert '"base_digest": "%s"' in text and '/opt/afa-image.json' in text
     digest = env_json(image)['base_digest']
     assert digest is None or re.fullmatch(r'sha256:[0-9a-f]{64}', digest)
-    update = next(t for ins, t in steps if ins == 'RUN' and 'apt-get update' in t)
-    assert update.index('rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list') \
-        < update.index('apt-get update')
-    assert '"uv==${UV_VERSION}"' in text and 'uv python install ${' in text
+    if image == 'paper':
+        update = next(t for ins, t in steps if ins == 'RUN' and 'apt-get update' in t)
+        assert update.index('rm -f /etc/apt/sources.list.d/cuda*.list /etc/apt/sources.list.d/nvidia-ml*.list') \
+            < update.index('apt-get update')
+        assert '"uv==${UV_VERSION}"' in text and 'uv python install ${' in text
 
 
 @pytest.mark.parametrize('image', sorted(IMAGES))
@@ -191,8 +260,9 @@ def test_the_image_layout_matches_the_entry_point(image):
     assert any(re.search(r'venv (--\S+ )*(--python \S+ )*(--\S+ \S+ )*%s\b' % re.escape(venv_root), t)
                for t in made), 'no RUN creates %s' % venv_root
     assert env['PATH'].split(':')[0].endswith('/bin')
-    # uv's Python must land where uid 1000 can run it (uv's default is under root's home), for both uv commands
-    assert env['UV_PYTHON_INSTALL_DIR'].startswith('/opt/') and '--install-dir' not in text
+    if image == 'paper':
+        # uv's Python must land where uid 1000 can run it (uv's default is under root's home), for both uv commands
+        assert env['UV_PYTHON_INSTALL_DIR'].startswith('/opt/') and '--install-dir' not in text
 
 
 @pytest.mark.orchestrator
@@ -233,7 +303,8 @@ def test_patch_sets_the_standard_of_both_compilers(tmp_path):
 
 def build_sh(*args, **env):
     return subprocess.run(['bash', os.path.join(REPO, 'docker', 'build.sh')] + list(args), capture_output=True,
-                          text=True, env=dict(os.environ, DOCKER='docker-client', PYTHON=sys.executable, **env))
+                          text=True, env=dict(os.environ, **dict(dict(DOCKER='docker-client', PYTHON=sys.executable),
+                                                                 **env)))
 
 
 @pytest.mark.parametrize('image', sorted(IMAGES))
@@ -246,6 +317,38 @@ def test_build_script_pins_the_base_image_and_passes_the_digest(image):
     assert '-f %s/docker/%s -t x:1' % (REPO, IMAGES[image][0]) in build
     assert re.search(r'--build-arg BASE_DIGEST=sha256:0{64} --build-arg GIT_COMMIT=\S+ '
                      r'--build-arg TORCH_CUDA_ARCH_LIST=9.0 %s$' % re.escape(REPO), build)
+
+
+def test_build_script_takes_a_local_base_by_its_digest(tmp_path):
+    """--local-base (make image-modern: a base made by debootstrap): no pull, the digest the local store gives."""
+    result = build_sh('modern', '--dry-run', '--local-base')
+    assert result.returncode == 0, result.stderr
+    assert ' pull ' not in result.stderr and '--build-arg BASE_DIGEST=sha256:' + '0' * 64 in result.stderr
+    client = tmp_path / 'client'
+    client.write_text('#!/bin/sh\n[ "$1 $2 $3 $4" = "image inspect --format {{.Digest}}" ] || exit 9\n'
+                      'echo "$AFA_TEST_DIGEST"\n')
+    client.chmod(0o755)
+    digest = 'sha256:' + 'cd' * 32
+    result = build_sh('modern', '--local-base', AFA_TEST_DIGEST=digest, DOCKER=str(client))
+    assert result.returncode == 9 and 'local base %s@%s' % (env_json('modern')['pins']['BASE_IMAGE'], digest) \
+        in result.stderr  # the build itself reaches the fake client, which refuses it
+    result = build_sh('modern', '--local-base', AFA_TEST_DIGEST='<none>', DOCKER=str(client))
+    assert result.returncode == 2 and 'reports no digest for' in result.stderr
+
+
+def test_tool_requirements_are_used_by_the_image_check():
+    script = open(os.path.join(REPO, 'scripts', 'image_here.sh')).read()
+    assert all('requirements/%s' % name in script for name in TOOLS)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--max-jobs', '0'], "--max-jobs must be a positive number, not '0'"),
+    (['--frobnicate'], "unknown option '--frobnicate'"),
+])
+def test_image_here_argument_errors(args, message):
+    result = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'image_here.sh')] + args, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
 
 
 @pytest.mark.parametrize('args, message', [
@@ -285,6 +388,21 @@ def test_gpu_check_offline_wheelhouse(tmp_path):
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stderr.splitlines() if ' -m pip install' in line or ' -m pip download' in line]
     assert len(installs) == 3 and all('--no-index --find-links %s/wheels' % tmp_path in line for line in installs)
+    # nvcc too: the pinned packages from the wheelhouse (make wheelhouse puts them there)
+    nvcc = [line for line in result.stderr.splitlines() if 'cuda_tools.sh' in line]
+    assert len(nvcc) == 1 and 'AFA_WHEELHOUSE=%s/wheels ' % tmp_path in nvcc[0]
+    assert nvcc[0].endswith('requirements/cuda-nvcc.txt %s/gc/venv/bin/python' % tmp_path)
+
+
+def test_gpu_check_builds_with_the_pinned_nvcc_or_the_machines(tmp_path):
+    pinned = gpu_check(tmp_path, '--dry-run', '--arch', '9.0')
+    assert pinned.returncode == 0, pinned.stderr
+    build = [line for line in pinned.stderr.splitlines() if ' -m pip wheel ' in line][0]
+    assert re.search(r'env CUDA_HOME=%s/gc/cache/cuda/cuda-nvcc-\S+/nvidia/cu13 CPLUS_INCLUDE_PATH=\S+/nvidia/cu13/include '
+                     % tmp_path, build)
+    system = gpu_check(tmp_path, '--dry-run', '--arch', '9.0', '--nvcc', 'system')
+    assert system.returncode == 0, system.stderr
+    assert 'cuda_tools.sh' not in system.stderr and 'CUDA_HOME=' not in system.stderr
 
 
 @pytest.mark.parametrize('args, message', [
@@ -292,6 +410,7 @@ def test_gpu_check_offline_wheelhouse(tmp_path):
     (['--rows', 'cmrcn_r50_nonexistent_1x'], "unknown row 'cmrcn_r50_nonexistent_1x'"),
     (['--arch', 'sm_90'], "--arch must look like '8.0;9.0', not 'sm_90'"),
     (['--wheelhouse', '/nonexistent'], '--wheelhouse /nonexistent is not a folder'),
+    (['--nvcc', 'conda'], "--nvcc must be pinned or system, not 'conda'"),
     (['--frobnicate'], "unknown option '--frobnicate'"),
 ])
 def test_gpu_check_argument_errors(tmp_path, args, message):
@@ -352,6 +471,8 @@ def image_layout(mounts, image, python=sys.executable):
 def test_help_lists_the_options(mounts):
     result = reproduce(mounts, '--help')
     assert result.returncode == 0
+    # as the README runs it: `docker run IMAGE reproduce ...`, the entry point being reproduce itself
+    assert reproduce(mounts, 'reproduce', '--help').stdout == result.stdout
     for option in ('--table', '--rows', '--gpus', '--smoke', '--dry-run'):
         assert option in result.stdout
     assert 'GPU' not in result.stdout.split('--smoke', 1)[1].split('--dry-run')[0].replace('no GPU needed', '')
@@ -411,6 +532,17 @@ def test_smoke_dry_run_needs_neither_gpu_nor_data(mounts):
     assert re.search(r'^train\s+1$', result.stdout, re.M) and '--smoke' in result.stdout
     assert 'on CPU' in result.stderr and 'gpus_per_run' not in open(
         str(mounts['results'] / '.afa' / 'reproduce.yaml')).read()
+
+
+def test_a_results_mount_with_a_space_reaches_the_workflow_whole(mounts):
+    """Issue 21: reproduce writes the path into its config file and the workflow quotes it in every command
+    (the commands themselves run with spaces in tests/workflow/test_workflow.py)."""
+    spaced = mounts['root'] / 'my results'
+    spaced.mkdir()
+    mounts['env']['AFA_RESULTS'] = str(spaced)
+    result = reproduce(mounts, '--smoke', '--dry-run', '--rows', 'cmrcn_r50_msca_adp_1x')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--runs-root '%s/runs'" % spaced in result.stdout, result.stdout[-3000:]
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ def test_every_pin_is_exact_and_agrees_across_files():
         seen = {}
         for name in files:
             with open(os.path.join(REQ, name)) as f:
-                lines = [l.strip() for l in f if l.strip() and not l.startswith('#')]
+                lines = [text.strip() for text in f if text.strip() and not text.startswith('#')]
             for line in lines:
                 assert re.match(r'^[A-Za-z0-9_.\-]+(\[[a-z,]+\])?(==|>=|<)', line), '%s: %r' % (name, line)
             for dist, version in pins(name).items():

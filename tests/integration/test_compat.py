@@ -4,7 +4,6 @@ These tests run under both environments: the modern one (CI's .venv) and the pap
 test-paper), where the probes must find every defect and the corrected paths must run on CPU.
 """
 import mmcv
-import pytest
 import torch
 
 from afa.integration import compat
@@ -25,8 +24,8 @@ def test_probes_match_the_stack():
 def test_apply_is_idempotent_and_reports_what_it_fixed():
     first = compat.apply()
     assert compat.apply() == first
-    assert set(first) == {'cpu_scatter', 'deform_attn_cpu_fallback'}
-    assert all(first.values()) == PAPER_MMCV
+    assert set(first) == {'cpu_scatter', 'deform_attn_cpu_fallback', 'tensorboard_distutils_import'}
+    assert first['cpu_scatter'] == first['deform_attn_cpu_fallback'] == PAPER_MMCV
     assert not compat.scatter_adds_a_dimension()  # corrected (or never broken)
 
 
@@ -62,3 +61,15 @@ def test_cpu_training_makes_cuda_a_no_op_only_where_needed():
     assert 'cuda' not in vars(model)  # the class's own method again
     with compat.cpu_training(model, on_cpu=False) as patched:
         assert not patched
+
+
+def test_tensorboard_writer_works_after_apply(tmp_path):
+    """mmcv's TensorBoard logger imports torch.utils.tensorboard: under torch 1.9 with a recent setuptools that
+    import fails unless corrected; after apply() an event file is written on either stack."""
+    compat.apply()
+    assert not compat.tensorboard_import_needs_distutils_version()
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(str(tmp_path))
+    writer.add_scalar('train/loss', 1.5, 1)
+    writer.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith('events.out.tfevents')]

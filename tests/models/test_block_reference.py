@@ -1,6 +1,6 @@
 """The layout-optimised AFA block and necks compute what a straightforward NCHW implementation computes.
 
-The reference below is written from design/afa-necks.md with plain tensor operations on (B, C, H, W) maps and
+The reference below is written from docs/necks.md with plain tensor operations on (B, C, H, W) maps and
 (B, HW, C) token sequences, reading the parameters of the module under test; the weights are random, LayerNorm
 included, so that every parameter shows in the output.
 """
@@ -92,9 +92,13 @@ def relative_error(actual, expected):
 @pytest.mark.parametrize('use_fused', PATHS)
 @pytest.mark.parametrize('pooling, ds', [('ms', 4), ('adp', None), ('adpms', None)])
 @pytest.mark.parametrize('cross', [False, True])
-def test_block_matches_the_reference(use_fused, pooling, ds, cross):
+# strips at inference: 0 the whole map; 1 token, one row per strip; 65 tokens, 2 rows of 30 (a thin last strip
+# avoided: 23 rows in 12 strips of 2 and 1); 200 tokens, 6 rows
+@pytest.mark.parametrize('strip_tokens', [0, 1, 65, 200])
+def test_block_matches_the_reference(use_fused, pooling, ds, cross, strip_tokens):
     torch.manual_seed(1)
-    block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, cross=cross, use_fused=use_fused))
+    block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, cross=cross, use_fused=use_fused,
+                                     strip_tokens=strip_tokens))
     x = torch.randn(2, 64, 23, 30)
     source = torch.randn(2, 64, 17, 12) if cross else None
     with torch.no_grad():
@@ -104,33 +108,84 @@ def test_block_matches_the_reference(use_fused, pooling, ds, cross):
     assert relative_error(actual, expected) < 1e-5
 
 
-@pytest.mark.parametrize('use_fused', PATHS)
-@pytest.mark.parametrize('type_name', ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS'])
-def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name):
+def build_test_neck(type_name, **kwargs):
     pytest.importorskip('mmdet')
     from mmdet.models import build_neck
     import afa.models  # noqa: F401
 
     channels = [32, 64, 128, 256]
-    neck = build_neck(dict(type=type_name, in_channels=channels, out_channels=64, num_outs=5,
-                           use_fused_attn=use_fused))
+    neck = build_neck(dict(type=type_name, in_channels=channels, out_channels=64, num_outs=5, **kwargs))
     randomise(neck, seed=2)
     torch.manual_seed(3)
     inputs = [torch.randn(2, c, -(-100 // s), -(-136 // s)) for c, s in zip(channels, (4, 8, 16, 32))]
+    return neck, inputs
+
+
+NECK_TYPES = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+
+
+@pytest.mark.parametrize('use_fused', PATHS)
+@pytest.mark.parametrize('type_name', NECK_TYPES)
+# 'grad': the whole-map path that autograd runs; 0: the same without gradients (the neck before strips);
+# 100: strips of 3 rows at P2 (34 columns), 1 to 2 strips at the coarser levels; None: the default strips
+@pytest.mark.parametrize('strip_tokens', ['grad', 0, 100, None])
+def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name, strip_tokens):
+    kwargs = {} if strip_tokens in ('grad', None) else dict(strip_tokens=strip_tokens)
+    neck, inputs = build_test_neck(type_name, use_fused_attn=use_fused, **kwargs)
     with torch.no_grad():
         expected = reference_neck(neck, inputs)
+    with torch.set_grad_enabled(strip_tokens == 'grad'):
         actual = neck(inputs)
     for level, (a, e) in enumerate(zip(actual, expected)):
         assert a.shape == e.shape and a.is_contiguous(), level  # mmcv's RoIAlign reads raw NCHW memory
         assert relative_error(a, e) < 1e-5, level
 
 
-def test_block_gradients_match_the_reference():
-    torch.manual_seed(4)
-    block = randomise(AttentionBlock(32, 4, 2, 'adp', cross=True, use_fused=False), seed=5)
-    x = torch.randn(1, 32, 14, 9, requires_grad=True)
-    source = torch.randn(1, 32, 7, 5, requires_grad=True)
-    expected = torch.autograd.grad(reference_block(block, x, source).pow(2).sum(), [x, source])
-    actual = torch.autograd.grad(block(x, source).pow(2).sum(), [x, source])
-    for a, e in zip(actual, expected):
-        assert relative_error(a, e) < 1e-5
+@pytest.mark.parametrize('type_name', ['MSSAAdp', 'MSCA'])
+def test_recomputed_activations_give_the_same_gradients(type_name):
+    """In float64, so that what differs is only the order of the sums (over strips rather than the map),
+    never the mathematics; in float32 that order moves a parameter gradient by up to 1e-4 relative."""
+    grads = []
+    for with_cp in (False, True):
+        # with_cp recomputes strips of 100 tokens (3 rows at P2): several strips per level, halos between
+        neck, inputs = build_test_neck(type_name, with_cp=with_cp, strip_tokens=100)
+        neck.double().train()
+        inputs = [x.double().requires_grad_() for x in inputs]
+        weights = torch.Generator().manual_seed(8)  # a random weighting: no gradient cancels to zero
+        sum((o * torch.randn(o.shape, generator=weights, dtype=o.dtype)).sum() for o in neck(inputs)).backward()
+        grads.append([p.grad for p in neck.parameters()] + [x.grad for x in inputs])
+    for plain, recomputed in zip(*grads):
+        assert relative_error(recomputed, plain) < 1e-10
+
+
+@pytest.mark.parametrize('type_name', ['MSSA', 'MSCAAdp'])
+def test_inference_never_makes_the_hidden_map_of_a_whole_level(type_name, monkeypatch):
+    """In strips, the FFN's depthwise conv sees at most a strip and its two halo rows; the strips' output is
+    what the test above compares with the reference."""
+    neck, inputs = build_test_neck(type_name, strip_tokens=100)
+    height, width = inputs[0].shape[-2:]  # P2: 25 x 34, strips of 100 // 34 = 2 rows
+    seen = []  # rows of each depthwise conv input at P2
+    conv2d = F.conv2d
+
+    def recording_conv2d(x, weight, *args, **kwargs):
+        if x.shape[1] == 2 * 64 and x.shape[-1] == width:
+            seen.append(x.shape[-2])
+        return conv2d(x, weight, *args, **kwargs)
+
+    monkeypatch.setattr(F, 'conv2d', recording_conv2d)
+    with torch.no_grad():
+        neck(inputs)
+    assert len(seen) == 2 * -(-height // 2)  # 2 images, 13 strips each
+    assert max(seen) == 2 + 2
+
+
+@pytest.mark.parametrize('pooling, ds', [('ms', 4), ('adp', None)])
+def test_explicit_attention_in_query_chunks_matches_the_reference(pooling, ds, monkeypatch):
+    """torch 1.9's attention path makes its (heads x L x N) map a chunk of queries at a time at inference."""
+    import afa.layers.attention as attention
+    monkeypatch.setattr(attention, 'EXPLICIT_ATTENTION_MAP', 4 * 49 * 7)  # 'adp': chunks of 7 queries
+    torch.manual_seed(6)
+    block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, use_fused=False, strip_tokens=200), seed=7)
+    x = torch.randn(2, 64, 23, 30)
+    with torch.no_grad():
+        assert relative_error(block(x), reference_block(block, x)) < 1e-5

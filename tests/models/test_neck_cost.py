@@ -23,7 +23,11 @@ def test_level_sizes_of_the_paper_resolution():
 def counted_macs(neck, height, width, channels):
     """Multiply-accumulates of one image through the neck's fusion stage, counted by forward hooks."""
     in_channels = [channels // 2, channels, channels * 2, channels * 4]
-    model = build_neck(dict(type=neck, in_channels=in_channels, out_channels=channels, num_outs=5)).eval()
+    # strip_tokens=0: the whole-map path, which calls the modules that the hooks count (the strips run the
+    # same products through the modules' weights, a strip at a time)
+    extra = {} if neck == 'FPN' else dict(strip_tokens=0)
+    model = build_neck(dict(type=neck, in_channels=in_channels, out_channels=channels, num_outs=5,
+                            **extra)).eval()
     total = [0]
 
     def conv(module, inputs, output):

@@ -126,6 +126,8 @@ def test_init_weights_follows_the_spec():
     (dict(start_level=1), 'start_level'),
     (dict(norm_cfg=dict(type='BN')), 'norm_cfg'),
     (dict(upsample_cfg=dict(scale_factor=2)), 'upsample_cfg'),
+    (dict(strip_tokens=-1), 'strip_tokens'),
+    (dict(strip_tokens=0.5), 'strip_tokens'),
 ])
 def test_unsupported_settings_fail_at_construction(kwargs, message):
     channels = kwargs.pop('channels', RESNET_CHANNELS)

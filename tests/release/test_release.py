@@ -21,7 +21,7 @@ from afa.models.necks import PAPER_NECKS  # noqa: E402
 NECKS = list(PAPER_NECKS)
 SMALL = [16, 32, 64, 128]
 
-# The release's names by role, transcribed from shared/design/release-checkpoints.md independently of
+# The release's names by role, transcribed from docs/release-checkpoints.md independently of
 # afa/release/names.py: (release suffix under neck.fpn_convs.{i}., this project's suffix under neck.blocks.{i}.).
 DOC_BLOCK = [('ms_attn.q.weight', 'attn.q.weight'), ('ms_attn.kv.weight', 'attn.kv.weight'),
              ('ms_attn.proj.weight', 'attn.proj.weight'), ('ms_attn.proj.bias', 'attn.proj.bias'),

@@ -2,7 +2,6 @@
 project's meta, as the authors' files are), evaluates through the release route to the same AP as through the
 normal path; its results go to their own file; a checkpoint of another row is refused."""
 import json
-import os
 import subprocess
 import sys
 

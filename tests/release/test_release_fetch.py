@@ -3,7 +3,6 @@ kind, idempotence; the real gdown against a loopback Drive (tests/drive_loopback
 an interrupted transfer resumed), and Drive unreachable (gdown's request refused by a loopback proxy)."""
 import json
 import os
-import re
 import socketserver
 import subprocess
 import sys

@@ -40,7 +40,8 @@ def test_released_column_sits_beside_the_trained_numbers(tmp_path):
         [found] = [r for r in rows if r.startswith(start)]
         return found
     # trained here and released, each in its own place
-    assert line('| CMRCN | MSSA-Adp | ResNet-50 | default, seed 0 [A] | 43.0 / 42.5 (-0.5) |').endswith(' 43.0 / 38.2 |')
+    assert line('| CMRCN | MSSA-Adp | ResNet-50 | default, seed 0 [A] | 43.0 / 42.5 (-0.5) |').endswith(
+        ' 43.0 / 38.2 |')
     # released only: the trained cells still say the row was not run here
     assert line('| CMRCN | MSCA | ResNet-50 | default | 43.3 / not run yet |').endswith(' 43.3 / 38.6 |')
     assert line('| CMRCN | MSCA-Adp | ResNet-101 |').endswith(' not evaluated |')  # a release, not evaluated yet

@@ -35,3 +35,19 @@ def test_every_kind_of_run_is_drawn(tmp_path):
     out = str(tmp_path / 'curves.png')
     assert plot_curves(str(tmp_path), out, zoo=zoo) == len(runs)
     assert os.path.getsize(out) > 20000
+
+
+def test_validation_ap_per_epoch_is_read_and_drawn(tmp_path):
+    from afa.reporting.curves import read_val_ap
+    folder = str(tmp_path / 'cmrcn_r50_mssa_adp_1x')
+    write_log(folder, '20261125_100000.log.json', [(1, 2, 3.0)])
+    with open(os.path.join(folder, '20261125_110000.log.json'), 'w') as f:  # a resumed start: epoch 2 validated
+        f.write(json.dumps({'mode': 'val', 'epoch': 2, 'iter': 12, 'bbox_mAP': 0.25}) + '\n')
+    assert read_val_ap(folder) == [(1, 10.0), (2, 25.0)]
+    validation_only = str(tmp_path / 'cmrcn_r50_sumup_1x')
+    os.makedirs(validation_only)
+    with open(os.path.join(validation_only, 'x.log.json'), 'w') as f:
+        f.write(json.dumps({'mode': 'val', 'epoch': 1, 'iter': 12, 'bbox_mAP': 0.2}) + '\n')
+    out = str(tmp_path / 'curves.png')
+    assert plot_curves(str(tmp_path), out) == 2  # a run with validations and no loss line yet is drawn too
+    assert os.path.getsize(out) > 20000

@@ -70,7 +70,7 @@ def run_tables(runs, out, scale='paper'):
 def table_lines(text, module, backbone, schedule_title):
     """The markdown lines of one row (module, backbone) in the table whose title starts with schedule_title."""
     section = text.split('## ' + schedule_title, 1)[1].split('\n## ', 1)[0]
-    return [l for l in section.splitlines() if l.startswith('| CMRCN | %s | %s |' % (module, backbone))]
+    return [text for text in section.splitlines() if text.startswith('| CMRCN | %s | %s |' % (module, backbone))]
 
 
 def test_tables_show_paper_reproduced_delta_and_missing_rows(tmp_path):
@@ -110,9 +110,10 @@ def test_every_kind_of_run_id_appears_under_its_row(tmp_path, coco_numbers, run_
     text, summary, _ = run_tables(tmp_path / 'runs', tmp_path / 'out')
     lines = table_lines(text, module, backbone, table)
     seed = layout.parse_run_id(run_id).seed
-    ran = [l for l in lines if l.split(' | ')[3].startswith('%s, seed %d ' % (line, seed))]
+    ran = [text for text in lines if text.split(' | ')[3].startswith('%s, seed %d ' % (line, seed))]
     assert len(ran) == 1, lines
-    assert ' / %.1f (%+.1f) |' % (box['AP'], box['AP'] - ZOO.row(layout.parse_run_id(run_id).row)['paper']['box_val']) in ran[0]
+    paper_box = ZOO.row(layout.parse_run_id(run_id).row)['paper']['box_val']
+    assert ' / %.1f (%+.1f) |' % (box['AP'], box['AP'] - paper_box) in ran[0]
     assert ' / %.1f (' % mask['AP'] in ran[0]
     assert len(lines) == 1  # a row with a run has no 'not run yet' line, whatever kind of run it is
     rec = summary.set_index('run_id').loc[run_id]
@@ -238,3 +239,19 @@ def test_layouts_are_on_record_and_another_batch_is_never_pooled_with_the_recipe
     assert '- trained on: 1 node x 1 GPU x 2 images x 8 accumulation steps = 16 images per step (1 run); ' \
            '1 node x 4 GPUs x 2 images = 8 images per step (1 run); 1 node x 8 GPUs x 2 images = 16 images per ' \
            'step (2 runs)' in text
+
+
+def test_an_early_alarm_is_named_in_the_provenance(tmp_path):
+    """A run whose box AP fell outside its reference band (RUN/alarm.json) carries that mark under its table;
+    a run whose alarm stayed silent does not."""
+    write_run(tmp_path, metrics('cmrcn_r50_sumup_1x', 38.0, 33.0))
+    write_run(tmp_path, metrics('cmrcn_r50_mssa_adp_1x', 43.0, 38.0))
+    message = 'epoch 3 box AP 30.1 is outside the band 33.0 +- 1.6 of data/references/cmrcn_r50_sumup_1x.log.json'
+    with open(layout.alarm_path(os.path.join(str(tmp_path), 'cmrcn_r50_sumup_1x')), 'w') as f:
+        json.dump(dict(outside=True, epoch=3, message=message, stopped=False), f)
+    with open(layout.alarm_path(os.path.join(str(tmp_path), 'cmrcn_r50_mssa_adp_1x')), 'w') as f:
+        json.dump(dict(outside=False, epoch=None, message=None, stopped=False), f)
+    text, _, _ = run_tables(tmp_path, tmp_path / 'out')
+    section = text.split('## 1x')[1].split('\n## ')[0]
+    assert '- early alarm: cmrcn_r50_sumup_1x fell outside its reference band from epoch 3 (%s)' % message in section
+    assert 'early alarm: cmrcn_r50_mssa_adp_1x' not in text

@@ -13,7 +13,7 @@ from afa.runs import zoo as zoo_mod  # noqa: E402
 from afa.runs.spec import RunSpec  # noqa: E402
 from conftest import mmdet_zoo_config, running_paper_stack  # noqa: E402
 
-# Keys of the 2.28.2 base configs that mmdet 2.16 ignores (shared/design/paper-stack-cpu.md, point 5).
+# Keys of the 2.28.2 base configs that mmdet 2.16 ignores (docs/paper-stack.md, "What breaks on CPU").
 KEYS_UNKNOWN_TO_MMDET_216 = {'auto_scale_lr', 'mp_start_method', 'opencv_num_threads'}
 
 ZOO = zoo_mod.load()

@@ -7,7 +7,6 @@ marked verified, tracebacks for bad paths and options) with the real mmcv runner
 """
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal

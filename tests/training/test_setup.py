@@ -1,4 +1,5 @@
 """The pure configuration step of training: what a run will do, checked without training it."""
+from afa.runs import layout
 from afa.runs.spec import RunSpec
 from afa.training import setup
 
@@ -15,7 +16,11 @@ def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_pat
     setup.training_config(cfg, spec, setup.Layout(use_cuda=False), resume_from='/x/epoch_1.pth')
     assert cfg.device == 'cpu' and cfg.gpu_ids == [0] and cfg.seed == 3
     assert cfg.resume_from == '/x/epoch_1.pth'
-    assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + ['NanLossGuardHook']
+    added = ['NanLossGuardHook', 'ThroughputHook']
+    assert [h['type'] for h in cfg.custom_hooks] == [h['type'] for h in hooks_before] + added
+    tensorboard = [h for h in cfg.log_config.hooks if h['type'] == 'TensorboardLoggerHook']
+    assert tensorboard == [dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(cfg.work_dir))]
+    assert 'TextLoggerHook' in [h['type'] for h in cfg.log_config.hooks]
     assert cfg.checkpoint_config.type == 'AtomicCheckpointHook'
     assert cfg.checkpoint_config.meta == dict(afa_run_id='cmrcn_r50_mssa_adp_1x-seed3', afa_scale='smoke')
     setup.checkpoint_meta(cfg, '2.x', ('a', 'b'))
@@ -77,3 +82,13 @@ def test_run_record_carries_the_batch_layout(tmp_path, synthetic_root):
     assert {k: record[k] for k in RECORD_FIELDS} == dict(nodes=1, gpus_per_node=0, processes=2, imgs_per_gpu=1,
                                                          accumulation=1, effective_batch=2)
     assert record['batch'] == 2 and record['recipe_batch'] is True
+
+
+def test_explicit_validate_evaluates_every_epoch_at_the_smoke_scale(tmp_path, synthetic_root):
+    spec, cfg = _config(tmp_path, synthetic_root)
+    assert cfg.evaluation.interval > cfg.runner.max_epochs  # smoke default: no evaluation while training
+    setup.validation_config(cfg, validate=True)
+    assert cfg.evaluation.interval == 1 and cfg.evaluation.metric
+    _, untouched = _config(tmp_path, synthetic_root)
+    setup.validation_config(untouched, validate=False)
+    assert untouched.evaluation.interval > untouched.runner.max_epochs

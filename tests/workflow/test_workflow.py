@@ -1,4 +1,5 @@
-"""The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, and (slow) the smoke DAG."""
+"""The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, the linter, paths with spaces,
+an interrupted run that keeps its tables, and (slow) the smoke DAG."""
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from conftest import copy_checkout
 REPO = zoo_mod.REPO_ROOT
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), 'snakemake')
 ZOO = zoo_mod.load()
+SMOKE_CONFIG = '.test/config/config.yaml'  # the smoke profile's config file
 pytestmark = pytest.mark.orchestrator  # Snakemake lives in the orchestrator environment
 
 
@@ -82,13 +84,127 @@ def test_schema_names_the_bad_field(override, message):
     assert message in result.stdout + result.stderr
 
 
+def test_snakefile_is_where_snakemake_looks_and_the_smoke_config_is_the_test_config():
+    assert os.path.isfile(os.path.join(REPO, 'workflow', 'Snakefile'))
+    assert not os.path.exists(os.path.join(REPO, 'Snakefile'))
+    smoke = open(os.path.join(REPO, 'workflow', 'profiles', 'smoke', 'config.yaml')).read()
+    assert re.search(r'^configfile: \.test/config/config\.yaml$', smoke, re.M)
+    result = snakemake('-n')  # no profile: config/config.yaml, the real COCO run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout)['train'] == len(ZOO) and 'data_coco' in job_counts(result.stdout)
+
+
+def test_schema_is_a_draft_snakemake_validates_and_describes_every_key():
+    import yaml
+    from jsonschema import Draft202012Validator
+    schema = yaml.safe_load(open(os.path.join(REPO, 'workflow', 'schemas', 'config.schema.yaml')))
+    assert schema['$schema'] == Draft202012Validator.META_SCHEMA['$schema']  # what snakemake.utils.validate uses
+    Draft202012Validator.check_schema(schema)
+    undescribed = []
+
+    def walk(node, where):
+        for key, sub in node.get('properties', {}).items():
+            if 'description' not in sub:
+                undescribed.append(where + key)
+            walk(sub, where + key + '.')
+    walk(schema, '')
+    assert not undescribed, 'schema keys without a description: %s' % undescribed
+    result = snakemake('--profile', 'workflow/profiles/smoke', '-n')
+    assert result.returncode == 0 and 'may not be validated' not in result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    for profile in ('smoke', 'coco'):
+        result = snakemake('--lint', '--profile', 'workflow/profiles/' + profile)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+        assert 'Congratulations, your workflow is in a good condition' in result.stdout + result.stderr
+
+
+def test_every_rule_logs_under_logs_and_training_and_evaluation_record_their_cost():
+    result = snakemake('--profile', 'workflow/profiles/coco', '-n', '--config', 'release=True')
+    assert result.returncode == 0, result.stderr[-3000:]
+    for block in result.stdout.split('\n\n'):
+        rule = re.search(r'^(?:local)?rule (\w+):', block, re.M)
+        if not rule or rule.group(1) == 'all':
+            continue
+        log = re.search(r'^\s+log: (\S+)', block, re.M)
+        assert log and log.group(1).startswith('logs/paper/'), block
+    counts = job_counts(result.stdout)
+    assert counts['release_fetch'] > 0 and counts['release_evaluate'] > 0
+    for rule in ('train', 'evaluate'):
+        text = open(os.path.join(REPO, 'workflow', 'rules', '%s.smk' % rule)).read()
+        assert re.search(r'rule %s:(?:\n    .*|\n)*?\n    benchmark:' % rule, text), rule
+
+
+def config_file(tmp_path, **values):
+    """A config file merged over the smoke config (typed values: --config passes nested ones as strings)."""
+    import yaml
+    path = str(tmp_path / 'extra config.yaml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(values, f)
+    return path
+
+
+def test_a_failed_run_keeps_the_last_complete_tables(tmp_path):
+    """onerror used to regenerate the tables from what existed, replacing finished tables with 'not run yet'."""
+    repo = str(tmp_path / 'repo')
+    copy_checkout(repo)
+    results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
+    finished = os.path.join(results, layout.TABLE_FILES['tables'])  # the committed smoke tables, every row done
+    before = open(finished).read()
+    assert 'not run yet' not in before
+    # A seed numpy refuses: the dataset job fails.
+    extra = config_file(tmp_path, rows=['cmrcn_r50_sumup_1x'], data={
+        'source': 'synthetic', 'root': 'data/synthetic',
+        'synthetic': {'train': 2, 'val': 1, 'test': 1, 'height': 64, 'width': 64, 'seed': -1}})
+    result = snakemake('--profile', 'workflow/profiles/smoke', '--configfile', SMOKE_CONFIG, extra, cwd=repo)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and 'Error in rule data_synthetic' in output, output[-3000:]
+    assert open(finished).read() == before
+    assert 'the tables were not regenerated' in output and finished.replace(repo + '/', '') in output
+
+
+@pytest.mark.slow
+def test_paths_with_spaces_run_through_every_stage(tmp_path):
+    """One row, one epoch on a tiny dataset, with the checkout, the data, the runs and the results under folders
+    whose names hold spaces: every shell command quotes its paths."""
+    repo = str(tmp_path / 'the repo')
+    copy_checkout(repo)
+    extra = config_file(tmp_path, rows=['cmrcn_r50_sumup_1x'], smoke_epochs=1, runs_root='my runs',
+                        results_root='my results', data={
+                            'source': 'synthetic', 'root': 'my data/syn thetic',
+                            'synthetic': {'train': 4, 'val': 2, 'test': 2, 'height': 64, 'width': 64, 'seed': 0}})
+    args = ['--profile', 'workflow/profiles/smoke', '--configfile', SMOKE_CONFIG, extra]
+    result = snakemake(*args, cwd=repo, timeout=1200)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    run = layout.run_dir(os.path.join(repo, 'my runs'), 'smoke', 'cmrcn_r50_sumup_1x')
+    assert os.path.exists(layout.metrics_path(run)) and os.path.exists(layout.testdev_manifest(run))
+    results = layout.results_dir(os.path.join(repo, 'my results'), 'smoke')
+    for name in list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]:
+        assert os.path.getsize(os.path.join(results, name)) > 0
+    assert os.path.exists(os.path.join(repo, 'my data', 'syn thetic', layout.SYNTHETIC_MARKER))
+    assert os.path.getsize(os.path.join(repo, 'logs', 'smoke', 'train', 'cmrcn_r50_sumup_1x.log')) > 0
+    assert os.path.exists(os.path.join(repo, 'logs', 'smoke', 'benchmark', 'train', 'cmrcn_r50_sumup_1x.tsv'))
+    # The workflow log says what it will do and where the results are.
+    assert re.search(r'to train and evaluate \(1\): cmrcn_r50_sumup_1x', output), output[-3000:]
+    assert 'tables, figures and curves in my results/smoke' in output
+    assert "Run states: afa status --scale smoke --runs-root 'my runs'" in output
+    states = subprocess.run([sys.executable, '-m', 'afa.cli', 'status', '--scale', 'smoke', '--runs-root', 'my runs',
+                             '--rows', 'cmrcn_r50_sumup_1x', '--json'], cwd=repo, capture_output=True, text=True)
+    record, = json.loads(states.stdout)
+    assert record['state'] == 'done' and record['box_ap'] is not None, states.stderr[-2000:]
+    again = snakemake(*(args + ['-n']), cwd=repo)
+    assert 'Nothing to be done' in again.stdout + again.stderr
+
+
 def test_unknown_row_is_caught_before_anything_runs():
     result = snakemake('-n', '--config', 'rows=[cmrcn_r50_msa_1x]')
     assert result.returncode != 0 and 'did you mean cmrcn_r50_mssa_1x' in result.stdout + result.stderr
 
 
 def test_scale_and_data_source_must_agree():
-    result = snakemake('-n', '--config', 'scale=paper')
+    result = snakemake('--profile', 'workflow/profiles/smoke', '-n', '--config', 'scale=paper')
     assert result.returncode != 0 and 'needs data.source' in result.stdout + result.stderr
 
 

@@ -1,4 +1,7 @@
-# Shared definitions: which runs the config selects, where their files live, how to call `afa`.
+# Shared definitions: which runs the config selects, where their files live, how to call `afa`, and the
+# functions the rules use (kept here so that the rule files hold rules only).
+# Shell commands take every value through `params:` and quote every path ({params.x:q}, {log:q}): a runs_root
+# or results_root with a space works.
 import os
 import shlex
 import sys
@@ -15,18 +18,27 @@ if SMOKE != (config["data"]["source"] == "synthetic"):
         "config: scale %r needs data.source %r, got %r (smoke runs use the synthetic dataset, paper runs COCO)"
         % (SCALE, "synthetic" if SMOKE else "coco", config["data"]["source"])
     )
-# The `afa` command of the environment that trains (the Docker image sets it to the paper environment's Python).
+# The `afa` command of the environment that trains (the Docker image sets it to the paper environment's Python):
+# a command line, not a path, so it is used unquoted.
 AFA = config.get("afa_command") or "%s -m afa.cli" % shlex.quote(sys.executable)
 RUNS_DIR = layout.runs_dir(config["runs_root"], SCALE)
 RESULTS_DIR = layout.results_dir(config["results_root"], SCALE)
-DATA_ROOT = config["data"]["root"].rstrip("/") + "/"
-PRETRAINED_DIR = config["pretrained_dir"].rstrip("/") + "/"
+# Folders with a trailing separator, as `afa` records them.
+DATA_ROOT = os.path.join(os.path.normpath(config["data"]["root"]), "")
+PRETRAINED_DIR = os.path.join(os.path.normpath(config["pretrained_dir"]), "")
+DATA_MARKER = os.path.join(DATA_ROOT, layout.SYNTHETIC_MARKER if SMOKE else layout.COCO_VERIFIED)
 PRECISION = config["precision"]
 SEEDS = config.get("seeds") or [layout.DEFAULT_SEED]
 TESTDEV_CSV = config.get("testdev_scores") or ""
-TESTDEV_ARG = "--testdev-scores %s" % shlex.quote(TESTDEV_CSV) if TESTDEV_CSV and not SMOKE else ""
-# The table regeneration, shared by the tables rule and the onerror handler (tables of what exists).
-TABLES_CMD = "%s tables --scale %s --runs %s --out %s %s" % (AFA, SCALE, RUNS_DIR, RESULTS_DIR, TESTDEV_ARG)
+# The tables' test-dev option: arguments, quoted one by one in the shell command ({params.testdev:q}).
+TESTDEV_ARGS = ["--testdev-scores", TESTDEV_CSV] if TESTDEV_CSV and not SMOKE else []
+# Logs and Snakemake benchmark records of this scale's jobs (the runs' own training logs stay in their folders).
+LOG_DIR = os.path.join("logs", SCALE)
+# First line of every GPU job's log: what the scheduler granted (GPUs, CPUs, memory, time limit, node).
+SLURM_RECORD = (
+    'if [ -n "${SLURM_JOB_ID:-}" ] && command -v scontrol >/dev/null; then'
+    ' scontrol show job "$SLURM_JOB_ID" || true; fi; '
+)
 
 
 def selected_targets():
@@ -41,9 +53,20 @@ def selected_targets():
 TARGETS = selected_targets()
 RUN_IDS = [layout.run_id(t, PRECISION, seed) for t in TARGETS for seed in SEEDS]
 
+# Optional (config `release: true`, paper scale): the authors' released weights of the selected rows
+# (workflow/rules/release.smk).
+RELEASE = bool(config.get("release"))
+RELEASE_DIR = config.get("release_dir") or "data/release"
+if RELEASE and SMOKE:
+    raise ValueError("config: release: true evaluates the authors' paper-scale weights; it needs scale paper")
+# Released weights are of the rows themselves (not of a variant), and of the paper scale only.
+RELEASE_ROWS = [] if SMOKE else [t for t in TARGETS if layout.VARIANT_SEPARATOR not in t and ZOO.row(t).get("release")]
+RELEASED_METRICS = [layout.released_metrics_path(os.path.join(RUNS_DIR, row)) for row in RELEASE_ROWS]
+
 
 wildcard_constraints:
     run=layout.RUN_ID_PATTERN,
+    row=layout.ROW_PATTERN,
 
 
 def target_of(run_id):
@@ -59,16 +82,29 @@ def run_file(name):
     return os.path.join(RUNS_DIR, "{run}", name)
 
 
+def log_file(rule, wildcard=None):
+    """logs/SCALE/RULE.log, or logs/SCALE/RULE/{WILDCARD}.log for a rule with one job per run or row."""
+    if wildcard is None:
+        return os.path.join(LOG_DIR, "%s.log" % rule)
+    return os.path.join(LOG_DIR, rule, "{%s}.log" % wildcard)
+
+
+def benchmark_file(rule):
+    """Snakemake's record of a job's cost (seconds, memory, CPU): logs/SCALE/benchmark/RULE/{run}.tsv."""
+    return os.path.join(LOG_DIR, "benchmark", rule, "{run}.tsv")
+
+
 def row_of(run_id):
     return ZOO.lookup(target_of(run_id))[0]
 
 
 def run_args(run_id):
-    args = "--runs-root %s --data-root %s --precision %s --seed %d" % (
-        config["runs_root"], DATA_ROOT, PRECISION, seed_of(run_id))
+    """The `afa train|test` options of a run, as a list (quoted one by one in the shell command)."""
+    args = ["--runs-root", config["runs_root"], "--data-root", DATA_ROOT, "--precision", PRECISION,
+            "--seed", str(seed_of(run_id))]
     if SMOKE:
-        return args + " --smoke --smoke-epochs %d" % config["smoke_epochs"]
-    return args + " --pretrained-dir %s" % PRETRAINED_DIR
+        return args + ["--smoke", "--smoke-epochs", str(config["smoke_epochs"])]
+    return args + ["--pretrained-dir", PRETRAINED_DIR]
 
 
 def gpus_of(run_id):
@@ -84,11 +120,11 @@ def nodes_of(run_id):
 
 def layout_args(run_id):
     """The batch layout options of `afa train` and `afa plan` for a run (the same refusal in both)."""
-    args = "--gpus %d" % gpus_of(run_id)
+    args = ["--gpus", str(gpus_of(run_id))]
     if nodes_of(run_id) > 1:
-        args += " --nodes %d" % nodes_of(run_id)
+        args += ["--nodes", str(nodes_of(run_id))]
     if config.get("max_imgs_per_gpu"):
-        args += " --max-imgs-per-gpu %d" % config["max_imgs_per_gpu"]
+        args += ["--max-imgs-per-gpu", str(config["max_imgs_per_gpu"])]
     return args
 
 
@@ -134,7 +170,8 @@ def train_job_shape():
 def train_command(run_id):
     """`afa train` on one node, or on several: one srun task per node, each starting torchrun, which meets the
     others at a c10d rendezvous on the job's first node (rank 0 is not necessarily on MASTER_ADDR's node)."""
-    command = "%s train %s %s %s" % (AFA, target_of(run_id), run_args(run_id), layout_args(run_id))
+    args = " ".join(shlex.quote(a) for a in [target_of(run_id)] + run_args(run_id) + layout_args(run_id))
+    command = "%s train %s" % (AFA, args)
     if nodes_of(run_id) == 1:
         return command
     python, _, module = AFA.partition(" -m ")
@@ -144,13 +181,19 @@ def train_command(run_id):
     return (
         'srun --ntasks-per-node=1 --kill-on-bad-exit=1 %s -m torch.distributed.run --nnodes %d '
         '--nproc_per_node %d --rdzv_backend c10d --rdzv_id "$SLURM_JOB_ID" '
-        '--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d" -m afa.cli train %s %s %s '
-        '--launcher pytorch' % (python, nodes_of(run_id), gpus_of(run_id), RDZV_PORT, target_of(run_id),
-                                run_args(run_id), layout_args(run_id)))
+        '--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d" -m afa.cli train %s '
+        '--launcher pytorch' % (python, nodes_of(run_id), gpus_of(run_id), RDZV_PORT, args))
 
 
 def result_file(name):
     return os.path.join(RESULTS_DIR, name)
+
+
+def pretrained_inputs(wildcards):
+    """The backbone weights a paper-scale run loads (smoke runs train from scratch)."""
+    if SMOKE:
+        return []
+    return [os.path.join(PRETRAINED_DIR, name) for name in files_for_backbone(row_of(wildcards.run)["backbone"])]
 
 
 def final_outputs():
@@ -158,3 +201,44 @@ def final_outputs():
     if config["testdev"]:
         outputs += expand(layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")), run=RUN_IDS)
     return outputs
+
+
+def released_outputs():
+    return RELEASED_METRICS if RELEASE else []
+
+
+def _runs_in(state):
+    return [run for run in RUN_IDS if state(os.path.join(RUNS_DIR, run))]
+
+
+def run_status_report():
+    """What this invocation will do, from the runs' marker files: which runs train, which only evaluate, which
+    are done (printed at the start of the workflow log)."""
+    trained = _runs_in(lambda d: os.path.exists(layout.done_path(d)))
+    evaluated = _runs_in(lambda d: os.path.exists(layout.metrics_path(d)))
+    to_train = [r for r in RUN_IDS if r not in trained]
+    to_evaluate = [r for r in trained if r not in evaluated]
+    lines = ["AFA workflow: %d run(s) of the %s scale in %s" % (len(RUN_IDS), SCALE, RUNS_DIR),
+             "  to train and evaluate (%d): %s" % (len(to_train), " ".join(to_train) or "-"),
+             "  trained, to evaluate (%d): %s" % (len(to_evaluate), " ".join(to_evaluate) or "-"),
+             "  trained and evaluated, skipped (%d): %s" % (len(evaluated), " ".join(evaluated) or "-"),
+             watch_line()]
+    return "\n".join(lines)
+
+
+def watch_line():
+    """How to follow the runs while they train (afa status reads the run folders; TensorBoard their event files)."""
+    return "Run states: afa status --scale %s --runs-root %s; live curves: tensorboard --logdir %s" % (
+        SCALE, shlex.quote(config["runs_root"]), shlex.quote(RUNS_DIR))
+
+
+def results_report(failed=False):
+    """Where the tables, figures and curves are (printed at the end of the workflow log)."""
+    names = list(layout.TABLE_FILES.values()) + [layout.CURVES_FILE]
+    present = [result_file(n) for n in names if os.path.exists(result_file(n))]
+    if failed:
+        head = ("AFA workflow stopped before it finished; the tables were not regenerated. Last complete "
+                "results (%d of %d files) in %s" % (len(present), len(names), RESULTS_DIR))
+    else:
+        head = "AFA workflow finished: tables, figures and curves in %s" % RESULTS_DIR
+    return "\n".join([head] + ["  %s" % p for p in present] + [watch_line()])

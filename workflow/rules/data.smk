@@ -1,49 +1,48 @@
 # Datasets and pretrained weights.
-DATA_MARKER = DATA_ROOT + (layout.SYNTHETIC_MARKER if SMOKE else layout.COCO_VERIFIED)
 
 
 rule data_synthetic:
     output:
-        DATA_ROOT + layout.SYNTHETIC_MARKER,
+        os.path.join(DATA_ROOT, layout.SYNTHETIC_MARKER),
     params:
+        afa=AFA,
+        root=lambda wc, output: os.path.dirname(output[0]),
         s=config["data"].get("synthetic", {}),
     resources:
         **slurm_resources(CPU_PARTITION),
     log:
-        "logs/data_synthetic.log",
+        log_file("data_synthetic"),
     shell:
-        "{AFA} data synthetic --root {DATA_ROOT} --train {params.s[train]} --val {params.s[val]}"
+        "{params.afa} data synthetic --root {params.root:q} --train {params.s[train]} --val {params.s[val]}"
         " --test {params.s[test]} --height {params.s[height]} --width {params.s[width]} --seed {params.s[seed]}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule data_coco:
     output:
-        DATA_ROOT + layout.COCO_VERIFIED,
+        os.path.join(DATA_ROOT, layout.COCO_VERIFIED),
     params:
-        parts=" ".join(config["data"].get("coco_parts", [])),
+        afa=AFA,
+        root=lambda wc, output: os.path.dirname(output[0]),
+        parts=config["data"].get("coco_parts", []),
     resources:
         **slurm_resources(CPU_PARTITION),
         runtime=720,
     log:
-        "logs/data_coco.log",
+        log_file("data_coco"),
     shell:
-        "{AFA} data coco --root {DATA_ROOT} --parts {params.parts} > {log} 2>&1"
+        "{params.afa} data coco --root {params.root:q} --parts {params.parts:q} > {log:q} 2>&1"
 
 
 rule pretrained:
     output:
-        PRETRAINED_DIR + "{weights}.pth",
+        os.path.join(PRETRAINED_DIR, "{weights}.pth"),
+    params:
+        afa=AFA,
+        dir=lambda wc, output: os.path.dirname(output[0]),
     resources:
         **slurm_resources(CPU_PARTITION),
     log:
-        "logs/pretrained_{weights}.log",
+        log_file("pretrained", "weights"),
     shell:
-        "{AFA} data pretrained --dir {PRETRAINED_DIR} --names {wildcards.weights}.pth > {log} 2>&1"
-
-
-def pretrained_inputs(wildcards):
-    """The backbone weights a paper-scale run loads (smoke runs train from scratch)."""
-    if SMOKE:
-        return []
-    return [PRETRAINED_DIR + name for name in files_for_backbone(row_of(wildcards.run)["backbone"])]
+        "{params.afa} data pretrained --dir {params.dir:q} --names {wildcards.weights:q}.pth > {log:q} 2>&1"

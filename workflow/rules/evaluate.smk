@@ -7,6 +7,7 @@ rule evaluate:
     output:
         run_file(layout.METRICS_FILE),
     params:
+        afa=AFA,
         target=lambda wc: target_of(wc.run),
         args=lambda wc: run_args(wc.run),
     threads: config["resources"]["threads"]
@@ -14,9 +15,12 @@ rule evaluate:
         **slurm_resources(GPU_PARTITION),
         gpu=lambda wc: min(1, gpus_of(wc.run)),
     log:
-        os.path.join(RUNS_DIR, "{run}", "snakemake_evaluate.log"),
+        log_file("evaluate", "run"),
+    benchmark:
+        benchmark_file("evaluate")
     shell:
-        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.afa} test {params.target:q} {input:q}"
+        " {params.args:q} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
 rule testdev:
@@ -25,6 +29,7 @@ rule testdev:
     output:
         layout.testdev_manifest(os.path.join(RUNS_DIR, "{run}")),
     params:
+        afa=AFA,
         target=lambda wc: target_of(wc.run),
         args=lambda wc: run_args(wc.run),
         out=lambda wc: layout.testdev_dir(os.path.join(RUNS_DIR, wc.run)),
@@ -33,7 +38,9 @@ rule testdev:
         **slurm_resources(GPU_PARTITION),
         gpu=lambda wc: min(1, gpus_of(wc.run)),
     log:
-        os.path.join(RUNS_DIR, "{run}", "snakemake_testdev.log"),
+        log_file("testdev", "run"),
+    benchmark:
+        benchmark_file("testdev")
     shell:
-        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {AFA} test {params.target} {input} {params.args} --gpus {resources.gpu} --format-only"
-        " --out {params.out} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.afa} test {params.target:q} {input:q}"
+        " {params.args:q} --gpus {resources.gpu} --format-only --out {params.out:q} > {log:q} 2>&1"

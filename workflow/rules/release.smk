@@ -1,27 +1,19 @@
 # Optional (config `release: true`, paper scale): the authors' released weights of the selected rows that have
 # them, fetched into `release_dir` and evaluated on val2017 into RUN/metrics_released.json, which the tables show
 # in their "released weights" column. `snakemake --profile workflow/profiles/coco released` does only this (no
-# training): minutes per row on one GPU.
-RELEASE = bool(config.get("release"))
-RELEASE_DIR = config.get("release_dir") or "data/release"
-if RELEASE and SMOKE:
-    raise ValueError("config: release: true evaluates the authors' paper-scale weights; it needs scale paper")
-# Released weights are of the rows themselves (not of a variant), and of the paper scale only.
-RELEASE_ROWS = [] if SMOKE else [t for t in TARGETS if layout.VARIANT_SEPARATOR not in t and ZOO.row(t).get("release")]
-RELEASED_METRICS = [layout.released_metrics_path(os.path.join(RUNS_DIR, row)) for row in RELEASE_ROWS]
-
-
-wildcard_constraints:
-    row=layout.ROW_PATTERN,
+# training): minutes per row on one GPU. RELEASE, RELEASE_ROWS, RELEASED_METRICS: workflow/rules/common.smk.
 
 
 rule release_fetch:
     output:
         layout.release_marker(RELEASE_DIR, "{row}"),
+    params:
+        afa=AFA,
+        dir=lambda wc: RELEASE_DIR,  # one folder per row in it
     log:
-        "logs/release_{row}.log",
+        log_file("release_fetch", "row"),
     shell:
-        "{AFA} data release {wildcards.row} --dir {RELEASE_DIR} --quiet > {log} 2>&1"
+        "{params.afa} data release {wildcards.row:q} --dir {params.dir:q} --quiet > {log:q} 2>&1"
 
 
 rule release_evaluate:
@@ -30,24 +22,33 @@ rule release_evaluate:
         weights=rules.release_fetch.output[0],
     output:
         layout.released_metrics_path(os.path.join(RUNS_DIR, "{row}")),
+    params:
+        afa=AFA,
+        runs_root=lambda wc: config["runs_root"],
+        data_root=lambda wc, input: os.path.dirname(input.data),
     threads: config["resources"]["threads"]
     resources:
         **slurm_resources(GPU_PARTITION),
         gpu=1,
     log:
-        os.path.join(RUNS_DIR, "{row}", "snakemake_release_evaluate.log"),
+        log_file("release_evaluate", "row"),
     shell:
         # The marker names the weights it verified; `afa test` takes it as the checkpoint.
-        "{AFA} test {wildcards.row} {input.weights} --runs-root {config[runs_root]} --data-root {DATA_ROOT}"
-        " --gpus {resources.gpu} > {log} 2>&1"
+        "{params.afa} test {wildcards.row:q} {input.weights:q} --runs-root {params.runs_root:q}"
+        " --data-root {params.data_root:q} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
 rule released:
     input:
         RELEASED_METRICS,
+    params:
+        afa=AFA,
+        scale=SCALE,
+        runs=lambda wc: RUNS_DIR,
+        out=lambda wc: RESULTS_DIR,
+        testdev=TESTDEV_ARGS,
+    log:
+        log_file("released"),
     shell:
-        TABLES_CMD
-
-
-def released_outputs():
-    return RELEASED_METRICS if RELEASE else []
+        "{params.afa} tables --scale {params.scale} --runs {params.runs:q} --out {params.out:q} {params.testdev:q}"
+        " > {log:q} 2>&1"

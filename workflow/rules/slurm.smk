@@ -1,5 +1,5 @@
 # What each job asks a SLURM scheduler for (read by snakemake-executor-plugin-slurm; ignored by the local
-# profiles). Partition and account come from config `slurm:` (config/coco.yaml), e.g.
+# profiles). Partition and account come from config `slurm:` (config/config.yaml), e.g.
 #   snakemake --profile workflow/profiles/slurm --config slurm="{partition: gpu, cpu_partition: cpu, account: proj42}"
 # The other SLURM settings (status command, delays) and why are in workflow/profiles/slurm/config.yaml.
 import getpass
@@ -9,11 +9,6 @@ SLURM = config.get("slurm") or {}
 GPU_PARTITION = SLURM.get("partition") or ""
 CPU_PARTITION = SLURM.get("cpu_partition") or GPU_PARTITION
 SLURM_ACCOUNT = SLURM.get("account") or ""
-# First line of every GPU job's log: what the scheduler granted (GPUs, CPUs, memory, time limit, node).
-SLURM_RECORD = (
-    'if [ -n "${SLURM_JOB_ID:-}" ] && command -v scontrol >/dev/null; then'
-    ' scontrol show job "$SLURM_JOB_ID" || true; fi; '
-)
 
 
 def _runs_on_slurm():
@@ -44,9 +39,10 @@ def check_slurm_account(account):
                          % (account, user, ", ".join(accounts)))
 
 
-onstart:
-    # The executor is known only once the workflow runs (not while the Snakefile is parsed); onstart runs in
-    # the main Snakemake process before the first submission, not in dry runs.
+def check_slurm_account_once():
+    """Called by the Snakefile's onstart (the executor is known only once the workflow runs, not while the
+    Snakefile is parsed; onstart runs in the main Snakemake process before the first submission, not in dry
+    runs)."""
     if SLURM_ACCOUNT and _runs_on_slurm():
         check_slurm_account(SLURM_ACCOUNT)
 

@@ -1,4 +1,5 @@
-# The regenerated tables, the figure and the training curves (pandas/matplotlib only).
+# The regenerated tables, the figure and the training curves (pandas/matplotlib only). Only this rule writes
+# the tables, and only once every selected run is evaluated.
 
 
 rule tables:
@@ -13,10 +14,17 @@ rule tables:
         gains_figure=report(
             result_file(layout.TABLE_FILES["gains_figure"]), caption="../report/gains_figure.rst", category="Figures"
         ),
+    params:
+        afa=AFA,
+        scale=SCALE,
+        runs=lambda wc: RUNS_DIR,  # the tables read every run folder in it
+        out=lambda wc, output: os.path.dirname(output.tables),
+        testdev=TESTDEV_ARGS,
     log:
-        "logs/tables_%s.log" % SCALE,
+        log_file("tables"),
     shell:
-        TABLES_CMD + " > {log} 2>&1"
+        "{params.afa} tables --scale {params.scale} --runs {params.runs:q} --out {params.out:q} {params.testdev:q}"
+        " > {log:q} 2>&1"
 
 
 rule curves:
@@ -24,7 +32,10 @@ rule curves:
         expand(rules.train.output[0], run=RUN_IDS),
     output:
         report(result_file(layout.CURVES_FILE), caption="../report/curves.rst", category="Figures"),
+    params:
+        afa=AFA,
+        runs=lambda wc: RUNS_DIR,  # the curves read every run folder in it
     log:
-        "logs/curves_%s.log" % SCALE,
+        log_file("curves"),
     shell:
-        "{AFA} curves --runs {RUNS_DIR} --out {output} > {log} 2>&1"
+        "{params.afa} curves --runs {params.runs:q} --out {output:q} > {log:q} 2>&1"

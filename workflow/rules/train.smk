@@ -2,6 +2,7 @@
 # checkpoints, and the rerun (snakemake --rerun-incomplete, set in the profiles) resumes from the newest one.
 # OMP_NUM_THREADS = the job's threads (here and in the evaluation rules): CPU jobs that share the cores never
 # oversubscribe them (oversubscribed OpenMP threads spin, which made smoke jobs several times slower).
+# The job's output goes to logs/SCALE/train/RUN.log; training's own log stays in the run folder.
 
 
 rule train:
@@ -11,7 +12,8 @@ rule train:
     output:
         run_file(layout.DONE_FILE),
     params:
-        command=lambda wc: train_command(wc.run),
+        slurm_record=SLURM_RECORD,
+        command=lambda wc: train_command(wc.run),  # quoted argument by argument (common.smk)
     threads: config["resources"]["threads"]
     resources:
         # One task per node (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
@@ -21,6 +23,8 @@ rule train:
         mem_mb=config["resources"]["mem_mb"],
         runtime=lambda wc: config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
     log:
-        os.path.join(RUNS_DIR, "{run}", "snakemake_train.log"),
+        log_file("train", "run"),
+    benchmark:
+        benchmark_file("train")
     shell:
-        "({SLURM_RECORD}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command}) > {log} 2>&1"
+        "({params.slurm_record}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command}) > {log:q} 2>&1"

@@ -7,7 +7,13 @@ config only changes ``type``; FPN options the paper never uses are refused at co
 Between the lateral convs and the outputs, every map is a (B, H, W, C) token map (``afa.layers.token_map``):
 the blocks read it as tokens and as a channels-last map without copies; the outputs are converted once to
 the contiguous NCHW maps mmdet's heads expect.
+
+Memory: when no gradient is wanted the blocks run in strips of rows (``afa.layers.row_strips``) and the neck
+makes each level's lateral only when it reaches that level and sums in place, so that at P2 two maps of C
+channels are alive besides the backbone's outputs (the FPN has its laterals and outputs). In training,
+``with_cp`` recomputes each block's activations in the backward pass instead of keeping them.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.runner import BaseModule
@@ -15,6 +21,7 @@ from mmdet.models.builder import NECKS
 
 from afa.layers import AttentionBlock
 from afa.layers.kv_pool import MS_POOL_FACTORS, POOLING_MODES
+from afa.layers.row_strips import DEFAULT_STRIP_TOKENS
 from afa.layers.token_map import as_channels_last, conv1x1_to_token_map, to_nchw, to_token_map
 
 FUSIONS = ('self', 'cross')
@@ -33,6 +40,11 @@ class AFANeck(BaseModule):
         num_heads (int): attention heads (4); out_channels must be divisible by it.
         ffn_ratio (float): conv-FFN hidden ratio (2).
         use_fused_attn (bool | None): None uses torch's fused attention when available.
+        strip_tokens (int): tokens per strip of the blocks when no gradient is wanted (inference); 0 runs
+            every level whole, as the neck did before strips (the same numbers, several times the memory).
+        with_cp (bool): in training, recompute each block's activations in the backward pass instead of
+            keeping them (mmdet's name, as in its ResNet): about 0.3x less working memory in a training step
+            for about a quarter more neck time; off by default.
         start_level, end_level, add_extra_convs, upsample_cfg, ...: FPN's surface; only FPN's defaults of the
             paper (0, -1, False, nearest) are accepted.
     """
@@ -46,6 +58,8 @@ class AFANeck(BaseModule):
                  num_heads=4,
                  ffn_ratio=2,
                  use_fused_attn=None,
+                 strip_tokens=DEFAULT_STRIP_TOKENS,
+                 with_cp=False,
                  start_level=0,
                  end_level=-1,
                  add_extra_convs=False,
@@ -60,16 +74,18 @@ class AFANeck(BaseModule):
         name = type(self).__name__
         _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level,
                       end_level, add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg,
-                      upsample_cfg)
+                      upsample_cfg, strip_tokens)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.num_ins = len(in_channels)
         self.num_outs = num_outs
         self.fusion = fusion
         self.pooling = pooling
+        self.with_cp = bool(with_cp)
         self.lateral_convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         self.blocks = nn.ModuleList(
-            AttentionBlock(out_channels, num_heads, ffn_ratio, pooling, ds, fusion == 'cross', use_fused_attn)
+            AttentionBlock(out_channels, num_heads, ffn_ratio, pooling, ds, fusion == 'cross', use_fused_attn,
+                           strip_tokens)
             for ds in MS_POOL_FACTORS)
 
     def kv_tokens(self, sizes):
@@ -91,6 +107,12 @@ class AFANeck(BaseModule):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def _block(self, block, *args):
+        """``block.forward_tokens(*args)``, its activations recomputed in the backward pass with ``with_cp``."""
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return block.forward_recomputed(*args)
+        return block.forward_tokens(*args)
+
     def _fuse(self, level, lateral, coarser):
         """One top-down step on token maps: the refined coarser output (None at the top) meets this level's
         lateral."""
@@ -101,14 +123,16 @@ class AFANeck(BaseModule):
         if self.fusion == 'self':
             x = lateral if coarser is None else lateral + coarser
             del lateral, coarser  # at inference, only the block's input stays alive
-            return block.forward_tokens(x)
+            return self._block(block, x)
         if coarser is None:
-            return block.forward_tokens(lateral, lateral)
-        return lateral + block.forward_tokens(coarser, lateral)
+            return self._block(block, lateral, lateral)
+        return lateral + self._block(block, coarser, lateral)
 
     def forward(self, inputs):
         if len(inputs) != self.num_ins:
             raise ValueError('%s expects %d input maps, got %d' % (type(self).__name__, self.num_ins, len(inputs)))
+        if self.blocks[0].uses_strips(*inputs):
+            return self._forward_strips(inputs)
         laterals = [conv1x1_to_token_map(conv, x) for conv, x in zip(self.lateral_convs, inputs)]
         outs = [None] * len(laterals)
         coarser = None
@@ -121,9 +145,38 @@ class AFANeck(BaseModule):
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return tuple(outs)
 
+    def _forward_strips(self, inputs):
+        """``forward`` when no gradient is wanted: the blocks in strips; each lateral made when its level
+        comes; the coarser output converted and let go before the finer block runs; sums in place."""
+        outs = [None] * self.num_ins
+        coarser = None
+        for level in range(self.num_ins - 1, -1, -1):
+            block = self.blocks[level]
+            lateral = conv1x1_to_token_map(self.lateral_convs[level], inputs[level])
+            if coarser is None:
+                coarser = block.forward_tokens(lateral, lateral if self.fusion == 'cross' else None)
+                continue
+            pooled = block.pool_source(lateral) if self.fusion == 'cross' else None
+            upsampled = to_token_map(F.interpolate(as_channels_last(coarser), size=lateral.shape[1:3],
+                                                   mode='nearest'))
+            outs[level + 1] = to_nchw(coarser)
+            del coarser
+            if self.fusion == 'self':
+                upsampled += lateral
+                lateral = None
+                coarser = block.forward_tokens(upsampled)
+            else:
+                coarser = block.forward_tokens(upsampled, pooled=pooled, out=upsampled)
+                coarser += lateral
+            del upsampled, lateral
+        outs[0] = to_nchw(coarser)
+        outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        return tuple(outs)
+
 
 def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,
-                  add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg):
+                  add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
+                  strip_tokens=DEFAULT_STRIP_TOKENS):
     """Refuse, with the field named, every setting the paper's necks do not implement."""
     problems = []
     if not isinstance(in_channels, (list, tuple)) or len(in_channels) != len(MS_POOL_FACTORS):
@@ -146,6 +199,8 @@ def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, nu
         problems.append('conv_cfg, norm_cfg and act_cfg are not supported (plain 1x1 laterals); leave them None')
     if dict(upsample_cfg or {}) != dict(mode='nearest'):
         problems.append('upsample_cfg must be dict(mode="nearest"), got %r' % (upsample_cfg,))
+    if isinstance(strip_tokens, bool) or not isinstance(strip_tokens, int) or strip_tokens < 0:
+        problems.append('strip_tokens must be a whole number of tokens >= 0 (0: no strips), got %r'
+                        % (strip_tokens,))
     if problems:
         raise ValueError('%s: unsupported configuration:\n  - %s' % (name, '\n  - '.join(problems)))
-

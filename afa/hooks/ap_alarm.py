@@ -1,0 +1,91 @@
+"""The early alarm: after each validation, compare the epoch's box AP with a reference curve (afa/runs/reference.py)
+and say so in the training log the moment the run falls outside the band, days before its final AP is read.
+
+The verdicts go to RUN/alarm.json (read by `afa status` and `afa tables`). With ``stop=True`` the run stops cleanly
+after the epoch that fell outside: its checkpoint is written (the checkpoint hook runs first), the runner ends
+as after its last epoch, and `afa train` exits with the reason; a later `afa train` resumes from that checkpoint.
+"""
+import time
+
+from mmcv.runner import HOOKS, Hook, get_dist_info
+
+from afa.runs import layout, reference as reference_mod, training_log
+from afa.utils import atomic
+
+AP_KEY = 'bbox_mAP'  # what mmdet's evaluation hook puts in the log buffer, in [0, 1]
+
+
+@HOOKS.register_module()
+class ApAlarmHook(Hook):
+    """``reference``: Reference.hook_args(); ``stop``: end the run cleanly when it falls outside the band."""
+
+    def __init__(self, reference, stop=False):
+        self.reference = dict(reference)
+        self.curve = {int(e): float(ap) for e, ap in reference['curve']}
+        self.stop = stop
+
+    def before_run(self, runner):
+        if get_dist_info()[0] != 0:
+            return
+        previous = reference_mod.read_alarm(runner.work_dir) or {}
+        if previous.get('reference') != self.reference['source']:
+            previous = {}  # another reference: its earlier verdicts no longer apply
+        self.record = dict(reference=self.reference['source'], offset=self.reference['offset'],
+                           lower_only=self.reference['lower_only'], stop=self.stop, stopped=False,
+                           band=dict(first=reference_mod.FIRST_BAND, final=reference_mod.FINAL_BAND),
+                           checks=previous.get('checks', []), outside=previous.get('outside', False),
+                           epoch=previous.get('epoch'), message=previous.get('message'))
+        atomic.write_json(layout.alarm_path(runner.work_dir), self.record)
+        runner.logger.info('afa alarm: comparing box AP per epoch with %s (band %.1f AP at epoch 1 to %.1f at the '
+                           'last%s)', self.reference['source'], reference_mod.FIRST_BAND, reference_mod.FINAL_BAND,
+                           ', from below only' if self.reference['lower_only'] else '')
+
+    def after_train_epoch(self, runner):
+        stop = False
+        if get_dist_info()[0] == 0:
+            stop = self._check(runner)
+        if self.stop and _broadcast_flag(stop):
+            runner._max_epochs = runner.epoch + 1  # the runner ends as after its last epoch
+
+    def _check(self, runner):
+        value = runner.log_buffer.output.get(AP_KEY) if runner.log_buffer.ready else None
+        if not isinstance(value, (int, float)):
+            return False  # no validation this epoch
+        epoch = runner.epoch + 1
+        if self.reference.get('folder'):  # a reference run that may still be training: reread it
+            logs = training_log.log_files(self.reference['folder'])
+            self.curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
+        verdict = reference_mod.check(self.curve, epoch, 100.0 * value, runner.max_epochs,
+                                      self.reference['offset'], self.reference['lower_only'])
+        if verdict is None:
+            runner.logger.info('afa alarm: epoch %d box AP %.1f: %s has no value for this epoch', epoch,
+                               100.0 * value, self.reference['source'])
+            return False
+        self.record['checks'] = [c for c in self.record['checks'] if c['epoch'] != epoch] + [verdict]
+        if verdict['outside']:
+            message = ('epoch %d box AP %.1f is outside the band %.1f +- %.1f of %s%s' % (
+                epoch, verdict['ap'], verdict['expected'], verdict['band'], self.reference['source'],
+                ' (from below)' if verdict['lower_only'] else ''))
+            stopping = self.stop and epoch < runner.max_epochs
+            self.record.update(outside=True, epoch=self.record['epoch'] or epoch, message=message,
+                               last_outside=epoch, stopped=stopping, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+            runner.logger.warning('afa alarm: %s%s', message, '; stopping the run (--alarm-stop): rerun to resume'
+                                  if stopping else '')
+        else:
+            runner.logger.info('afa alarm: epoch %d box AP %.1f within %.1f +- %.1f of %s', epoch, verdict['ap'],
+                               verdict['expected'], verdict['band'], self.reference['source'])
+        atomic.write_json(layout.alarm_path(runner.work_dir), self.record)
+        return self.record['stopped']
+
+
+def _broadcast_flag(flag):
+    """Rank 0's decision on every rank (the evaluation results live on rank 0 only)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    import torch
+    device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+    tensor = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(tensor, 0)
+    return bool(tensor.item())
+

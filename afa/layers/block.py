@@ -136,18 +136,20 @@ class AttentionBlock(nn.Module):
             pooled = self.pool(as_channels_last(y))
         strips = row_strips(height, width, self.strip_tokens)
         for image in range(batch):
-            keys_values = self.attn.keys_values(pooled[image:image + 1])
-            x_image, y_image = x[image:image + 1], y[image:image + 1]
-
-            def attention(index):
-                if index >= len(strips):
-                    return
-                first, stop = strips[index]
-                residual = x_image[:, first:stop].reshape(1, -1, dim)
-                rows = y_image[:, first:stop].view(1, -1, dim)
-                query = self.norm1(residual) if self.cross else rows
-                self.attn.attend_into(query, keys_values, residual, out=rows)
-
+            attention = functools.partial(self._attention_strip, x[image:image + 1], y[image:image + 1],
+                                          self.attn.keys_values(pooled[image:image + 1]), strips)
             attention(0)
-            self.ffn.forward_strips_(y_image, self.norm2, strips, lambda index: attention(index + 1))
+            self.ffn.forward_strips_(y[image:image + 1], self.norm2, strips, lambda index: attention(index + 1))
         return y
+
+    def _attention_strip(self, x, y, keys_values, strips, index):
+        """y <- x + Attn on strip ``index`` (none past the last) of one image's x and y (1, H, W, C); the
+        queries are LN1 of x's rows (cross form) or y's rows, which hold LN1(x) until overwritten."""
+        if index >= len(strips):
+            return
+        first, stop = strips[index]
+        dim = x.shape[-1]
+        residual = x[:, first:stop].reshape(1, -1, dim)
+        rows = y[:, first:stop].view(1, -1, dim)
+        query = self.norm1(residual) if self.cross else rows
+        self.attn.attend_into(query, keys_values, residual, out=rows)

@@ -436,5 +436,17 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
         figures.gains(lines, zoo, outputs['gains_figure'], scale)
     else:
         del outputs['figure'], outputs['gains_figure']
+    keep_last_complete(out_dir, outputs)
     return outputs, frame
+
+
+def keep_last_complete(out_dir, outputs):
+    """A copy of the tables just written in OUT/LAST_COMPLETE_DIR: Snakemake removes a job's outputs before it
+    runs, so a tables job that then fails would otherwise leave no tables at all."""
+    import shutil
+    folder = os.path.join(out_dir, layout.LAST_COMPLETE_DIR)
+    os.makedirs(folder, exist_ok=True)
+    for path in outputs.values():
+        target = os.path.join(folder, os.path.basename(path))
+        atomic.write_with(target, lambda tmp, path=path: shutil.copyfile(path, tmp))
 

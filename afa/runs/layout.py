@@ -46,6 +46,7 @@ ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated
 TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
                                        ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png')])
 CURVES_FILE = 'training_curves.png'
+LAST_COMPLETE_DIR = '.last-complete'  # in RESULTS_ROOT/SCALE: a copy of the tables `afa tables` last wrote
 
 # Files in a data root.
 COCO_VERIFIED = '.afa-verified.json'   # written last by `afa data coco|verify`

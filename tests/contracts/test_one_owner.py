@@ -34,8 +34,8 @@ def _quoted(name):
 
 FILE_NAMES = [layout.RUN_FILE, layout.DONE_FILE, layout.METRICS_FILE, layout.RELEASED_METRICS_FILE,
               layout.LOCK_FILE, layout.FINGERPRINT_FILE, layout.COCO_VERIFIED, layout.SYNTHETIC_MARKER,
-              layout.RELEASE_MARKER, layout.CURVES_FILE, layout.ALARM_FILE, layout.TENSORBOARD_DIR] + list(
-                  layout.TABLE_FILES.values())
+              layout.RELEASE_MARKER, layout.CURVES_FILE, layout.ALARM_FILE] + list(layout.TABLE_FILES.values())
+# layout.TENSORBOARD_DIR is not checked: 'tensorboard' is also the package's name in pyproject.toml's groups.
 
 CONTRACTS = [
     # (what, pattern of a second spelling, the one owner)

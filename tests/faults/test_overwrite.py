@@ -180,7 +180,8 @@ def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
     write_run(runs / 'smoke', metrics('cmrcn_r50_sumup_1x', 30.0, 25.0, scale='smoke'))
     assert main(['tables', '--scale', 'smoke', '--runs', str(runs / 'smoke'), '--out', str(results / 'smoke'),
                  '--no-figure']) == 0
-    finished = {f: open(os.path.join(str(results / 'smoke'), f)).read() for f in os.listdir(str(results / 'smoke'))}
+    finished = {f: open(os.path.join(str(results / 'smoke'), f)).read()
+                for f in os.listdir(str(results / 'smoke')) if f != layout.LAST_COMPLETE_DIR}
     os.rename(str(runs / 'smoke' / 'cmrcn_r50_sumup_1x'), str(tmp_path / 'aside'))  # e.g. being retrained
     blocker = tmp_path / 'a file'
     blocker.write_text('not a folder')
@@ -195,4 +196,16 @@ def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
                             env=dict(os.environ, PYTHONPATH=checkout), timeout=900)
     assert result.returncode != 0
     assert {f: open(os.path.join(str(results / 'smoke'), f)).read()
-            for f in os.listdir(str(results / 'smoke'))} == finished
+            for f in os.listdir(str(results / 'smoke')) if f != layout.LAST_COMPLETE_DIR} == finished
+
+
+def test_the_last_complete_tables_are_kept_beside(tmp_path):
+    """Snakemake removes a job's outputs before it runs: the copy beside them survives a failing tables job."""
+    runs, out = tmp_path / 'runs', tmp_path / 'out'
+    write_run(runs, metrics('cmrcn_r50_sumup_1x', 41.0, 36.0))
+    assert tables(runs, out) == 0
+    written = open(os.path.join(str(out), OUTPUTS['tables'])).read()
+    for name in os.listdir(str(out)):
+        if name != layout.LAST_COMPLETE_DIR:
+            os.remove(os.path.join(str(out), name))
+    assert open(os.path.join(str(out), layout.LAST_COMPLETE_DIR, OUTPUTS['tables'])).read() == written

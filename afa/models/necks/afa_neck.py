@@ -42,9 +42,10 @@ class AFANeck(BaseModule):
         use_fused_attn (bool | None): None uses torch's fused attention when available.
         strip_tokens (int): tokens per strip of the blocks when no gradient is wanted (inference); 0 runs
             every level whole, as the neck did before strips (the same numbers, several times the memory).
-        with_cp (bool): in training, recompute each block's activations in the backward pass instead of
-            keeping them (mmdet's name, as in its ResNet): about 0.3x less working memory in a training step
-            for about a quarter more neck time; off by default.
+        with_cp (bool): in training, recompute each block's activations in the backward pass, a strip of
+            rows at a time, instead of keeping them (mmdet's name, as in its ResNet); the same gradients.
+            Off by default: it costs a second forward of the blocks, and on CPU it did not lower the peak
+            memory of a whole detector's training step (README, "What the necks cost on CPU").
         start_level, end_level, add_extra_convs, upsample_cfg, ...: FPN's surface; only FPN's defaults of the
             paper (0, -1, False, nearest) are accepted.
     """

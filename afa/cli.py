@@ -73,7 +73,24 @@ def _spec(args, target=None):
                    cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 
 
+def _processes(args, spec, training=True):
+    """Processes on this node, after refusing (for training) a layout that cannot make the run's batch, before
+    any launch. Evaluation takes any number of processes."""
+    from afa.planning.plan import devices_per_node, layout_for
+    from afa.utils.errors import AfaError
+    if training:
+        layout_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+    if args.nodes > 1 and args.launcher == 'none':
+        raise AfaError('--nodes %d: start `afa %s` on every node under torchrun (--nnodes %d --nproc-per-node %d, '
+                       'c10d rendezvous on the first node) with --launcher pytorch, as the slurm profile does'
+                       % (args.nodes, args.command, args.nodes, devices_per_node(args.gpus, args.procs)))
+    return devices_per_node(args.gpus, args.procs)
+
+
 def _cmd_train(args):
+    if args.launcher != 'none':
+        from afa.training.launch import die_with_launcher
+        die_with_launcher()
     code = _train_segment(args)
     if code == layout.CONTINUE_EXIT_CODE and args.requeue_on_stop and args.launcher == 'none':
         from afa.training.job_limit import requeue
@@ -87,19 +104,23 @@ def _cmd_train(args):
 
 def _train_segment(args):
     """Train until done (0) or until a stop request ended this segment with a checkpoint (CONTINUE_EXIT_CODE)."""
-    if args.gpus > 1 and args.launcher == 'none':
+    spec = _spec(args)
+    processes = _processes(args, spec)
+    if processes > 1 and args.launcher == 'none':
         from afa.training.inputs import check_gpus
         from afa.training.launch import relaunch_distributed
-        check_gpus(args.gpus)
-        return relaunch_distributed(args.gpus, [a for a in args.argv if a != '--debug'], spec=_spec(args),
+        if args.gpus > 0:
+            check_gpus(args.gpus)
+        return relaunch_distributed(processes, [a for a in args.argv if a != '--debug'], spec=spec,
                                     retrain=args.retrain)  # rank 0 sets the --stop-before-limit timer
     from afa.hooks.continuation import ContinueLater
     from afa.training.train import train
     try:
-        train(_spec(args), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
+        train(spec, gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
               validate=args.validate, retrain=args.retrain,
               alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop),
-              max_segments=args.max_segments, stop_before_limit=args.stop_before_limit)
+              max_imgs_per_gpu=args.max_imgs_per_gpu, max_segments=args.max_segments,
+              stop_before_limit=args.stop_before_limit)
     except ContinueLater as stop:
         print('afa train: %s; run the same command to continue' % stop, file=sys.stderr, flush=True)
         return layout.CONTINUE_EXIT_CODE
@@ -119,8 +140,10 @@ def _cmd_layout(args):
         print(layout.FILES[args.name])
     elif args.layout_command == 'run-id':
         from afa.runs import zoo as zoo_mod
-        zoo_mod.load().lookup(args.target)  # an unknown row or variant: one line naming the nearest
-        print(layout.run_id(args.target, args.precision, args.seed))
+        row = zoo_mod.load().lookup(args.target)[0]  # an unknown row or variant: one line naming the nearest
+        from afa.planning.batch import row_batch
+        batch = None if args.batch in (None, row_batch(row)) else args.batch  # the recipe's own is not spelled
+        print(layout.run_id(args.target, args.precision, args.seed, batch))
     else:
         try:
             layout.parse_run_id(args.run_id)
@@ -155,8 +178,20 @@ def _cmd_plan(args):
 
 
 def _cmd_test(args):
+    if args.launcher != 'none':
+        from afa.training.launch import die_with_launcher
+        die_with_launcher()
+    spec = _spec(args)
+    processes = _processes(args, spec, training=False)
+    if processes > 1 and args.launcher == 'none':
+        from afa.evaluation.test import relaunch_test
+        if args.gpus > 0:
+            from afa.training.inputs import check_gpus
+            check_gpus(args.gpus)
+        return relaunch_test(spec, processes, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
+                             args.format_only)
     from afa.evaluation.test import test
-    test(_spec(args), args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
+    test(spec, args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
          launcher=args.launcher)
     return 0
 
@@ -365,6 +400,8 @@ def build_parser():
     q.add_argument('target', metavar='ROW')
     q.add_argument('--precision', default=layout.DEFAULT_PRECISION, choices=layout.PRECISIONS)
     q.add_argument('--seed', type=int, default=layout.DEFAULT_SEED)
+    q.add_argument('--batch', type=int, default=None,
+                   help='images per optimizer step, as `afa train --batch` (the paper-scale recipe\'s is not spelled)')
     q = lay.add_parser('run-dir', help='the folder of a run')
     q.add_argument('run_id', metavar='RUN_ID')
     q.add_argument('--scale', choices=layout.SCALES, required=True)

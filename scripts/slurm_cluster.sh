@@ -13,7 +13,7 @@
 #
 # Two partitions:
 #   cpu  (default): this machine, CPUs=nproc, its memory; runs the smoke jobs.
-#   gpu           : one node that does not exist (gpu-paper: 8 GPUs, 64 CPUs, 512 GB, state DOWN). Jobs sent there
+#   gpu           : two nodes that do not exist (gpu-paper, gpu-paper2: 8 GPUs, 64 CPUs, 512 GB each, state DOWN; two for the 2-node jobs). Jobs sent there
 #                   are accepted and stay pending forever, so `scontrol show job` shows exactly what a paper-scale
 #                   training job asks a real GPU cluster for (8 GPUs, its CPUs, memory and time).
 # No slurmdbd: the profile's status command is squeue (see workflow/profiles/slurm/config.yaml), so MinJobAge is
@@ -85,8 +85,9 @@ SlurmctldDebug=info
 SlurmdDebug=info
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 NodeName=gpu-paper NodeAddr=127.0.0.1 Port=6899 CPUs=64 RealMemory=512000 Gres=gpu:8 State=DOWN Reason=no_such_machine
+NodeName=gpu-paper2 NodeAddr=127.0.0.1 Port=6898 CPUs=64 RealMemory=512000 Gres=gpu:8 State=DOWN Reason=no_such_machine
 PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=gpu-paper MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=gpu-paper,gpu-paper2 MaxTime=INFINITE State=UP
 EOF
     mv "$CONF.new" "$CONF"
     mkdir -p /etc/slurm

@@ -116,8 +116,9 @@ def _test_dataset_cfg(cfg, spec, format_only):
     return test
 
 
-def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
-    """Outputs of the model on the dataset (mmdet's single-GPU test loop, with its progress bar)."""
+def run_inference(cfg, checkpoint, dataset_cfg, gpus=1, distributed=False):
+    """Outputs of the model on the dataset: mmdet's single-GPU test loop (with its progress bar), or with
+    ``distributed`` each process's share, collected in dataset order on every process (distributed.py)."""
     import torch
     import afa
     afa.register_modules()
@@ -130,15 +131,19 @@ def run_inference(cfg, checkpoint, dataset_cfg, gpus=1):
     dataset_cfg.pipeline = replace_ImageToTensor(dataset_cfg.pipeline)
     dataset = build_dataset(dataset_cfg)
     loader = build_dataloader(dataset, samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
-                              dist=False, shuffle=False)
+                              dist=distributed, shuffle=False)
     cfg.model.train_cfg = None
     model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
     meta = release.load_weights(model, checkpoint)  # strict; release names converted on the fly
     model.CLASSES = meta.get('CLASSES', dataset.CLASSES)
     if torch.cuda.is_available() and gpus > 0:
-        model = MMDataParallel(model.cuda(), device_ids=[0])
+        device = torch.cuda.current_device() if distributed else 0
+        model = MMDataParallel(model.cuda(device), device_ids=[device])
     else:
         model = MMDataParallel(model, device_ids=None)  # mmcv runs it on the CPU
+    if distributed:  # inference needs no DDP: each process runs its share, then the shares are gathered
+        from afa.evaluation.distributed import collect_in_order, infer
+        return dataset, collect_in_order(infer(model, loader), len(dataset))
     outputs = single_gpu_test(model, loader)
     return dataset, outputs
 
@@ -149,9 +154,20 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     A checkpoint of `afa train` must be this run's (check_checkpoint_identity); a released one (no run id in
     its meta) is written to the released results instead (output_path). Both load strictly.
     """
-    if launcher != 'none':
-        raise AfaError('afa test runs in one process; multi-GPU testing is not needed for val2017 (5k images)')
     cfg = spec.build_config()
+    checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only)
+    rank = 0
+    if launcher != 'none':  # several processes: each infers its share, rank 0 alone evaluates and writes
+        from afa.evaluation.distributed import join
+        rank = join(launcher, use_cuda=gpus > 0, dist_params=cfg.get('dist_params', {}))
+    if rank != 0:
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank)
+    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank, launcher != 'none')
+
+
+def _checked_output(spec, cfg, checkpoint, out, format_only):
+    """(checkpoint path, its description, the output path) after every check that precedes an evaluation."""
     checkpoint = resolve_checkpoint(checkpoint)
     checkpoint_info = release.describe(checkpoint)
     if checkpoint_info['checkpoint_origin'] == 'trained':  # released checkpoints name no run: routed apart
@@ -166,14 +182,25 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
                            'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
     else:
         check_output(out, spec)
-    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):
-        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus)
+    return checkpoint, checkpoint_info, out
 
 
-def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus):
+def relaunch_test(spec, processes, argv, checkpoint, out=None, format_only=False):
+    """`afa test --gpus N` (or --gpus 0 --procs N): this command again under torch.distributed.run, one process
+    per GPU, while this process holds the output's lock (the workers find it through the environment)."""
+    from afa.training.launch import launch
+    cfg = spec.build_config()
+    _, _, out = _checked_output(spec, cfg, checkpoint, out, format_only)
+    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)) as lock:
+        return launch(processes, argv, env=lock.child_env())
+
+
+def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0, distributed=False):
     dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
     iou_types = _iou_types(cfg)
-    dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus)
+    dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus, distributed or rank != 0)
+    if rank != 0:
+        return out
     tmp = tempfile.mkdtemp(prefix='afa-test-')
     try:
         result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
@@ -187,13 +214,31 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus):
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=hashing.sha256_file(checkpoint), unit='percent',
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
-        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(), **checkpoint_info)
+        bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(),
+        training_layout=training_layout(cfg.work_dir, checkpoint_info['checkpoint_origin']), **checkpoint_info)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic.write_json(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
     print('afa test: %s (%s checkpoint): %s -> %s' % (spec.run_id, checkpoint_info['checkpoint_origin'], summary, out),
           flush=True)
     return out
+
+
+def training_layout(work_dir, origin):
+    """How the evaluated run was trained (nodes, GPUs, images per GPU, accumulation, effective batch: its
+    train_done.json), for the tables' provenance; None for a released checkpoint or a run finished before the
+    layout was recorded."""
+    from afa.planning.batch import RECORD_FIELDS
+    if origin != 'trained':
+        return None
+    try:
+        with open(layout.done_path(work_dir)) as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if 'effective_batch' not in done:
+        return None
+    return {k: done.get(k) for k in RECORD_FIELDS + ('batch', 'recipe_batch')}
 
 
 def output_path(work_dir, origin, format_only, out=None, final=True, checkpoint=None):

@@ -7,13 +7,19 @@ a private staging folder beside the checkpoints, the file is flushed to disk and
 partial file behind; a killed one leaves only its staging folder, which the next start of the run removes.
 Works with mmcv 1.3.11 (the paper's) and 1.7.x: only ``runner.save_checkpoint`` and the hook's own fields are
 used.
+
+Under gradient accumulation a checkpoint is written only at a group boundary (afa/hooks/accumulation.py): an
+iteration checkpoint due in the middle of a group is written after the group's optimizer step, so no checkpoint
+holds half an accumulated gradient. Epoch checkpoints are always at a boundary (an epoch ends its last group).
 """
 import os
 import shutil
 import tempfile
 
 from mmcv.runner import HOOKS, CheckpointHook, master_only
+from mmcv.runner.dist_utils import allreduce_params
 
+from afa.hooks.accumulation import at_accumulation_boundary
 from afa.utils import atomic
 from afa.utils.errors import AfaError
 
@@ -48,6 +54,20 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_run(self, runner):
         super(AtomicCheckpointHook, self).before_run(runner)
         self.out_dir = self.out_dir or runner.work_dir
+
+    def after_train_iter(self, runner):
+        """mmcv's iteration checkpoints, deferred to the end of an accumulation group when one falls inside it."""
+        if self.by_epoch:
+            return
+        due = self.every_n_iters(runner, self.interval) or (self.save_last and self.is_last_iter(runner))
+        self._due = getattr(self, '_due', False) or due
+        if not self._due or not at_accumulation_boundary(runner):
+            return
+        self._due = False
+        runner.logger.info('Saving checkpoint at %d iterations', runner.iter + 1)
+        if self.sync_buffer:
+            allreduce_params(runner.model.buffers())
+        self._save_checkpoint(runner)
 
     def _step(self, runner):
         return runner.epoch + 1 if self.by_epoch else runner.iter + 1

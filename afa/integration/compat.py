@@ -9,6 +9,15 @@ limited to the CPU path: CUDA runs take the libraries' own code unchanged.
 3. mmdet 2.16's ``train_detector`` calls ``model.cuda()`` unconditionally (CPU training came in mmdet 2.21).
 4. torch 1.9's ``torch.utils.tensorboard`` (mmcv's TensorBoard logger) reads ``distutils.version`` without
    importing it, which setuptools >= 59.6 no longer does for it: the import fails, on any device.
+
+Several processes on CPU (torch.distributed with gloo: what CI runs of the multi-GPU path) need two more, on
+both stacks, applied only inside ``cpu_distributed`` and only where probed:
+
+5. mmcv's ``MMDistributedDataParallel`` on a CPU module (no ``device_ids``, as torch requires there) calls the
+   model's ``train_step``/``val_step`` without scattering the ``DataContainer`` inputs (CpuDistributedDataParallel
+   scatters them as mmcv's CPU ``MMDataParallel`` does).
+6. mmdet 2.28's ``build_ddp`` asserts a cuda, mlu or npu device; mmdet 2.16's ``train_detector`` wraps the model
+   in ``MMDistributedDataParallel(model.cuda(), device_ids=[torch.cuda.current_device()])``.
 """
 import ast
 import contextlib
@@ -60,6 +69,80 @@ def tensorboard_import_needs_distutils_version():
 
 def _fix_tensorboard_import():
     import distutils.version  # noqa: F401  (sets the attribute torch.utils.tensorboard reads)
+def ddp_skips_cpu_scatter():
+    """Does mmcv's MMDistributedDataParallel.train_step leave the inputs unscattered when it has no device_ids?"""
+    from mmcv.parallel import MMDistributedDataParallel
+    tree = ast.parse(textwrap.dedent(inspect.getsource(MMDistributedDataParallel.train_step)))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and 'device_ids' in ast.dump(node.test):
+            return not any(isinstance(n, ast.Call) and 'scatter' in ast.dump(n.func)
+                           for branch in node.orelse for n in ast.walk(branch))
+    return False
+
+
+def ddp_builder_needs_cuda():
+    """Where mmdet's train_detector builds its DDP model, and whether that path refuses a CPU model: 'build_ddp'
+    (mmdet >= 2.25: asserts the device), 'current_device' (older: CUDA device ids), or None (it takes a CPU model)."""
+    from mmdet.apis import train as mmdet_train
+    source = inspect.getsource(mmdet_train.train_detector)
+    if 'build_ddp(' in source:
+        builder = inspect.getsource(mmdet_train.build_ddp)
+        return 'build_ddp' if "'cpu'" not in builder and 'assert device in' in builder else None
+    if 'torch.cuda.current_device()' in source:
+        return 'current_device'
+    return None
+
+
+def cpu_ddp_class():
+    """MMDistributedDataParallel for a CPU module (scattering its inputs itself where mmcv does not)."""
+    from mmcv.parallel import MMDistributedDataParallel, scatter_kwargs
+    if not ddp_skips_cpu_scatter():
+        return MMDistributedDataParallel
+
+    class CpuDistributedDataParallel(MMDistributedDataParallel):
+        """DataContainers scattered to the CPU (device -1), as mmcv's MMDataParallel does without devices."""
+
+        def train_step(self, *inputs, **kwargs):
+            inputs, kwargs = scatter_kwargs(inputs, kwargs, [-1], dim=self.dim)
+            return super(CpuDistributedDataParallel, self).train_step(*inputs[0], **kwargs[0])
+
+        def val_step(self, *inputs, **kwargs):
+            inputs, kwargs = scatter_kwargs(inputs, kwargs, [-1], dim=self.dim)
+            return super(CpuDistributedDataParallel, self).val_step(*inputs[0], **kwargs[0])
+
+    return CpuDistributedDataParallel
+
+
+def cpu_ddp(model, **kwargs):
+    """``model`` (on the CPU) wrapped for torch.distributed (gloo): no device ids, inputs scattered."""
+    kwargs.pop('device_ids', None)
+    return cpu_ddp_class()(model, **kwargs)
+
+
+@contextlib.contextmanager
+def cpu_distributed(on_cpu, distributed):
+    """Let mmdet's train_detector wrap a CPU model for torch.distributed, where its DDP path refuses one."""
+    kind = ddp_builder_needs_cuda() if on_cpu and distributed else None
+    if kind is None:
+        yield None
+        return
+    import torch
+    from mmdet.apis import train as mmdet_train
+    saved = []
+    if kind == 'build_ddp':
+        saved.append((mmdet_train, 'build_ddp', mmdet_train.build_ddp))
+        mmdet_train.build_ddp = lambda model, device, *args, **kwargs: cpu_ddp(model, **kwargs)
+    else:
+        saved.append((mmdet_train, 'MMDistributedDataParallel', mmdet_train.MMDistributedDataParallel))
+        mmdet_train.MMDistributedDataParallel = cpu_ddp
+        if not torch.cuda.is_available():  # only its argument list asks, and cpu_ddp drops it
+            saved.append((torch.cuda, 'current_device', torch.cuda.current_device))
+            torch.cuda.current_device = lambda: -1
+    try:
+        yield kind
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
 
 
 def _call_arities(function, name):

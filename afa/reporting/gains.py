@@ -1,6 +1,7 @@
 """The paper's claim, reproduced: the box AP gain of an AFA line over its baseline line (Sum-Up of the same backbone
 and schedule, or the AdamW Sum-Up control), with a 95% interval from the seeds. Shared by the tables and figures."""
 import collections
+import re
 
 from afa.reporting import stats
 from afa.runs import layout
@@ -22,9 +23,11 @@ def _baseline(line, lines, kind):
     if not rows:
         return None, None, 'no %s row for %s %s' % ('AdamW Sum-Up' if kind == 'control' else SUMUP,
                                                     line.backbone, line.schedule)
-    # Same variant and precision when the baseline has it, else the baseline's run at the same precision.
-    precision = line.line.partition(layout.PRECISION_SEPARATOR)[2]
-    plain = (layout.PRECISION_SEPARATOR + precision) if precision else 'default'
+    # Same variant, precision and batch when the baseline has it, else the baseline's run at the same precision
+    # and batch (a run of another batch is never compared with the recipe's).
+    plain = line.line
+    if plain.startswith(layout.VARIANT_SEPARATOR):
+        plain = re.match(r'\+%s(.*)$' % layout.ROW_PATTERN, plain).group(1) or 'default'
     for wanted in (line.line, plain):
         for b in rows:
             if b.line == wanted and b.status == 'done':

@@ -16,6 +16,7 @@ import glob
 import json
 import os
 
+from afa.planning.batch import RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
 from afa.runs.reference import read_alarm
@@ -35,6 +36,8 @@ NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'
            ('box_testdev', None, 'box AP test-dev'), ('mask_testdev', None, 'mask AP test-dev'))
 RELEASED_HEADER = 'released weights: box / mask AP val'
 STACK_PACKAGES = ('torch', 'mmcv', 'mmdet', 'cuda', 'gpu')
+# The training layout of each run in summary.csv (from the metrics JSON).
+LAYOUT_COLUMNS = RECORD_FIELDS
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -158,6 +161,8 @@ def line_label(run):
         label += layout.VARIANT_SEPARATOR + run.variant
     if run.precision != layout.DEFAULT_PRECISION:
         label += layout.PRECISION_SEPARATOR + run.precision
+    if run.batch:  # another batch than the recipe's: its own line, never pooled with the paper's recipe
+        label += '%s%d' % (layout.BATCH_PREFIX, run.batch)
     return label or 'default'
 
 
@@ -172,6 +177,8 @@ def _run_record(fields, paper, run, metrics, testdev):
                variant=run.variant if run else None, precision=run.precision if run else None,
                seed=run.seed if run else None, status='done' if metrics else NOT_RUN,
                stack=stack_of(metrics) if metrics else None)
+    trained = (metrics or {}).get('training_layout') or {}
+    rec.update((k, trained.get(k)) for k in LAYOUT_COLUMNS)
     ours = {}
     if metrics:
         ours['box_val'] = metrics['bbox']['AP']
@@ -317,10 +324,31 @@ def provenance_lines(metrics, run_ids, stack_names):
     datasets = sorted({'%s (%d images)' % (m['dataset']['ann_file'], m['dataset']['images']) for m in runs})
     return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
             + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
+            + ['- trained on: %s' % layouts_line(runs)]
             + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])]
             + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
                % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
                for r in run_ids if (metrics.get(r) or {}).get('alarm')])
+
+
+def layouts_line(runs):
+    """'1 node x 8 GPUs x 2 images (3 runs); 1 node x 1 GPU x 2 images x 8 accumulation steps (1 run)'."""
+    counts = collections.Counter()
+    for m in runs:
+        t = m.get('training_layout') or {}
+        if not t.get('processes'):
+            counts['not recorded'] += 1
+            continue
+        per_node = t['processes'] // max(1, t['nodes'])
+        device = 'GPU' if t.get('gpus_per_node') else 'CPU process'
+        text = '%d node%s x %d %s%s x %d image%s' % (
+            t['nodes'], 's' if t['nodes'] > 1 else '', per_node, device, 'es' if per_node > 1 and
+            device.endswith('s') else ('s' if per_node > 1 else ''), t['imgs_per_gpu'],
+            's' if t['imgs_per_gpu'] > 1 else '')
+        if t.get('accumulation', 1) > 1:
+            text += ' x %d accumulation steps' % t['accumulation']
+        counts['%s = %d images per step' % (text, t['effective_batch'])] += 1
+    return '; '.join('%s (%d run%s)' % (k, n, 's' if n > 1 else '') for k, n in sorted(counts.items()))
 
 
 def _stack_names(frame):

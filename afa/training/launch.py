@@ -1,5 +1,6 @@
-"""Several processes for one run: `afa train --gpus N` relaunches itself under torch.distributed.run (torchrun's
-module, present since torch 1.9), one process per GPU, while this process holds the run folder's lock."""
+"""Several processes for one run: `afa train --gpus N` (or on CPU `--gpus 0 --procs N`: processes standing in for
+GPUs, torch.distributed with gloo) relaunches itself under torch.distributed.run (torchrun's module, present since
+torch 1.9), one process per GPU, while this process holds the run folder's lock."""
 import os
 import signal
 import subprocess
@@ -16,9 +17,9 @@ def relaunch_distributed(gpus, argv, spec=None, retrain=False):
     if spec is not None:
         with prepare_run_folder(spec, spec.build_config(), retrain) as lock:
             argv = [a for a in argv if a != '--retrain']  # done here, once
-            code = _launch(gpus, argv, env=lock.child_env())
+            code = launch(gpus, argv, env=lock.child_env())
             return continued_code(code, spec.build_config().work_dir)
-    return _launch(gpus, argv)
+    return launch(gpus, argv)
 
 
 def continued_code(code, work_dir):
@@ -30,11 +31,12 @@ def continued_code(code, work_dir):
     return code
 
 
-def _launch(gpus, argv, env=None):
+def launch(gpus, argv, env=None):
+    """Run `afa ARGV` in ``gpus`` processes on this node under torch.distributed.run; its exit status."""
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),
            '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
-    print('afa train: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
+    print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
     # SIGUSR2 (the warning before a time limit) would end torchrun's agent, which has no handler for it: the agent
     # ignores it (inherited), the workers catch it themselves (afa/training/signals.py).
     previous = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
@@ -42,3 +44,23 @@ def _launch(gpus, argv, env=None):
         return subprocess.call(cmd, env=env)
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def die_with_launcher():
+    """In a worker started by torch.distributed.run: be killed when the launcher dies, however it dies.
+
+    The run folder's lock is held by the launching `afa` process; torchrun starts its workers in their own
+    sessions, so a SIGKILL of the launcher's process group (a scheduler's kill, a test's) would leave them
+    training, and writing, after the lock was released to the next start. PR_SET_PDEATHSIG (Linux) sends them
+    SIGKILL when their parent, the torchrun agent, exits; elsewhere nothing changes."""
+    if not sys.platform.startswith('linux'):
+        return
+    import ctypes
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the agent died before the request took effect
+        os._exit(1)

@@ -8,13 +8,19 @@ from afa.runs.spec import config_hash
 
 
 class Layout(object):
-    """Where this process trains: device, rank and world size."""
+    """Where this process trains: device, rank and world size, and how many nodes the world spans."""
 
-    def __init__(self, use_cuda, distributed=False, rank=0, world_size=1):
+    def __init__(self, use_cuda, distributed=False, rank=0, world_size=1, nodes=1):
         self.use_cuda = use_cuda
         self.distributed = distributed
         self.rank = rank
         self.world_size = world_size
+        self.nodes = nodes
+
+    @property
+    def per_node(self):
+        """Processes per node: GPUs, or on CPU the processes standing in for them."""
+        return self.world_size // self.nodes
 
     @property
     def device(self):
@@ -26,9 +32,42 @@ class Layout(object):
         return self.world_size if self.distributed else int(self.use_cuda)
 
 
-def training_config(cfg, spec, layout, resume_from=None):
+def batch_layout(spec, layout, max_imgs_per_gpu=None):
+    """The BatchLayout of this run on these processes (AfaError naming the layouts that can, when none)."""
+    from afa.planning.batch import split
+    return split(spec.batch, layout.per_node, layout.nodes, max_imgs_per_gpu,
+                 'GPU' if layout.use_cuda else 'process')
+
+
+def apply_batch_layout(cfg, batch):
+    """Images per process and, when the batch needs several micro-batches per step, the accumulating optimizer
+    hook standing in for the config's (same clipping, same precision). The recipe's own layout leaves the config
+    as it is."""
+    from afa.hooks.accumulation import ACCUMULATING
+    cfg.data.samples_per_gpu = batch.imgs_per_device
+    if batch.accumulation == 1:
+        return cfg
+    optimizer_config = dict(cfg.get('optimizer_config') or {})
+    kind = optimizer_config.pop('type', None)
+    fp16 = cfg.pop('fp16', None)  # mmdet would build its own Fp16OptimizerHook from it
+    if fp16 is not None:
+        kind = 'Fp16OptimizerHook'
+        optimizer_config.update(fp16)
+    if kind not in ACCUMULATING:
+        from afa.utils.errors import AfaError
+        raise AfaError('optimizer_config.type %s has no accumulating counterpart (known: %s); train on a layout '
+                       'without accumulation (--gpus %d)' % (kind, ', '.join(k for k in ACCUMULATING if k),
+                                                            batch.effective_batch // batch.imgs_per_device))
+    cfg.optimizer_config = dict(optimizer_config, type=ACCUMULATING[kind], accumulation=batch.accumulation)
+    return cfg
+
+
+def training_config(cfg, spec, layout, resume_from=None, batch=None):
     """``cfg`` (an mmcv Config, changed in place and returned) set up for mmdet's train_detector: devices, seed,
-    the NaN guard, atomic checkpoints that carry the run's identity, and the checkpoint to resume from."""
+    the batch layout, the NaN guard, atomic checkpoints that carry the run's identity, and the checkpoint to
+    resume from."""
+    if batch is not None:
+        apply_batch_layout(cfg, batch)
     cfg.gpu_ids = list(range(layout.world_size)) if layout.distributed else [0]
     cfg.device = layout.device
     cfg.seed = spec.seed
@@ -58,11 +97,15 @@ def checkpoint_meta(cfg, mmdet_version, classes):
     cfg.checkpoint_config.meta = dict(cfg.checkpoint_config.meta, mmdet_version=mmdet_version, CLASSES=classes)
 
 
-def run_record(cfg, spec, layout, deterministic, fixes, provenance):
-    """What `run.json` says of this start: what was asked, where it ran, the config hash and what it resumed."""
-    return dict(spec.describe(), gpus=layout.gpus, seed=spec.seed, deterministic=deterministic,
-                device=layout.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
-                library_fixes=fixes, provenance=provenance)
+def run_record(cfg, spec, layout, deterministic, fixes, provenance, batch=None):
+    """What `run.json` says of this start: what was asked, where it ran (the batch layout among it), the config
+    hash and what it resumed."""
+    record = dict(spec.describe(), gpus=layout.gpus, seed=spec.seed, deterministic=deterministic,
+                  device=layout.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
+                  library_fixes=fixes, provenance=provenance)
+    if batch is not None:
+        record.update(batch.as_record(layout.device))
+    return record
 
 
 def should_validate(spec, validate=None):

@@ -28,21 +28,24 @@ from afa.utils.errors import AfaError
 
 
 def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
-          max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
+          max_imgs_per_gpu=None, max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
     when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
-    ``alarm``: the early alarm's options (reference, offset, stop; afa/runs/reference.py)."""
+    ``alarm``: the early alarm's options (reference, offset, stop; afa/runs/reference.py); ``max_imgs_per_gpu``:
+    the cap of the batch layout (afa/planning/batch.py)."""
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=lambda line: print(line, file=sys.stderr, flush=True))
     cfg = spec.build_config()
+    options = (alarm, max_imgs_per_gpu, max_segments)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)  # rank 0 holds the folder
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
     with prepare_run_folder(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, alarm, max_segments)
+        return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)
 
 
-def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_segments=segments.DEFAULT_MAX_SEGMENTS):
+def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_imgs_per_gpu=None,
+         max_segments=segments.DEFAULT_MAX_SEGMENTS):
     done_path = layout.done_path(cfg.work_dir)
     if os.path.exists(done_path):
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
@@ -50,6 +53,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_seg
     inputs.check_inputs(cfg, spec.scale)
     remove_partial_saves(cfg.work_dir)
     where = _process_layout(spec, cfg, gpus, launcher)
+    batch = setup.batch_layout(spec, where, max_imgs_per_gpu)
 
     import afa
     afa.register_modules()
@@ -58,7 +62,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_seg
 
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
-    setup.training_config(cfg, spec, where, resume_from)
+    setup.training_config(cfg, spec, where, resume_from, batch)
     validate = setup.should_validate(spec, validate)
     setup.validation_config(cfg, validate)
     alarm_hook = _alarm_hook(spec, alarm or {}, where.rank == 0) if validate else None
@@ -69,9 +73,11 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_seg
     if where.rank == 0:
         atomic.write_text(os.path.join(cfg.work_dir, layout.CONFIG_FILE), cfg.pretty_text)
         atomic.write_json(os.path.join(cfg.work_dir, layout.RUN_FILE),
-                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record()))
+                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
+    logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,
+                batch.describe('GPU' if where.use_cuda else 'process'), batch.effective_batch)
     if where.rank == 0:
         number = segments.begin(cfg.work_dir, spec.run_id, cfg.resume_from, max_segments)
         logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
@@ -96,7 +102,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_seg
                        % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
         segments.end(cfg.work_dir, 'finished')
-        finish(cfg, spec, done_path)
+        finish(cfg, spec, done_path, batch.as_record(where.device))
     return done_path
 
 
@@ -126,9 +132,15 @@ def _process_layout(spec, cfg, gpus, launcher):
     if launcher == 'none':
         return setup.Layout(use_cuda)
     from mmcv.runner import get_dist_info, init_dist
-    init_dist(launcher, **cfg.get('dist_params', {}))
+    if use_cuda:
+        init_dist(launcher, **cfg.get('dist_params', {}))
+    else:  # CPU processes standing in for GPUs (mmcv's init_dist picks a CUDA device)
+        import torch.distributed as dist
+        dist.init_process_group(backend='gloo')
     rank, world_size = get_dist_info()
-    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size)
+    per_node = int(os.environ.get('LOCAL_WORLD_SIZE', world_size))
+    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size,
+                        nodes=max(1, world_size // max(1, per_node)))
 
 
 def _start_log(cfg, timestamp):
@@ -149,7 +161,8 @@ def _fit(cfg, spec, where, validate, timestamp):
     model.CLASSES = datasets[0].CLASSES
     setup.checkpoint_meta(cfg, mmdet_version, datasets[0].CLASSES)
     meta = dict(seed=spec.seed, exp_name=spec.run_id, env_info='see run.json')
-    with compat.cpu_training(model, on_cpu=not where.use_cuda):
+    with compat.cpu_training(model, on_cpu=not where.use_cuda), \
+            compat.cpu_distributed(on_cpu=not where.use_cuda, distributed=where.distributed):
         train_detector(model, datasets, cfg, distributed=where.distributed, validate=validate, timestamp=timestamp,
                        meta=meta)
 
@@ -168,8 +181,9 @@ def _time_against_estimate(work_dir):
     return record
 
 
-def finish(cfg, spec, done_path):
-    """Write train_done.json (the final checkpoint and its sha256): the marker that the run is trained."""
+def finish(cfg, spec, done_path, batch_record=None):
+    """Write train_done.json (the final checkpoint and its sha256, the batch layout of the start that finished
+    it): the marker that the run is trained."""
     numbered = numbered_checkpoints(cfg.work_dir)
     final = numbered[0][1] if numbered else None
     expected = 'epoch_%d.pth' % cfg.runner.max_epochs
@@ -178,5 +192,6 @@ def finish(cfg, spec, done_path):
     atomic.write_json(done_path, dict(
         run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
         checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
-        **_time_against_estimate(cfg.work_dir)))
+        batch=spec.batch, recipe_batch=spec.batch == spec.recipe_batch, **dict(batch_record or {},
+                                                                                **_time_against_estimate(cfg.work_dir))))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

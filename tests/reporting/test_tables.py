@@ -20,11 +20,11 @@ ZOO = zoo_mod.load()
 TORCH_19 = {'torch': '1.9.0', 'mmcv': '1.3.11', 'mmdet': '2.16.0'}
 
 
-def metrics(run_id, box, mask=None, scale='paper', versions=None, n_images=5000):
+def metrics(run_id, box, mask=None, scale='paper', versions=None, n_images=5000, trained_on=None):
     """The metrics file `afa test` writes for ``run_id``, with the given box (and mask) numbers: a dict of
-    pycocotools' 12 numbers, or an AP alone (the others derived from it)."""
+    pycocotools' 12 numbers, or an AP alone (the others derived from it); ``trained_on``: a BatchLayout."""
     run = layout.parse_run_id(run_id)
-    spec = RunSpec(run.target, zoo=ZOO, scale=scale, precision=run.precision, seed=run.seed)
+    spec = RunSpec(run.target, zoo=ZOO, scale=scale, precision=run.precision, seed=run.seed, batch=run.batch)
     assert spec.run_id == run_id
     stats = lambda v: v if isinstance(v, dict) else {n: v + (20 if n == 'AP50' else 0) for n in STAT_NAMES}  # noqa
     record = provenance.record()
@@ -32,7 +32,9 @@ def metrics(run_id, box, mask=None, scale='paper', versions=None, n_images=5000)
     return dict(spec.describe(), config_sha256='0' * 64, checkpoint='epoch_12.pth', checkpoint_sha256='1' * 64,
                 unit='percent', bbox=stats(box), segm=stats(mask) if mask is not None else None,
                 dataset={'root': spec.data_root, 'ann_file': spec.data_root + 'annotations/instances_val2017.json',
-                         'images': n_images}, provenance=record)
+                         'images': n_images}, provenance=record,
+                training_layout=dict(trained_on.as_record('cuda'), batch=spec.batch,
+                                     recipe_batch=spec.batch == spec.recipe_batch) if trained_on else None)
 
 
 def write_run(runs, payload):
@@ -215,6 +217,28 @@ def test_no_results_at_all_still_renders_every_row(tmp_path):
                                   with_figure=False)
     assert (frame['status'] == 'not run yet').all() and len(frame) == len(ZOO)
     assert 'Smoke results' in open(outputs['tables']).read()
+
+
+def test_layouts_are_on_record_and_another_batch_is_never_pooled_with_the_recipe(tmp_path):
+    from afa.planning.batch import split
+    runs = tmp_path / 'runs'
+    write_run(runs, metrics('cmrcn_r50_sumup_1x', 41.0, 35.0, trained_on=split(16, 8)))
+    write_run(runs, metrics('cmrcn_r50_mssa_adp_1x', 43.0, 38.0, trained_on=split(16, 8)))
+    write_run(runs, metrics('cmrcn_r50_mssa_adp_1x-seed1', 43.4, 38.2, trained_on=split(16, 1, max_imgs_per_device=2)))
+    write_run(runs, metrics('cmrcn_r50_mssa_adp_1x-batch8', 30.0, 25.0, trained_on=split(8, 4)))
+    text, summary, _ = run_tables(runs, tmp_path / 'out')
+    lines = table_lines(text, 'MSSA-Adp', 'ResNet-50', '1x')
+    assert len(lines) == 2  # the recipe's two seeds pooled (two layouts, one recipe); the batch-8 run apart
+    assert any('-batch8' in l and '30.0' in l for l in lines)
+    recipe = [l for l in lines if '-batch8' not in l][0]
+    assert '43.2' in recipe and '30.0' not in recipe
+    row = summary.set_index('run_id').loc['cmrcn_r50_mssa_adp_1x-seed1']
+    assert (row['nodes'], row['gpus_per_node'], row['imgs_per_gpu'], row['accumulation'],
+            row['effective_batch']) == (1, 1, 2, 8, 16)
+    assert summary.set_index('run_id').loc['cmrcn_r50_mssa_adp_1x-batch8', 'effective_batch'] == 8
+    assert '- trained on: 1 node x 1 GPU x 2 images x 8 accumulation steps = 16 images per step (1 run); ' \
+           '1 node x 4 GPUs x 2 images = 8 images per step (1 run); 1 node x 8 GPUs x 2 images = 16 images per ' \
+           'step (2 runs)' in text
 
 
 def test_an_early_alarm_is_named_in_the_provenance(tmp_path):

@@ -46,6 +46,46 @@ def test_validation_default_follows_the_scale(tmp_path, synthetic_root):
     assert setup.should_validate(spec, validate=True) is True
 
 
+def _with_layout(tmp_path, synthetic_root, precision_cfg, imgs, accumulation):
+    from afa.planning.batch import BatchLayout
+    spec, cfg = _config(tmp_path, synthetic_root)
+    cfg.merge_from_dict(precision_cfg)
+    setup.training_config(cfg, spec, setup.Layout(use_cuda=False), batch=BatchLayout(1, 1, imgs, accumulation))
+    return cfg
+
+
+def test_the_recipes_layout_leaves_the_optimizer_hook_alone(tmp_path, synthetic_root):
+    cfg = _with_layout(tmp_path, synthetic_root, {}, imgs=2, accumulation=1)
+    assert cfg.data.samples_per_gpu == 2 and 'type' not in cfg.optimizer_config
+
+
+def test_accumulation_keeps_clipping_and_precision(tmp_path, synthetic_root):
+    fp32 = _with_layout(tmp_path, synthetic_root, {}, imgs=1, accumulation=2)
+    assert fp32.data.samples_per_gpu == 1
+    assert fp32.optimizer_config == dict(type='AccumulatingOptimizerHook', accumulation=2,
+                                         grad_clip=dict(max_norm=10, norm_type=2))
+    amp = _with_layout(tmp_path, synthetic_root, {'fp16': dict(loss_scale='dynamic')}, imgs=1, accumulation=2)
+    assert 'fp16' not in amp  # mmdet would otherwise build its own, non-accumulating Fp16OptimizerHook
+    assert amp.optimizer_config['type'] == 'AccumulatingFp16OptimizerHook'
+    assert amp.optimizer_config['loss_scale'] == 'dynamic' and amp.optimizer_config['grad_clip']['max_norm'] == 10
+    apex = _with_layout(tmp_path, synthetic_root, {'optimizer_config': dict(type='ApexOptimizerHook', opt_level='O1')},
+                        imgs=1, accumulation=4)
+    assert apex.optimizer_config['type'] == 'AccumulatingApexOptimizerHook'
+    assert apex.optimizer_config['accumulation'] == 4 and apex.optimizer_config['opt_level'] == 'O1'
+
+
+def test_run_record_carries_the_batch_layout(tmp_path, synthetic_root):
+    from afa.planning.batch import RECORD_FIELDS, split
+    spec, cfg = _config(tmp_path, synthetic_root)
+    where = setup.Layout(use_cuda=False, distributed=True, world_size=2)
+    batch = setup.batch_layout(spec, where)
+    assert batch == split(2, 2)
+    record = setup.run_record(cfg, spec, where, deterministic=False, fixes=[], provenance={}, batch=batch)
+    assert {k: record[k] for k in RECORD_FIELDS} == dict(nodes=1, gpus_per_node=0, processes=2, imgs_per_gpu=1,
+                                                         accumulation=1, effective_batch=2)
+    assert record['batch'] == 2 and record['recipe_batch'] is True
+
+
 def test_explicit_validate_evaluates_every_epoch_at_the_smoke_scale(tmp_path, synthetic_root):
     spec, cfg = _config(tmp_path, synthetic_root)
     assert cfg.evaluation.interval > cfg.runner.max_epochs  # smoke default: no evaluation while training

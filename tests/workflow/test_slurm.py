@@ -180,6 +180,47 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
     assert all(s == 'CANCELLED' for s in states.values()), states
 
 
+@pytest.mark.slow
+def test_a_two_node_training_job_asks_for_both_nodes_one_task_each_and_their_gpus(slurm_cluster, tmp_path):
+    """nodes_per_run: 2 through the real path (the slurm profile, the plugin's sbatch), into the partition of two
+    8-GPU nodes that never come up: one job of 2 nodes, one task per node (srun starts torchrun on each), 8 GPUs
+    per node as gres; Ctrl-C cancels it."""
+    nodes = subprocess.check_output(['sinfo', '-h', '-p', GPU_PARTITION, '-o', '%D'], text=True).split()
+    if sum(int(n) for n in nodes) < 2:
+        pytest.fail('the running test cluster has one node in %s: it was started by an older '
+                    'scripts/slurm_cluster.sh; restart it (stop, then start)' % GPU_PARTITION)
+    repo = str(tmp_path / 'repo')
+    copy_checkout(repo)
+    row = ZOO.row('cmrcn_r50_mssa_adp_1x')
+    os.makedirs(os.path.join(repo, 'data', 'coco'))
+    os.makedirs(os.path.join(repo, 'data', 'pretrained'))
+    open(os.path.join(repo, 'data', 'coco', '.afa-verified.json'), 'w').close()
+    for name in files_for_backbone(row['backbone']):
+        open(os.path.join(repo, 'data', 'pretrained', name), 'w').close()
+    log_path = str(tmp_path / 'snakemake.log')
+    since = _last_job_id()
+    proc = _start_snakemake(repo, ['--config', 'slurm={partition: %s}' % GPU_PARTITION, 'nodes_per_run=2',
+                                   'gpus_per_run=8', '--', 'runs/paper/%s/train_done.json' % row.id],
+                            log_path, limit_s=300)
+    try:
+        comment = 'rule_train_wildcards_%s' % row.id
+        jobs = _wait_for(lambda: _jobs_by_comment(repo, since).get(comment), 120, 'the training job in squeue',
+                         proc, log_path)
+        job = _scontrol(jobs[0][0])
+        print('\n2 nodes asks: NumNodes=%s NumTasks=%s NtasksPerN:B:S:C=%s TresPerNode=%s'
+              % (job['NumNodes'], job['NumTasks'], job.get('NtasksPerN:B:S:C'), job.get('TresPerNode')))
+        assert job['NumNodes'] in ('2', '2-2') and job['NumTasks'] == '2', job
+        assert job.get('TresPerNode') == 'gres:gpu:8', job
+        assert 'NtasksPerTRES' not in job, job
+        with open(log_path) as f:
+            log = f.read()
+        assert '--rdzv_backend c10d' in log and 'srun --ntasks-per-node=1' in log and '--nodes 2' in log
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        _stop(proc)
+
+
 SMOKE_ROWS = ['cmrcn_r50_mssa_adp_1x', 'cmrcn_r50_sumup_1x', 'cmrcn_r50_msca_1x']
 
 

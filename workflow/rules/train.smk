@@ -13,17 +13,15 @@ rule train:
     output:
         run_file(layout.DONE_FILE),
     params:
-        afa=AFA,
         slurm_record=SLURM_RECORD,
-        target=lambda wc: target_of(wc.run),
-        args=lambda wc: run_args(wc.run),
+        command=lambda wc: train_command(wc.run),  # quoted argument by argument (common.smk)
         stop_margin_s=STOP_MARGIN_S,  # in a SLURM job only: checkpoint before the limit and requeue (slurm.smk)
     threads: config["resources"]["threads"]
     resources:
-        # One node, one task (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
-        # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below.
-        **slurm_resources(GPU_PARTITION, nodes=1, tasks_per_gpu=0),
-        gpu=lambda wc: gpus_of(wc.run),
+        # One task per node (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
+        # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below. Several nodes (nodes_per_run): GPUs per node as
+        # gres, one task per node, and the plugin's job step leaves the srun to the command (mpi).
+        **slurm_resources(GPU_PARTITION, **train_job_shape()),
         mem_mb=config["resources"]["mem_mb"],
         runtime=lambda wc: job_minutes(config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
                                        GPU_PARTITION),
@@ -33,6 +31,5 @@ rule train:
     benchmark:
         benchmark_file("train")
     shell:
-        "({params.slurm_record}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.afa} train {params.target:q} {params.args:q} --gpus {resources.gpu}"
+        "({params.slurm_record}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command}"
         " ${{SLURM_JOB_ID:+--stop-before-limit {params.stop_margin_s} --requeue-on-stop}}) >> {log:q} 2>&1"

@@ -149,7 +149,7 @@ def _cmd_layout(args):
             layout.parse_run_id(args.run_id)
         except ValueError as e:
             from afa.utils.errors import AfaError
-            raise AfaError(str(e))
+            raise AfaError(str(e)) from None
         print(layout.run_dir(args.runs_root, args.scale, args.run_id))
     return 0
 
@@ -386,7 +386,9 @@ def build_parser():
 
     p = sub.add_parser('zoo', help='list the table rows (configs/zoo.yaml)')
     p.add_argument('--zoo', help='row list (default: configs/zoo.yaml)')
-    p.add_argument('--table', action='append', help='only rows of this table (the tables of configs/zoo.yaml: `afa zoo` shows each row\'s); repeatable')
+    p.add_argument('--table', action='append',
+                   help='only rows of this table (the tables of configs/zoo.yaml: `afa zoo` shows each row\'s); '
+                        'repeatable')
     p.add_argument('--rows', nargs='+', help='only these row ids')
     out = p.add_mutually_exclusive_group()
     out.add_argument('--csv', action='store_true', help='CSV for machines')
@@ -467,7 +469,8 @@ def build_parser():
                    help='test-dev: write the result files for the COCO evaluation server, zipped')
     p.set_defaults(func=_cmd_test)
 
-    p = sub.add_parser('tables', help='regenerate the markdown tables (seeds pooled, AFA gains with 95%% intervals), summary and gains CSV and figures from metrics JSONs')
+    p = sub.add_parser('tables', help='regenerate the markdown tables (seeds pooled, AFA gains with 95%% intervals), '
+                                      'summary and gains CSV and figures from metrics JSONs')
     p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
     p.add_argument('--runs', help='folder of run folders (default runs/SCALE)')
     p.add_argument('--out', help='output folder (default results/SCALE)')

@@ -45,9 +45,10 @@ def resolve_checkpoint(path):
                 record = json.load(f)
             path = record['checkpoint']
         except (KeyError, TypeError):
-            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file' % done)
+            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file'
+                           % done) from None
         except (OSError, ValueError) as e:
-            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e))
+            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e)) from None
         if not os.path.isfile(path):  # recorded relative to where training ran: look beside the record
             beside = os.path.join(os.path.dirname(done), os.path.basename(path))
             path = beside if os.path.isfile(beside) else path
@@ -285,6 +286,7 @@ def write_testdev(result_files, iou_types, spec, folder):
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
     # Written last: its presence says every archive is complete (the workflow's output for this step).
     atomic.write_json(os.path.join(folder, layout.TESTDEV_MANIFEST), dict(
-        spec.describe(), archives=archives, upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
+        spec.describe(), archives=archives,
+        upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
         provenance=provenance.record()))
     return folder

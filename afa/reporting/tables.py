@@ -3,8 +3,8 @@
 Every run appears under its row: the default run, a variant (ROW+VARIANT), a precision (@amp, @mixed) each get
 a line, and the seeds of one line (-seedN) are pooled into mean +- std (n). Each line shows the paper's value,
 the reproduced one and the difference, and the paper's claim: the box AP gain of an AFA row over the Sum-Up row
-of the same backbone and schedule (with a 95% interval from the seeds, afa.reporting.stats), beside the paper's gain, and
-over the AdamW Sum-Up control row. Test-dev scores come from a small user CSV (run_id, box_ap, mask_ap). The
+of the same backbone and schedule (with a 95% interval from the seeds, afa.reporting.stats), beside the paper's gain,
+and over the AdamW Sum-Up control row. Test-dev scores come from a small user CSV (run_id, box_ap, mask_ap). The
 stack (torch, mmcv, mmdet) of each line and the provenance are written under each table. All metrics files must
 be of one scale: smoke and paper results can never share a table.
 
@@ -21,7 +21,7 @@ from afa.utils import atomic
 from afa.runs import layout
 from afa.runs.reference import read_alarm
 from afa.reporting import stats
-from afa.reporting.gains import GAINS, NOT_RUN, SUMUP, gain, gains_frame
+from afa.reporting.gains import GAINS, NOT_RUN, gain, gains_frame
 from afa.runs import zoo as zoo_mod
 from afa.utils.errors import AfaError
 
@@ -50,7 +50,7 @@ def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
             with open(path) as f:
                 metrics = json.load(f)
         except ValueError as e:
-            raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e))
+            raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e)) from None
         for key in ('run_id', 'scale', 'bbox'):
             if key not in metrics:
                 raise AfaError('%s lacks the field %r; was it written by `afa test`?' % (path, key))
@@ -97,7 +97,7 @@ def load_testdev_scores(path, known=None, required=False):
                      if rec and not rec[0].lstrip().startswith('#')]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise AfaError('cannot read test-dev scores %s: %s; fix the file or the --testdev-scores path'
-                       % (path, getattr(e, 'strerror', None) or e))
+                       % (path, getattr(e, 'strerror', None) or e)) from None
     if not lines:
         return {}
     (_, header), rows = lines[0], lines[1:]
@@ -301,7 +301,7 @@ def markdown_table(lines, table, stack_names, zoo=None, released=None):
     header = (['Model', 'Module', 'Backbone', 'Run'] + ['%s (paper / ours)' % label for _, _, label in NUMBERS]
               + [title for _, title, _ in GAINS] + ([RELEASED_HEADER] if released is not None else []))
     out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for line in (l for l in lines if l.table == table):
+    for line in (ln for ln in lines if ln.table == table):
         ran = line.status == 'done'
         cells = [line.model, line.module, line.backbone, _run_cell(line, stack_names)]
         for key, iou, _ in NUMBERS:

@@ -10,8 +10,6 @@ import yaml
 
 from conftest import REPO
 
-# Issue 18: findings in afa/ that the package's move fixes; delete the entry with them.
-PENDING_RUFF = ('afa/',)
 
 
 def requirement_names(name):
@@ -32,9 +30,7 @@ def test_ruff_is_clean():
                             capture_output=True, text=True, timeout=300)
     findings = [line for line in result.stdout.splitlines() if re.match(r'^\S+:\d+:\d+: ', line)]
     assert result.returncode in (0, 1) and (findings or result.returncode == 0), result.stdout + result.stderr
-    pending = [f for f in findings if f.startswith(PENDING_RUFF)]
-    assert not [f for f in findings if f not in pending], '\n'.join(findings)
-    assert not PENDING_RUFF or pending, 'no ruff finding left under %s: delete PENDING_RUFF' % (PENDING_RUFF,)
+    assert not findings, '\n'.join(findings)
 
 
 def test_ruff_configuration():

@@ -229,8 +229,8 @@ def test_layouts_are_on_record_and_another_batch_is_never_pooled_with_the_recipe
     text, summary, _ = run_tables(runs, tmp_path / 'out')
     lines = table_lines(text, 'MSSA-Adp', 'ResNet-50', '1x')
     assert len(lines) == 2  # the recipe's two seeds pooled (two layouts, one recipe); the batch-8 run apart
-    assert any('-batch8' in l and '30.0' in l for l in lines)
-    recipe = [l for l in lines if '-batch8' not in l][0]
+    assert any('-batch8' in ln and '30.0' in ln for ln in lines)
+    recipe = [ln for ln in lines if '-batch8' not in ln][0]
     assert '43.2' in recipe and '30.0' not in recipe
     row = summary.set_index('run_id').loc['cmrcn_r50_mssa_adp_1x-seed1']
     assert (row['nodes'], row['gpus_per_node'], row['imgs_per_gpu'], row['accumulation'],

@@ -11,7 +11,8 @@ losses only when both images yield the same sample counts, and the random sample
 images are processed in another order. So the two training images are one synthetic image under two names
 (every count equal), the samplers take every candidate, so that they draw nothing at random: the RPN's num far
 above its anchors, and the RoI samplers' 32 (fixed by the smoke scale) above the proposals left by an RPN NMS at
-IoU 0.05 (mmdet 2.16's cascade cannot take a PseudoSampler); the flip is off. Everything else is the smoke recipe (BN in train mode, gradient clipping at norm 10, SGD momentum).
+IoU 0.05 (mmdet 2.16's cascade cannot take a PseudoSampler); the flip is off. Everything else is the smoke recipe
+(BN in train mode, gradient clipping at norm 10, SGD momentum).
 Compared: every parameter and the accumulated gradient (SGD's momentum buffer after the first step). Not
 compared: BatchNorm's running statistics, buffers that every forward pass updates, so 2 micro-batches update them
 twice (the paper's configs freeze the backbone's BN, norm_eval=True, where they never change).

@@ -89,6 +89,9 @@ if commit=$(git -C "$repo" rev-parse HEAD 2>/dev/null); then
 else
     commit=unknown
 fi
+# The package's version, from its one definition (afa/__init__.py), for the image's label.
+version=$(sed -n "s/^__version__ = '\(.*\)'$/\1/p" "$repo/afa/__init__.py" 2>/dev/null || true)
 run "$DOCKER" build -f "$repo/$dockerfile" -t "$tag" \
-    --build-arg "BASE_DIGEST=$digest" --build-arg "GIT_COMMIT=$commit" "${extra[@]}" "$repo"
+    --build-arg "BASE_DIGEST=$digest" --build-arg "GIT_COMMIT=$commit" --build-arg "AFA_VERSION=${version:-unknown}" \
+    "${extra[@]}" "$repo"
 $dry_run || printf 'build.sh: built %s (base %s@%s)\n' "$tag" "$base" "$digest" >&2

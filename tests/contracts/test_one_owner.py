@@ -16,7 +16,8 @@ from afa.runs import layout
 
 # Files whose code is checked: the package, the workflow, the scripts, the images' entry points, the benchmarks.
 CODE_SUFFIXES = ('.py', '.smk', '.sh')
-CODE_FILES_WITHOUT_SUFFIX = ('Snakefile', 'workflow/Snakefile', 'docker/reproduce')
+CODE_FILES_WITHOUT_SUFFIX = ('Snakefile', 'workflow/Snakefile', 'docker/reproduce', 'docker/Dockerfile',
+                             'docker/Dockerfile.modern')
 CODE_FOLDERS = ('afa/', 'workflow/', 'scripts/', 'docker/', 'benchmarks/')
 
 
@@ -42,7 +43,7 @@ CONTRACTS = [
     ('the run-id grammar', r'\[a-z0-9_\]\+', 'afa/runs/layout.py'),
     ('the precision names', r'''['"]?fp32['"]?\s*[,|]\s*['"]?amp\b''', 'afa/runs/layout.py'),
     ('the paper necks', r'''['"]MSSAAdp['"]\s*,\s*['"]MSSAAdpMS['"]''', 'afa/models/necks/paper_necks.py'),
-    ('the package version', r'''__version__\s*=|^version\s*=\s*['"]''', 'afa/__init__.py'),
+    ('the package version', r'''^\s*__version__\s*=|^version\s*=\s*['"]|AFA_VERSION=\d''', 'afa/__init__.py'),
 ] + [('the file name %s' % name, _quoted(name), 'afa/runs/layout.py') for name in FILE_NAMES]
 
 

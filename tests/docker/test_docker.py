@@ -315,8 +315,9 @@ def test_build_script_pins_the_base_image_and_passes_the_digest(image):
     assert '+ docker-client pull %s\n' % base in result.stderr
     build = [line for line in result.stderr.splitlines() if line.startswith('+ docker-client build')][0]
     assert '-f %s/docker/%s -t x:1' % (REPO, IMAGES[image][0]) in build
-    assert re.search(r'--build-arg BASE_DIGEST=sha256:0{64} --build-arg GIT_COMMIT=\S+ '
-                     r'--build-arg TORCH_CUDA_ARCH_LIST=9.0 %s$' % re.escape(REPO), build)
+    import afa
+    assert re.search(r'--build-arg BASE_DIGEST=sha256:0{64} --build-arg GIT_COMMIT=\S+ --build-arg AFA_VERSION=%s '
+                     r'--build-arg TORCH_CUDA_ARCH_LIST=9.0 %s$' % (re.escape(afa.__version__), re.escape(REPO)), build)
 
 
 def test_build_script_takes_a_local_base_by_its_digest(tmp_path):
@@ -607,7 +608,8 @@ def test_build_script_pulls_a_recorded_digest(tmp_path):
                             capture_output=True, env=dict(os.environ, DOCKER='docker-client', PYTHON=sys.executable))
     assert result.returncode == 0, result.stderr
     assert '+ docker-client pull %s@%s\n' % (env['pins']['BASE_IMAGE'], env['base_digest']) in result.stderr
-    assert '--build-arg BASE_DIGEST=%s --build-arg GIT_COMMIT=unknown ' % env['base_digest'] in result.stderr
+    assert '--build-arg BASE_DIGEST=%s --build-arg GIT_COMMIT=unknown --build-arg AFA_VERSION=unknown ' \
+        % env['base_digest'] in result.stderr
     env['base_digest'] = 'latest'
     (tmp_path / 'docker' / 'paper-env.json').write_text(json.dumps(env))
     result = subprocess.run(['bash', str(tmp_path / 'docker' / 'build.sh'), 'paper', '--dry-run'], text=True,

@@ -328,7 +328,30 @@ def provenance_lines(metrics, run_ids, stack_names):
             + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])]
             + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
                % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
-               for r in run_ids if (metrics.get(r) or {}).get('alarm')])
+               for r in run_ids if (metrics.get(r) or {}).get('alarm')]
+            + estimate_lines(metrics, run_ids))
+
+
+def _time_vs_estimate(run_folder):
+    """What train_done.json says of the run's training time against `afa plan --probe`'s estimate (None when the
+    run was not planned with a probe, or finished before this was recorded)."""
+    try:
+        with open(layout.done_path(run_folder)) as f:
+            return json.load(f).get('time_vs_estimate')
+    except (OSError, ValueError):
+        return None
+
+
+def estimate_lines(metrics, run_ids):
+    """One provenance line per run that `afa plan --probe` planned: its training time against the estimate."""
+    out = []
+    for run_id in run_ids:
+        t = (metrics.get(run_id) or {}).get('time_vs_estimate')
+        if t and t.get('estimated_wall_h'):
+            out.append('- training time: %s %.2f h against %.2f h estimated by `afa plan --probe`%s (x%.2f)'
+                       % (run_id, t['actual_wall_h'], t['estimated_wall_h'],
+                          ' on %s' % t['estimated_on'] if t.get('estimated_on') else '', t['ratio']))
+    return out
 
 
 def layouts_line(runs):
@@ -420,6 +443,7 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     for run_id, run_metrics in metrics.items():  # the early alarm's verdict goes with the run's numbers
         alarm = read_alarm(os.path.join(runs_dir, run_id))
         run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
+        run_metrics['time_vs_estimate'] = _time_vs_estimate(os.path.join(runs_dir, run_id))
     testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
                                   required=testdev_required)
     # The authors released paper-scale weights only: the smoke tables have no such column.

@@ -255,3 +255,18 @@ def test_an_early_alarm_is_named_in_the_provenance(tmp_path):
     section = text.split('## 1x')[1].split('\n## ')[0]
     assert '- early alarm: cmrcn_r50_sumup_1x fell outside its reference band from epoch 3 (%s)' % message in section
     assert 'early alarm: cmrcn_r50_mssa_adp_1x' not in text
+
+
+def test_training_time_against_the_plan_is_in_the_provenance(tmp_path):
+    """A run planned with `afa plan --probe` (train_done.json's time_vs_estimate) shows its actual training time
+    against the estimate under its table; a run without an estimate shows none."""
+    write_run(tmp_path, metrics('cmrcn_r50_sumup_1x', 38.0, 33.0))
+    write_run(tmp_path, metrics('cmrcn_r50_mssa_adp_1x', 43.0, 38.0))
+    with open(layout.done_path(os.path.join(str(tmp_path), 'cmrcn_r50_sumup_1x')), 'w') as f:
+        json.dump(dict(time_vs_estimate=dict(estimated_wall_h=40.0, actual_wall_h=46.0, ratio=1.15,
+                                             estimated_on='NVIDIA H200')), f)
+    text, _, _ = run_tables(tmp_path, tmp_path / 'out')
+    section = text.split('## 1x')[1].split('\n## ')[0]
+    assert ('- training time: cmrcn_r50_sumup_1x 46.00 h against 40.00 h estimated by `afa plan --probe` on '
+            'NVIDIA H200 (x1.15)') in section
+    assert 'training time: cmrcn_r50_mssa_adp_1x' not in text

@@ -155,17 +155,21 @@ def _cmd_layout(args):
 
 
 def _cmd_plan(args):
+    import contextlib
     from afa.planning.plan import format_plan, plan_row
-    specs = [_spec(args, target) for target in args.targets]
-    records = [plan_row(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) for spec in specs]
-    if args.probe:
-        from afa.planning import cost, estimates
-        from afa.planning.probe import probe
-        margin_h = args.stop_margin_min / 60.0
-        records = [cost.with_cost(r, probe(spec, args.probe_iters, args.probe_warmup, imgs_per_gpu=r['imgs_per_gpu']),
-                                  args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
-        if args.record:
-            estimates.write(records, args.runs_root, 'smoke' if args.smoke else 'paper')
+    # Libraries print to stdout while loading (torch 1.9: "No CUDA runtime is found"): stdout is the plan's alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        specs = [_spec(args, target) for target in args.targets]
+        records = [plan_row(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) for spec in specs]
+        if args.probe:
+            from afa.planning import cost, estimates
+            from afa.planning.probe import probe
+            margin_h = args.stop_margin_min / 60.0
+            records = [cost.with_cost(r, probe(spec, args.probe_iters, args.probe_warmup,
+                                               imgs_per_gpu=r['imgs_per_gpu']),
+                                      args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
+            if args.record:
+                estimates.write(records, args.runs_root, 'smoke' if args.smoke else 'paper')
     if args.json:
         import json
         print(json.dumps(records if not args.probe else dict(rows=records, total=cost.total(records),

@@ -51,5 +51,5 @@ def test_released_target_alone_needs_no_training_and_skips_rows_without_weights(
 def test_default_config_runs_no_release_job_and_smoke_refuses_release():
     result = snakemake('--profile', 'workflow/profiles/coco', '-n')
     assert 'release_evaluate' not in job_counts(result.stdout)
-    result = snakemake('-n', '--config', 'release=True')
+    result = snakemake('--profile', 'workflow/profiles/smoke', '-n', '--config', 'release=True')
     assert result.returncode != 0 and 'it needs scale paper' in result.stdout + result.stderr

@@ -106,7 +106,7 @@ def expected_images(root, manifest):
     counts = {split: spec['images'] for split, spec in manifest['splits'].items()}
     marker = os.path.join(root, layout.SYNTHETIC_MARKER)
     if os.path.isfile(marker):
-        synthetic = _read_json(marker)
+        synthetic = atomic.read_json(marker)
         if not synthetic or not isinstance(synthetic.get('images'), dict):
             raise AfaError('%s is unreadable; regenerate the dataset with `afa data synthetic`' % marker)
         counts.update({split: int(n) for split, n in synthetic['images'].items() if split in counts})
@@ -179,7 +179,7 @@ def write_verified(root, manifest, parts, archives=None):
             os.remove(path)
             _log('removed %s: the dataset no longer verifies' % path)
         raise
-    previous = _read_json(path) or {}
+    previous = atomic.read_json(path) or {}
     record = {'parts': dict(previous.get('parts') or {}), 'splits': dict(previous.get('splits') or {})}
     record['parts'].update(archives or {p: {'archive': None, 'source': 'verified in place'} for p in parts})
     for split, entry in report.items():
@@ -198,7 +198,7 @@ def prepare(root, parts=None, mirror=None, jobs=3, manifest_path=None, progress=
     if unknown:
         raise AfaError('unknown part(s) %s; known: %s' % (', '.join(unknown), ', '.join(manifest['parts'])))
     verified_path = os.path.join(root, VERIFIED)
-    previous = _read_json(verified_path)
+    previous = atomic.read_json(verified_path)
     if previous and set(parts) <= set(previous.get('parts', {})):
         _log('%s is already verified (%s); nothing to do' % (root, verified_path))
         return previous
@@ -225,10 +225,3 @@ def prepare(root, parts=None, mirror=None, jobs=3, manifest_path=None, progress=
         shutil.rmtree(os.path.join(root, 'downloads'), ignore_errors=True)
     return record
 
-
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None

@@ -24,6 +24,7 @@ import re
 import socket
 import time
 
+from afa.utils import atomic
 from afa.runs import layout, training_log
 
 NOT_STARTED, TRAINING, STALLED, FAILED, TRAINED, EVALUATING, DONE = (
@@ -70,13 +71,6 @@ def _holder_gone(record):
         return False
     return False
 
-
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _text_progress(text_log):
@@ -133,7 +127,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     if not json_logs and not text_logs:
         return status
     entries = training_log.read_entries(json_logs)
-    run = _read_json(os.path.join(run_folder, layout.RUN_FILE)) or {}
+    run = atomic.read_json(os.path.join(run_folder, layout.RUN_FILE)) or {}
     hours = _hours(text_logs)
     gpus = int(run.get('gpus') or 0)
     status.update(hours=round(hours, 3), gpu_hours=round(hours * gpus, 2), max_epochs=_max_epochs(run_folder))
@@ -151,7 +145,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     if curve:
         last = max(curve)
         status.update(val_epoch=last, val_ap=round(curve[last], 1))
-    alarm = _read_json(layout.alarm_path(run_folder))
+    alarm = atomic.read_json(layout.alarm_path(run_folder))
     if alarm and alarm.get('outside'):
         status['alarm'] = alarm
     _set_state(status, run_folder, json_logs, text_log, stall_after, now)
@@ -161,7 +155,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
 
 
 def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
-    metrics = _read_json(layout.metrics_path(run_folder))
+    metrics = atomic.read_json(layout.metrics_path(run_folder))
     if metrics and isinstance(metrics.get('bbox'), dict):
         status.update(state=DONE, box_ap=metrics['bbox'].get('AP'))
         return

@@ -335,11 +335,7 @@ def provenance_lines(metrics, run_ids, stack_names):
 def _time_vs_estimate(run_folder):
     """What train_done.json says of the run's training time against `afa plan --probe`'s estimate (None when the
     run was not planned with a probe, or finished before this was recorded)."""
-    try:
-        with open(layout.done_path(run_folder)) as f:
-            return json.load(f).get('time_vs_estimate')
-    except (OSError, ValueError):
-        return None
+    return (atomic.read_json(layout.done_path(run_folder)) or {}).get('time_vs_estimate')
 
 
 def estimate_lines(metrics, run_ids):

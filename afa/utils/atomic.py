@@ -89,3 +89,12 @@ def write_file(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_json(path):
+    """A JSON record the pipeline wrote, or None when it is absent or unreadable (a reader that must not fail)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

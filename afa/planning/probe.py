@@ -4,8 +4,10 @@ paper's input size, after a warm-up, on one device.
 The model is the row's own (afa/runs/spec.py: the resolved config), built without its pretrained weights (speed
 does not depend on them). Each training iteration is one optimizer step on ``imgs_per_gpu`` images of the
 recipe's test scale (1333x800 for every row here; multi-scale rows train at up to that), with a few boxes (and
-masks for Mask R-CNN heads) per image: forward, backward, step. Data loading is left out: mmdet's workers load
-the next batch while the GPU computes. The figures feed cost.py.
+masks for Mask R-CNN heads) per image: forward, backward, the recipe's gradient clipping, step. The step runs at
+learning rate 0: the arithmetic is the same, but randomly initialised weights on random images cannot diverge
+(Deformable-DETR's Hungarian matcher fails on NaN costs after one unclipped step). Data loading is left out:
+mmdet's workers load the next batch while the GPU computes. The figures feed cost.py.
 """
 import time
 
@@ -84,12 +86,16 @@ def probe(spec, iterations=5, warmup=2, device=None, imgs_per_gpu=None):
     afa.register_modules()
     compat.apply()
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    torch.manual_seed(0)
     cfg = spec.build_config()
     cfg.model.pop('pretrained', None)
     if cfg.model.get('backbone', {}).get('init_cfg'):
         cfg.model.backbone.init_cfg = None
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg')).to(device)
     optimizer = build_optimizer(model, cfg.optimizer)
+    for group in optimizer.param_groups:
+        group['lr'] = 0.0
+    clip = (cfg.get('optimizer_config') or {}).get('grad_clip')
     images = imgs_per_gpu or cfg.data.samples_per_gpu
     batch = _batch(cfg, images, device)
 
@@ -98,6 +104,8 @@ def probe(spec, iterations=5, warmup=2, device=None, imgs_per_gpu=None):
         loss, _ = model._parse_losses(losses)
         optimizer.zero_grad()
         loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], **clip)
         optimizer.step()
 
     model.train()

@@ -58,6 +58,9 @@ SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits for its credential to expire before it may start again (120 s by default): 20 s here,
+# so the tests' jobs that continue in segments (tests/workflow/test_slurm_segments.py) spend minutes less waiting.
+AuthInfo=cred_expire=20
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc

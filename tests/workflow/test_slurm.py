@@ -181,8 +181,6 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_the_time_of_their_schedule_and
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason='known defect, open in issue 19: the 2-node job never reaches squeue on the local '
-                         'cluster (the submission hangs after the account guess; not diagnosed yet)')
 def test_a_two_node_training_job_asks_for_both_nodes_one_task_each_and_their_gpus(slurm_cluster, tmp_path):
     """nodes_per_run: 2 through the real path (the slurm profile, the plugin's sbatch), into the partition of two
     8-GPU nodes that never come up: one job of 2 nodes, one task per node (srun starts torchrun on each), 8 GPUs

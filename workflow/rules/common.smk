@@ -159,11 +159,15 @@ announce_training_layout()
 def train_job_shape():
     """What a training job asks the scheduler for besides partition, memory and time: one node and its GPUs
     (one task: torchrun starts a worker per GPU), or nodes_per_run nodes with their GPUs as gres per node, one
-    task per node, and the srun in the command itself (mpi: the plugin's job step does not wrap it in its own)."""
+    task per node, and the srun in the command itself (mpi: the plugin's job step does not wrap it in its own).
+
+    One task per node is spelled tasks=nodes, not tasks_per_node=1: the plugin (2.6.0) refuses an mpi job with
+    tasks_per_node <= 1, and it refuses inside its submission thread, where Snakemake swallows the error and
+    waits forever. sbatch --nodes N --ntasks N places one task on each node."""
     nodes = 1 if SMOKE else int(config.get("nodes_per_run") or 1)
     if nodes == 1:
         return dict(nodes=1, tasks_per_gpu=0, gpu=lambda wc: gpus_of(wc.run))
-    return dict(nodes=nodes, tasks_per_gpu=0, tasks_per_node=1, mpi="srun",
+    return dict(nodes=nodes, tasks_per_gpu=0, tasks=nodes, mpi="srun",
                 gres=lambda wc: "gpu:%d" % gpus_of(wc.run))
 
 

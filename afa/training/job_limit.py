@@ -8,7 +8,10 @@ time from the scheduler (``scontrol show job``) and sends itself SIGUSR2 a margi
 as a scheduler's warning (afa/training/signals.py), with nothing in between that can be killed by it.
 
 After the continuation checkpoint, ``requeue()`` asks SLURM to put the job back in the queue under the same job
-id (``scontrol requeue``): Snakemake keeps seeing one job, pending or running, never a failed one.
+id (``scontrol requeue``): Snakemake keeps seeing one job, pending or running, never a failed one. Not when the
+job was cancelled: scancel sends the same SIGTERM as a preemption, and SLURM accepts ``scontrol requeue`` on a
+cancelled job that is still completing, so without this check a user's scancel restarted the training (measured
+on slurm 22.05). The state tells them apart: a cancelled job is CANCELLED when its SIGTERM arrives.
 """
 import datetime
 import os
@@ -65,11 +68,21 @@ def warn_before_end(margin_s, say=print):
     return when
 
 
+def job_state(job_id):
+    """The job's JobState (RUNNING, CANCELLED, PREEMPTED, ...) as the scheduler reports it, or None."""
+    match = re.search(r'\bJobState=(\w+)', _show_job(job_id))
+    return match.group(1) if match else None
+
+
 def requeue(say=print):
     """Put this SLURM job back in the queue, keeping its id (it is ended and restarted by the scheduler). True
-    when SLURM accepted; False (said why) outside SLURM or where requeueing is refused."""
+    when SLURM accepted; False (said why) outside SLURM, for a cancelled job, or where requeueing is refused."""
     job = slurm_job_id()
     if not job:
+        return False
+    if job_state(job) == 'CANCELLED':
+        say('afa train: SLURM job %s was cancelled (scancel): not requeued; its continuation checkpoint is kept '
+            'and the next run of this row continues from it' % job)
         return False
     result = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:

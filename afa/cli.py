@@ -141,8 +141,8 @@ def _cmd_layout(args):
     elif args.layout_command == 'run-id':
         from afa.runs import zoo as zoo_mod
         row = zoo_mod.load().lookup(args.target)[0]  # an unknown row or variant: one line naming the nearest
-        from afa.planning.batch import row_batch
-        batch = None if args.batch in (None, row_batch(row)) else args.batch  # the recipe's own is not spelled
+        from afa.runs.zoo import recipe_batch
+        batch = None if args.batch in (None, recipe_batch(row)) else args.batch  # the recipe's own is not spelled
         print(layout.run_id(args.target, args.precision, args.seed, batch))
     else:
         try:

@@ -9,8 +9,6 @@ import collections
 
 from afa.utils.errors import AfaError
 
-PAPER_GPUS = 8
-PAPER_IMGS_PER_GPU = 2
 # The layout fields of every record (run.json, train_done.json, metrics, summary.csv): BatchLayout.as_record.
 RECORD_FIELDS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
 
@@ -45,13 +43,6 @@ class BatchLayout(collections.namedtuple('BatchLayout', 'nodes devices imgs_per_
 
 def plural(word, n):
     return word if n == 1 else word + ('es' if word.endswith('s') else 's')
-
-
-def row_batch(row):
-    """The effective batch of a zoo row (gpus x imgs_per_gpu of configs/zoo.yaml)."""
-    if row is None:  # a config file outside the zoo: mmdet's convention
-        return PAPER_GPUS * PAPER_IMGS_PER_GPU
-    return int(row['gpus']) * int(row['imgs_per_gpu'])
 
 
 def _divisors(n):

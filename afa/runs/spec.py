@@ -64,9 +64,8 @@ class RunSpec(object):
 
     def _set_batch(self, batch):
         """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
-        from afa.planning.batch import row_batch
         from afa.runs import smoke
-        self.recipe_batch = smoke.BATCH if self.scale == 'smoke' else row_batch(self.row)
+        self.recipe_batch = smoke.BATCH if self.scale == 'smoke' else zoo_mod.recipe_batch(self.row)
         if batch is not None and int(batch) < 1:
             raise AfaError('--batch must be 1 or more, got %s' % batch)
         self.batch = int(batch) if batch else self.recipe_batch

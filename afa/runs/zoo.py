@@ -14,6 +14,9 @@ from afa.utils.repo import REPO_ROOT
 DEFAULT_ZOO = os.path.join(REPO_ROOT, 'configs', 'zoo.yaml')
 ROW_FIELDS = ('id', 'config', 'table', 'schedule', 'model', 'module', 'backbone', 'gpus', 'imgs_per_gpu', 'paper')
 PAPER_FIELDS = ('box_val', 'box_testdev', 'mask_val', 'mask_testdev')
+# mmdet's convention for a config outside the zoo: 8 GPUs x 2 images.
+PAPER_GPUS = 8
+PAPER_IMGS_PER_GPU = 2
 
 
 class ZooError(AfaError, ValueError):
@@ -33,6 +36,14 @@ class Row(dict):
 
     def config_path(self, root=REPO_ROOT):
         return os.path.join(root, self['config'])
+
+
+def recipe_batch(row):
+    """Images per optimizer step in a row's recipe (gpus x imgs_per_gpu of configs/zoo.yaml): the effective batch
+    that every layout of the row keeps (afa/planning/batch.py). ``row`` None: a config outside the zoo."""
+    if row is None:
+        return PAPER_GPUS * PAPER_IMGS_PER_GPU
+    return int(row['gpus']) * int(row['imgs_per_gpu'])
 
 
 class Zoo(object):

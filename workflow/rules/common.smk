@@ -134,13 +134,14 @@ RDZV_PORT = 29400
 def announce_training_layout():
     """Every start (dry runs included) says how the runs will train on these GPUs, and refuses a layout that
     cannot make the rows' batch before any job runs (afa plan ROW --gpus G prints the details)."""
-    from afa.planning.batch import row_batch, split
+    from afa.planning.batch import split
+    from afa.runs.zoo import recipe_batch
     from afa.utils.errors import AfaError
     if SMOKE or not workflow.is_main_process:
         return
     seen = set()
     for row in [ZOO.lookup(t)[0] for t in TARGETS]:
-        key = (row_batch(row), int(config.get("gpus_per_run") or row["gpus"]))
+        key = (recipe_batch(row), int(config.get("gpus_per_run") or row["gpus"]))
         if key in seen:
             continue
         seen.add(key)

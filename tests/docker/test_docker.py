@@ -167,6 +167,11 @@ def test_modern_image_builds_mmcv_cuda_ops_with_the_pinned_nvcc():
     assert re.search(r'CUDA_HOME="\$\{cuda_home\}" MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS=', build)
     assert 'patch_mmcv_cxx_std.py /tmp/mmcv/mmcv-full-${MMCV_VERSION}/setup.py c++20 --nvcc' in build
     assert 'sha256sum --check' in build and 'get_compiling_cuda_version' in build
+    # the objects in a build cache that survives a stopped build, keyed by what changes them, out of the image
+    assert build.startswith('--mount=type=cache,id=afa-mmcv-build,target=/var/cache/afa-mmcv-build '), build[:200]
+    assert re.search(r'objects="/var/cache/afa-mmcv-build/\$\{MMCV_VERSION\}-cuda\$\{TORCH_CUDA\}-sm.*'
+                     r'TORCH_CUDA_ARCH_LIST', build)
+    assert 'ln -s "${objects}" /tmp/mmcv/mmcv-full-${MMCV_VERSION}/build' in build
     # nvcc leaves with the build: every package of cuda-nvcc.txt but the runtime, which torch needs
     removed = build.split('pip uninstall -y', 1)[1].split('&&')[0].split()
     assert set(removed) == set(cuda_nvcc_pins()) - {'nvidia-cuda-runtime'}

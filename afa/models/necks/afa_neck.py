@@ -46,6 +46,10 @@ class AFANeck(BaseModule):
             rows at a time, instead of keeping them (mmdet's name, as in its ResNet); the same gradients.
             Off by default: it costs a second forward of the blocks, and on CPU it did not lower the peak
             memory of a whole detector's training step (README, "What the necks cost on CPU").
+        recompute_cheap (bool): in training, the blocks keep for the backward pass neither their LayerNorms'
+            outputs, nor the depthwise conv's and GELU's, nor the pools' inputs, and recompute those cheap
+            layers there (``AttentionBlock.forward_recomputing``); the same gradients, no matrix product
+            made twice. False keeps everything autograd keeps.
         start_level, end_level, add_extra_convs, upsample_cfg, ...: FPN's surface; only FPN's defaults of the
             paper (0, -1, False, nearest) are accepted.
     """
@@ -61,6 +65,7 @@ class AFANeck(BaseModule):
                  use_fused_attn=None,
                  strip_tokens=DEFAULT_STRIP_TOKENS,
                  with_cp=False,
+                 recompute_cheap=True,
                  start_level=0,
                  end_level=-1,
                  add_extra_convs=False,
@@ -86,7 +91,7 @@ class AFANeck(BaseModule):
         self.lateral_convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         self.blocks = nn.ModuleList(
             AttentionBlock(out_channels, num_heads, ffn_ratio, pooling, ds, fusion == 'cross', use_fused_attn,
-                           strip_tokens)
+                           strip_tokens, recompute_cheap)
             for ds in MS_POOL_FACTORS)
 
     def kv_tokens(self, sizes):

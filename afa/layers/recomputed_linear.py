@@ -69,6 +69,16 @@ class _LinearOfRecomputed(torch.autograd.Function):
         grad_bias = flat_grad.sum(0) if ctx.has_bias and needs[4] else None
         grad_residual = grad if needs[5] else None
         wanted = [leaf for leaf in leaves if leaf.requires_grad]
-        found = iter(torch.autograd.grad(inputs, wanted, flat_grad.mm(weight).view(inputs.shape)) if wanted else ())
+        if not wanted:
+            return (None, None, None, grad_weight, grad_bias, grad_residual) + (None,) * len(params)
+        # The remade inputs' memory, read for the last time above, takes their gradient: one map fewer at once.
+        # (Their own backward does not read them: LayerNorm and GELU keep their inputs, not their outputs; a
+        # ``make_input`` that kept its output would fail autograd's in-place check here, not go wrong.)
+        if flat_inputs.data_ptr() == inputs.data_ptr():
+            grad_inputs = torch.mm(flat_grad, weight, out=flat_inputs)
+        else:
+            grad_inputs = flat_grad.mm(weight)
+        del flat_inputs
+        found = iter(torch.autograd.grad(inputs, wanted, grad_inputs.view(inputs.shape)))
         grad_leaves = [next(found) if leaf.requires_grad else None for leaf in leaves]
         return (None, None, grad_leaves[0], grad_weight, grad_bias, grad_residual) + tuple(grad_leaves[1:])

@@ -11,18 +11,21 @@ where the neck's share of the time is largest. ``--score-thr 0`` sends every mod
 through the three mask heads, as a trained model does on a busy image. One image per batch, two boxes with
 masks for the training step (forward, losses, backward).
 
-Rows: each AFA neck "before" (NECK[before]: every level computed whole, as the neck was before the strips),
-as it is now, and, for the training step, NECK[cp] (activations recomputed in the backward pass, the
-``with_cp`` option); options of a name: ``measure.neck_variant``. In the inference table NECK[cp] is NECK, in
-the training table NECK[before] is NECK, so those rows are left out. "MAC bound s": Sum-Up's time scaled by
-the model's multiply-adds (convolutions and linear layers counted on the Sum-Up model by hooks, its FPN's
-fusion stage replaced by the neck's, ``afa.models.neck_cost``): the time if the neck ran at the FPN's speed.
+Rows: each AFA neck "before" (NECK[before]: every level computed whole and every activation kept for the
+backward pass, as the neck was before the strips and ``recompute_cheap``), as it is now, and, for the training
+step, NECK[cp] (activations recomputed in the backward pass, the ``with_cp`` option); options of a name:
+``measure.neck_variant``. In the inference table NECK[cp] is NECK, so those rows are left out. "MAC bound s":
+Sum-Up's time scaled by the model's multiply-adds (convolutions and linear layers counted on the Sum-Up model
+by hooks, its FPN's fusion stage replaced by the neck's, ``afa.models.neck_cost``): the time if the neck ran at
+the FPN's speed.
 
 Time: median over --repeat rounds after a warm-up round; each round runs every model once in turn (see
-``measure.time_alternating``). Peak memory (CPU): how far one run raises the peak resident set (VmHWM) of a
-fresh child process that has built the same model, i.e. activations, temporaries and, for training, the
-gradients; the weights themselves are left out (listed as "weights MiB"). On CUDA: the allocator's peak above
-what is allocated before the run.
+``measure.time_alternating``). Memory (CPU), in a fresh child process that has built the same model: "peak
+MiB", how far one run raises the peak resident set (VmHWM), i.e. activations, temporaries and, for training,
+the gradients, plus what the C heap keeps of freed blocks; "allocated MiB", the peak of the tensors held
+during a second run (the profiler's allocation events, torch 2 only): the figure a GPU's allocator reports,
+and the paper's. The weights themselves are left out of both (listed as "weights MiB"). On CUDA: the caching
+allocator's peak reserved and allocated bytes above those before the run.
 """
 import argparse
 import os
@@ -40,7 +43,7 @@ from afa.models.necks import PAPER_NECKS  # noqa: E402
 CONFIG = os.path.join(REPO, 'configs', 'mmdet', 'cascade_rcnn', 'cascade_mask_rcnn_r50_fpn_1x_coco.py')
 NECKS = ['FPN'] + ['%s%s' % (neck, option) for neck in PAPER_NECKS for option in ('[before]', '', '[cp]')]
 MODES = ('infer', 'train')
-SKIPPED = dict(infer='[cp]', train='[before]')  # the rows that equal another row in that mode
+SKIPPED = dict(infer='[cp]', train=None)  # the rows that equal another row in that mode
 QUICK = dict(sizes='384x640', repeat=1,
              necks='FPN,MSSAAdp[before],MSSAAdp,MSSAAdp[cp],MSCAAdp[before],MSCAAdp,MSCAAdp[cp]')
 
@@ -132,20 +135,23 @@ def mac_bounds(models, batch, height, width):
 
 
 def child(neck, size, mode, score_thr):
-    """Peak-memory child: build one detector, run ``mode`` once, print the growth of the peak RSS."""
+    """Peak-memory child: build one detector, run ``mode``, print ``measure.child_memory``'s figures."""
     import json
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     height, width = map(int, size.split('x'))
     model = build(neck, 'cpu', score_thr=None if score_thr == 'config' else float(score_thr))
     fn = runner(model, batch_for(height, width, 'cpu'), mode)
-    print(json.dumps({'peak': measure.peak_growth(fn)}))
+    print(json.dumps(measure.child_memory(fn)))
 
 
 def peak_memory(neck, height, width, mode, device, score_thr, model=None, batch=None):
+    """(peak resident set or reserved, peak allocated) bytes of one run above what was there before it."""
     if device == 'cuda':
-        return measure.cuda_peak_growth(runner(model, batch, mode))
-    return measure.run_child(os.path.abspath(__file__), [neck, '%dx%d' % (height, width), mode,
-                                                         'config' if score_thr is None else score_thr])['peak']
+        figures = measure.cuda_memory(runner(model, batch, mode))
+    else:
+        figures = measure.run_child(os.path.abspath(__file__), [neck, '%dx%d' % (height, width), mode,
+                                                                'config' if score_thr is None else score_thr])
+    return [figures['peak'], figures['allocated']]
 
 
 def main():
@@ -185,21 +191,20 @@ def main():
         batch = batch_for(height, width, args.device)
         bounds = mac_bounds(models, batch, height, width)
         for mode in modes:
-            rows_of = [n for n in necks if n == necks[0] or SKIPPED[mode] not in n]
+            rows_of = [n for n in necks if n == necks[0] or not SKIPPED[mode] or SKIPPED[mode] not in n]
             times = measure.time_alternating({n: runner(models[n], batch, mode) for n in rows_of},
                                              args.repeat, args.device, progress)
             rows = []
             for neck in rows_of:
                 row = [neck, times[necks[0]] * bounds[neck], times[neck]]
                 if not args.no_memory:
-                    row.append(peak_memory(neck, height, width, mode, args.device, args.score_thr, models[neck],
-                                           batch))
+                    row += peak_memory(neck, height, width, mode, args.device, args.score_thr, models[neck], batch)
                     progress('memory %s %s %s' % (neck, size, mode))
                 rows.append(row + [weights[neck]])
-            header = ['neck', 'MAC bound s', '%s s' % mode] + ([] if args.no_memory else ['peak MiB']) + \
-                ['weights MiB']
-            scales = [1, 1] + ([] if args.no_memory else [2 ** -20]) + [2 ** -20]
-            formats = ['%.2f', '%.2f'] + ([] if args.no_memory else ['%.0f']) + ['%.0f']
+            header = ['neck', 'MAC bound s', '%s s' % mode] + \
+                ([] if args.no_memory else ['peak MiB', 'allocated MiB']) + ['weights MiB']
+            scales = [1, 1] + ([] if args.no_memory else [2 ** -20] * 2) + [2 ** -20]
+            formats = ['%.2f', '%.2f'] + ([] if args.no_memory else ['%.0f'] * 2) + ['%.0f']
             title = 'detector %s, image %s, %d rounds; at the end: %s' % (
                 'inference' if mode == 'infer' else 'training step', size, args.repeat, measure.machine_line())
             measure.print_ratio_table(title, header, rows, scales, formats)

@@ -15,7 +15,8 @@ import time
 
 # Variants of a neck name, NECK[option,...], so that "before" and "after" rows run in one process.
 VARIANTS = {
-    'before': dict(strip_tokens=0),        # every level whole: the block as it was before strips
+    # the block as it was before strips (every level whole) and before the cheap layers were recomputed
+    'before': dict(strip_tokens=0, recompute_cheap=False),
     'explicit': dict(use_fused_attn=False),  # torch 1.9's attention path
     'cp': dict(with_cp=True),              # activations recomputed in the backward pass
 }
@@ -111,15 +112,49 @@ def peak_growth(fn):
     return max(rss_bytes('VmHWM') - before, 0)
 
 
-def cuda_peak_growth(fn):
-    """Bytes of CUDA memory ``fn()`` allocates at its peak above what was allocated before it ran."""
+def allocated_peak_growth(fn):
+    """Bytes of tensor memory ``fn()`` holds at its peak above what was allocated before it, from the
+    profiler's allocation events (torch 2): on CPU what CUDA's ``max_memory_allocated`` counts on a GPU (and
+    what the paper's memory figures are), without the heap fragmentation that the resident set also holds.
+    None where torch does not report the events (torch 1.9)."""
+    try:
+        from torch._C._profiler import _EventType
+        from torch.profiler import ProfilerActivity, profile
+    except ImportError:
+        return None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    allocations, nodes = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.children)
+        if node.tag == _EventType.Allocation and node.typed[1].device.type == 'cpu':
+            allocations.append((node.start_time_ns, node.typed[1].alloc_size))
+    held = peak = 0
+    for _, size in sorted(allocations):  # frees of blocks made before the profiler started are not reported
+        held += size
+        peak = max(peak, held)
+    return peak
+
+
+def child_memory(fn):
+    """What a memory child reports of ``fn``: the growth of the peak resident set in this fresh process
+    ('peak'), then, in a second run, the peak of allocated tensor memory ('allocated', None on torch 1.9)."""
+    peak = peak_growth(fn)
+    return dict(peak=peak, allocated=allocated_peak_growth(fn))
+
+
+def cuda_memory(fn):
+    """``child_memory``'s figures on CUDA: the caching allocator's peak reserved ('peak') and allocated
+    ('allocated') bytes during ``fn()`` above what was reserved and allocated before it."""
     import torch
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
+    reserved, allocated = torch.cuda.memory_reserved(), torch.cuda.memory_allocated()
     fn()
     torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base
+    return dict(peak=torch.cuda.max_memory_reserved() - reserved,
+                allocated=torch.cuda.max_memory_allocated() - allocated)
 
 
 def run_child(script, args):
@@ -139,6 +174,9 @@ def print_ratio_table(title, header, rows, scales, formats):
     for row in rows:
         cells = []
         for value, ref, scale, fmt in zip(row[1:], reference, scales, formats):
+            if value is None:  # a figure this torch does not give
+                cells.append('-')
+                continue
             ratio = value / ref if ref else float('nan')
             cells.append('%s (x%.2f)' % (fmt % (value * scale), ratio))
         print('| %s | %s |' % (row[0], ' | '.join(cells)))

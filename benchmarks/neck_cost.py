@@ -4,16 +4,19 @@
                                              [--necks FPN,MSSAAdp,...] [--explicit-too] [--no-memory] [--quick]
 
 A neck name may carry options, NECK[before], NECK[cp], NECK[explicit] (``measure.VARIANTS``); by default each
-AFA neck has a "before" row (every level computed whole, as before the strips; ``strip_tokens=0``) beside
-its row as it is now, and a [cp] row (``with_cp=True``) for the training-step figures.
+AFA neck has a "before" row (every level computed whole, as before the strips, and every activation kept
+for the backward pass, as before ``recompute_cheap``) beside its row as it is now, and a [cp] row
+(``with_cp=True``) for the training-step figures.
 "MAC bound ms" is the reference row's time scaled by the fusion stage's multiply-adds: the time the neck
 would take if it ran its arithmetic at the FPN's speed (laterals and outputs counted as in the FPN).
 
 Inputs are random ResNet-50 feature maps (256/512/1024/2048 channels, strides 4..32) of one image of each
 size. Time is the median over --repeat rounds after a warm-up round, each round running every neck once in
-turn (``measure.time_alternating``). Peak memory: on CUDA the allocator's peak above the inputs; on CPU how
-far one run raises the peak resident set (VmHWM) of a fresh child process that has built the same neck and
-inputs (temporaries and autograd state included).
+turn (``measure.time_alternating``). Memory: on CUDA the caching allocator's peak reserved ("peak") and
+allocated bytes above the inputs; on CPU, in a fresh child process that has built the same neck and inputs,
+how far one run raises the peak resident set (VmHWM; temporaries, autograd state and what the C heap keeps of
+freed blocks) and the peak of the tensors held during a second run ("allocated", torch 2's profiler; the
+figure a GPU reports).
 """
 import argparse
 import os
@@ -64,18 +67,21 @@ def runner(neck, x, mode):
 
 
 def child(name, size, mode):
-    """Peak-memory child: build one neck and its inputs, run ``mode`` once, print the growth of the peak RSS."""
+    """Peak-memory child: build one neck and its inputs, run ``mode``, print ``measure.child_memory``'s figures."""
     import json
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     height, width = map(int, size.split('x'))
     fn = runner(build(name, 'cpu'), inputs_for(height, width, 'cpu'), mode)
-    print(json.dumps({'peak': measure.peak_growth(fn)}))
+    print(json.dumps(measure.child_memory(fn)))
 
 
 def peak_memory(name, height, width, mode, device):
+    """(peak resident set or reserved, peak allocated) bytes of one run above what was there before it."""
     if device == 'cuda':
-        return measure.cuda_peak_growth(runner(build(name, device), inputs_for(height, width, device), mode))
-    return measure.run_child(os.path.abspath(__file__), [name, '%dx%d' % (height, width), mode])['peak']
+        figures = measure.cuda_memory(runner(build(name, device), inputs_for(height, width, device), mode))
+    else:
+        figures = measure.run_child(os.path.abspath(__file__), [name, '%dx%d' % (height, width), mode])
+    return [figures['peak'], figures['allocated']]
 
 
 def main():
@@ -123,14 +129,15 @@ def main():
             row = [name, sum(p.numel() for p in modules[name].parameters()), macs, bound, times['fwd'][name],
                    times['fwdbwd'][name]]
             if not args.no_memory:
-                row += [peak_memory(name, height, width, mode, args.device) for mode in ('fwd', 'fwdbwd')]
+                for mode in ('fwd', 'fwdbwd'):
+                    row += peak_memory(name, height, width, mode, args.device)
                 progress('memory %s %s' % (name, size))
             rows.append(row)
         header = ['neck', 'params', 'fusion GMACs', 'MAC bound ms', 'fwd ms', 'fwd+bwd ms']
         scales, formats = [1, 1e-9, 1e3, 1e3, 1e3], ['%d', '%.1f', '%.0f', '%.0f', '%.0f']
         if not args.no_memory:
-            header += ['peak MiB fwd', 'peak MiB fwd+bwd']
-            scales, formats = scales + [2 ** -20] * 2, formats + ['%.0f'] * 2
+            header += ['peak MiB fwd', 'allocated MiB fwd', 'peak MiB fwd+bwd', 'allocated MiB fwd+bwd']
+            scales, formats = scales + [2 ** -20] * 4, formats + ['%.0f'] * 4
         measure.print_ratio_table('image %s, batch 1, %d rounds; at the end: %s' % (
             size, args.repeat, measure.machine_line()), header, rows, scales, formats)
 

@@ -79,13 +79,21 @@ class PooledAttention(nn.Module):
         out.view(-1, out.shape[-1]).addmm_(heads.reshape(-1, heads.shape[-1]), self.proj.weight.t())
         return out
 
+    def attend_projected(self, queries, keys_values, residual=None):
+        """``attend`` with the query projection already applied: ``queries`` is ``self.q(query)``."""
+        return self.proj(self._projected_heads(queries, keys_values), residual)
+
     def _heads(self, query, keys_values):
         """The heads' outputs concatenated, (B, L, C), before the output projection."""
-        batch, length, dim = query.shape
+        return self._projected_heads(self.q(query), keys_values)
+
+    def _projected_heads(self, queries, keys_values):
+        """``_heads`` of the projected queries (B, L, C)."""
+        batch, length, dim = queries.shape
         heads, head_dim = self.num_heads, self.head_dim
         k, v = keys_values
         # (B, L, heads, d) seen as (B, heads, L, d): a view; the fused kernel reads it strided.
-        q = self.q(query).view(batch, length, heads, head_dim).transpose(1, 2)
+        q = queries.view(batch, length, heads, head_dim).transpose(1, 2)
         if self.use_fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:

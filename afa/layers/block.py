@@ -17,7 +17,9 @@ from afa.layers.attention import PooledAttention
 from afa.layers.checkpoint import checkpoint
 from afa.layers.conv_ffn import ConvFFN
 from afa.layers.kv_pool import KVPool
+from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
 from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
+from afa.layers.shape_only_backward import shape_only_backward
 from afa.layers.token_map import as_channels_last, to_token_map
 
 
@@ -35,13 +37,17 @@ class AttentionBlock(nn.Module):
         use_fused: see ``PooledAttention``.
         strip_tokens: tokens per strip when no gradient is wanted; 0 computes the whole map at once (the
             block as it was before strips, kept for the benchmarks' "before" rows).
+        recompute_cheap: in training, keep neither the LayerNorms' outputs, nor the depthwise conv's and
+            GELU's, nor the pools' inputs for the backward pass, which recomputes the cheap ones
+            (``forward_recomputing``); False keeps what autograd keeps.
     """
 
     def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None,
-                 strip_tokens=DEFAULT_STRIP_TOKENS):
+                 strip_tokens=DEFAULT_STRIP_TOKENS, recompute_cheap=True):
         super().__init__()
         self.cross = cross
         self.strip_tokens = strip_tokens
+        self.recompute_cheap = recompute_cheap
         self.norm1 = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         self.pool = KVPool(pooling, ds)
@@ -84,12 +90,29 @@ class AttentionBlock(nn.Module):
     def forward_whole(self, x, source=None):
         """``forward_tokens`` on the whole map at once, gradient or not: what a recomputing backward pass
         (``torch.utils.checkpoint``) must see in its first forward, so that the gradients are the same."""
+        if self.recompute_cheap and torch.is_grad_enabled():
+            return self.forward_recomputing(x, source)
         batch, height, width, dim = x.shape
         query = self.norm1(x)
         kv_source = self.norm_kv(source) if self.cross else query
         pooled = self.pool(as_channels_last(kv_source))
         x = self.attn(query.reshape(batch, height * width, dim), pooled, residual=x)   # x + Attn(...)
         return self.ffn(self.norm2(x), (height, width), residual=x)                    # x + FFN(LN2(x))
+
+    def forward_recomputing(self, x, source=None):
+        """``forward_whole`` for training that keeps, at each level, the input, the projected queries, the
+        attention's output, x + Attn and the FFN's hidden map for the backward pass (four maps of C channels
+        and one of 2C, against seven and three): the LayerNorms, the depthwise conv and GELU are recomputed
+        there, and the pools keep only their input's shape. The same numbers and gradients."""
+        batch, height, width, dim = x.shape
+        kv_source = self.norm_kv(source) if self.cross else self.norm1(x)
+        pooled = shape_only_backward(self.pool, as_channels_last(kv_source))
+        del kv_source
+        norm = self.norm1
+        queries = linear_of_recomputed(layer_norm_of(norm), x.reshape(batch, height * width, dim),
+                                       (norm.weight, norm.bias), self.attn.q)
+        y = self.attn.attend_projected(queries, self.attn.keys_values(pooled), residual=x)  # x + Attn(...)
+        return self.ffn.forward_recomputing(y, self.norm2)                              # y + FFN(LN2(y))
 
     def forward_recomputed(self, x, source=None):
         """``forward_tokens`` for training with the neck's ``with_cp``: strips of rows whose activations are

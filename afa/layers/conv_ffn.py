@@ -3,10 +3,13 @@
 A depthwise 3x3 convolution between the two linear layers gives the tokens local spatial context, which is
 why the AFA blocks need no positional encoding.
 """
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
 from afa.layers.residual_linear import ResidualLinear
 from afa.layers.token_map import as_channels_last
 
@@ -47,6 +50,15 @@ class ConvFFN(nn.Module):
             return self.fc2(x, residual)
         return self.fc2(x).reshape(tokens.shape)
 
+    def forward_recomputing(self, y, norm):
+        """Training: ``y + FFN(norm(y))`` for a (B, H, W, C) token map ``y``, keeping for the backward pass
+        ``y`` and the first projection's output only; ``norm``'s output, the depthwise conv's and GELU's are
+        recomputed there (``linear_of_recomputed``)."""
+        hidden = linear_of_recomputed(layer_norm_of(norm), y, (norm.weight, norm.bias), self.fc1)
+        conv = self.dwconv
+        return linear_of_recomputed(functools.partial(_conv_gelu, padding=conv.padding, groups=conv.groups),
+                                    hidden, (conv.weight, conv.bias), self.fc2, residual=y)
+
     def forward_strips_(self, y, norm, strips, prepare):
         """Inference, in place: ``y <- y + FFN(norm(y))`` for one image, y a contiguous (1, H, W, C) token
         map, a strip of rows at a time (``strips``: (first, stop) ranges). ``prepare(i)`` is called before
@@ -80,3 +92,9 @@ class ConvFFN(nn.Module):
             if stop < height:  # a strip of one row overlaps its carry: copied through a temporary then
                 buffer[:, :2] = buffer[:, size:size + 2] if size > 1 else buffer[:, size:size + 2].clone()
         return y
+
+
+def _conv_gelu(hidden, weight, bias, padding, groups):
+    """GELU of the depthwise conv of a (B, H, W, rC) hidden token map, as a token map."""
+    x = F.conv2d(as_channels_last(hidden), weight, bias, padding=padding, groups=groups)
+    return F.gelu(x.permute(0, 2, 3, 1))

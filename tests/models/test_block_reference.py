@@ -141,21 +141,41 @@ def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name, 
         assert relative_error(a, e) < 1e-5, level
 
 
+def training_step(type_name, dtype, **kwargs):
+    """The outputs, then the gradients of the parameters and the inputs, of a randomly weighted sum of the
+    outputs of a training forward."""
+    neck, inputs = build_test_neck(type_name, **kwargs)
+    neck.to(dtype).train()
+    inputs = [x.to(dtype).requires_grad_() for x in inputs]
+    weights = torch.Generator().manual_seed(8)  # a random weighting: no gradient cancels to zero
+    outs = neck(inputs)
+    sum((o * torch.randn(o.shape, generator=weights, dtype=o.dtype)).sum() for o in outs).backward()
+    return [o.detach() for o in outs], [p.grad for p in neck.parameters()] + [x.grad for x in inputs]
+
+
+KEEP_ALL = dict(recompute_cheap=False)  # the block as autograd runs it: the reference
+
+
 @pytest.mark.parametrize('type_name', ['MSSAAdp', 'MSCA'])
-def test_recomputed_activations_give_the_same_gradients(type_name):
+# with_cp recomputes strips of 100 tokens (3 rows at P2): several strips per level, halos between
+@pytest.mark.parametrize('recomputing', [dict(with_cp=True, strip_tokens=100), dict(recompute_cheap=True)])
+def test_recomputed_activations_give_the_same_gradients(type_name, recomputing):
     """In float64, so that what differs is only the order of the sums (over strips rather than the map),
     never the mathematics; in float32 that order moves a parameter gradient by up to 1e-4 relative."""
-    grads = []
-    for with_cp in (False, True):
-        # with_cp recomputes strips of 100 tokens (3 rows at P2): several strips per level, halos between
-        neck, inputs = build_test_neck(type_name, with_cp=with_cp, strip_tokens=100)
-        neck.double().train()
-        inputs = [x.double().requires_grad_() for x in inputs]
-        weights = torch.Generator().manual_seed(8)  # a random weighting: no gradient cancels to zero
-        sum((o * torch.randn(o.shape, generator=weights, dtype=o.dtype)).sum() for o in neck(inputs)).backward()
-        grads.append([p.grad for p in neck.parameters()] + [x.grad for x in inputs])
-    for plain, recomputed in zip(*grads):
-        assert relative_error(recomputed, plain) < 1e-10
+    _, plain = training_step(type_name, torch.float64, **KEEP_ALL)
+    _, recomputed = training_step(type_name, torch.float64, **recomputing)
+    for a, e in zip(recomputed, plain):
+        assert relative_error(a, e) < 1e-10
+
+
+@pytest.mark.parametrize('use_fused', PATHS)
+@pytest.mark.parametrize('type_name', NECK_TYPES)
+def test_recomputed_cheap_layers_change_nothing_in_float32(use_fused, type_name):
+    """``recompute_cheap`` (the default) makes no sum in another order: outputs and gradients as autograd's."""
+    expected_outs, expected_grads = training_step(type_name, torch.float32, use_fused_attn=use_fused, **KEEP_ALL)
+    outs, grads = training_step(type_name, torch.float32, use_fused_attn=use_fused)
+    for a, e in zip(outs + grads, expected_outs + expected_grads):
+        assert relative_error(a, e) < 1e-5
 
 
 @pytest.mark.parametrize('type_name', ['MSSA', 'MSCAAdp'])

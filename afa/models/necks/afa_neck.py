@@ -10,8 +10,9 @@ the contiguous NCHW maps mmdet's heads expect.
 
 Memory: when no gradient is wanted the blocks run in strips of rows (``afa.layers.row_strips``) and the neck
 makes each level's lateral only when it reaches that level and sums in place, so that at P2 two maps of C
-channels are alive besides the backbone's outputs (the FPN has its laterals and outputs). In training,
-``with_cp`` recomputes each block's activations in the backward pass instead of keeping them.
+channels are alive besides the backbone's outputs (the FPN has its laterals and outputs). In training, the
+blocks keep six maps of C channels per level for the backward pass rather than twelve (``recompute_cheap``,
+the default), and ``with_cp`` recomputes each block's activations in the backward pass instead of keeping them.
 """
 import torch
 import torch.nn as nn
@@ -44,8 +45,13 @@ class AFANeck(BaseModule):
             every level whole, as the neck did before strips (the same numbers, several times the memory).
         with_cp (bool): in training, recompute each block's activations in the backward pass, a strip of
             rows at a time, instead of keeping them (mmdet's name, as in its ResNet); the same gradients.
-            Off by default: it costs a second forward of the blocks, and on CPU it did not lower the peak
-            memory of a whole detector's training step (README, "What the necks cost on CPU").
+            Off by default: it costs a second forward of the blocks' matrix products, and ``recompute_cheap``
+            already brings a detector's training step within x1.25 of Sum-Up's memory (docs/necks.md, "Memory
+            of a training step").
+        recompute_cheap (bool): in training, the blocks keep for the backward pass neither their LayerNorms'
+            outputs, nor the depthwise conv's and GELU's, nor the pools' inputs, and recompute those cheap
+            layers there (``AttentionBlock.forward_recomputing``); the same gradients, no matrix product
+            made twice. False keeps everything autograd keeps.
         start_level, end_level, add_extra_convs, upsample_cfg, ...: FPN's surface; only FPN's defaults of the
             paper (0, -1, False, nearest) are accepted.
     """
@@ -61,6 +67,7 @@ class AFANeck(BaseModule):
                  use_fused_attn=None,
                  strip_tokens=DEFAULT_STRIP_TOKENS,
                  with_cp=False,
+                 recompute_cheap=True,
                  start_level=0,
                  end_level=-1,
                  add_extra_convs=False,
@@ -86,7 +93,7 @@ class AFANeck(BaseModule):
         self.lateral_convs = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         self.blocks = nn.ModuleList(
             AttentionBlock(out_channels, num_heads, ffn_ratio, pooling, ds, fusion == 'cross', use_fused_attn,
-                           strip_tokens)
+                           strip_tokens, recompute_cheap)
             for ds in MS_POOL_FACTORS)
 
     def kv_tokens(self, sizes):

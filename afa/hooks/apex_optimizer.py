@@ -30,6 +30,9 @@ class ApexOptimizerHook(OptimizerHook):
     def before_run(self, runner):
         amp = _amp()
         model = getattr(runner.model, 'module', runner.model)
+        for module in model.modules():  # the AFA blocks' one-dtype paths (afa/layers/block.py): off under O1
+            if hasattr(module, 'mixed_precision'):
+                module.mixed_precision = True
         _, runner.optimizer = amp.initialize(model, runner.optimizer, opt_level=self.opt_level,
                                              loss_scale=self.loss_scale)
 

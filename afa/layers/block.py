@@ -18,6 +18,7 @@ from afa.layers.checkpoint import checkpoint
 from afa.layers.conv_ffn import ConvFFN
 from afa.layers.kv_pool import KVPool
 from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
+from afa.layers.residual_linear import autocast_active
 from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from afa.layers.shape_only_backward import shape_only_backward
 from afa.layers.token_map import as_channels_last, to_token_map
@@ -48,6 +49,7 @@ class AttentionBlock(nn.Module):
         self.cross = cross
         self.strip_tokens = strip_tokens
         self.recompute_cheap = recompute_cheap
+        self.mixed_precision = False  # set by ApexOptimizerHook (afa/hooks/apex_optimizer.py)
         self.norm1 = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         self.pool = KVPool(pooling, ds)
@@ -61,9 +63,15 @@ class AttentionBlock(nn.Module):
         tokens = self.forward_tokens(to_token_map(x), None if source is None else to_token_map(source))
         return as_channels_last(tokens)
 
+    def single_dtype(self):
+        """May the in-place (strips) and recomputing paths run? They assume one dtype throughout: not under
+        autocast (mmdet's fp16 / --precision amp), and not once apex O1 patched torch's functions
+        (ApexOptimizerHook sets ``mixed_precision``). Otherwise the plain layers run, as the reference block."""
+        return not self.mixed_precision and not autocast_active()
+
     def uses_strips(self, *tensors):
         """True when this call may run in strips: strips enabled and no gradient to keep track of."""
-        if not self.strip_tokens:
+        if not self.strip_tokens or not self.single_dtype():
             return False
         if not torch.is_grad_enabled():
             return True
@@ -90,7 +98,7 @@ class AttentionBlock(nn.Module):
     def forward_whole(self, x, source=None):
         """``forward_tokens`` on the whole map at once, gradient or not: what a recomputing backward pass
         (``torch.utils.checkpoint``) must see in its first forward, so that the gradients are the same."""
-        if self.recompute_cheap and torch.is_grad_enabled():
+        if self.recompute_cheap and torch.is_grad_enabled() and self.single_dtype():
             return self.forward_recomputing(x, source)
         batch, height, width, dim = x.shape
         query = self.norm1(x)

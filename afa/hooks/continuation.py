@@ -109,6 +109,7 @@ class ContinuationHook(Hook):
             return
         name = signals.received() or 'a signal to another rank'
         path = self._save(runner, name)
+        signals.ignore_termination()
         raise ContinueLater(path, name, runner.epoch + 1, runner.inner_iter + 1, len(runner.data_loader))
 
     def _stop_requested(self, runner):

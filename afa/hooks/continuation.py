@@ -12,7 +12,12 @@ restored, so a run stopped and resumed ends with other weights than one that nev
   before the first iteration, so the continued run draws what the uninterrupted one drew.
 
 In a run of several processes every rank stops at the same iteration (the stop flag is reduced across ranks
-each iteration) and rank 0 writes the checkpoint while the others wait for it.
+each iteration); every rank's random states are gathered to rank 0, which writes them in the checkpoint (one per
+rank: each rank draws its own RoI samples and dropout, and on a GPU each has its own CUDA generator) while the
+others wait for it; on resume each rank puts back its own. A run resumed with another number of processes is
+refused (the position in the epoch and the random states are those of each rank of the run that stopped).
+Checkpoints written before the per-rank states (one ``rng``, rank 0's) still resume: exactly with one process,
+with a warning with several.
 Priority LOW: its ``after_train_iter`` must come after the optimizer step (ABOVE_NORMAL) and its shift of
 ``inner_iter`` before the loggers (VERY_LOW). Works on mmcv 1.3.11 and 1.7.x: it uses the runner's public counters,
 ``_inner_iter``, ``data_loader`` and ``meta`` only.
@@ -24,6 +29,7 @@ from mmcv.runner import HOOKS, Hook, get_dist_info
 from afa.hooks.atomic_checkpoint import save_atomically
 from afa.runs import layout
 from afa.training import resumable_loader, rng, signals
+from afa.utils.errors import AfaError
 
 META_KEY = 'afa_continuation'
 
@@ -66,6 +72,8 @@ class ContinuationHook(Hook):
         if self.pending is not None and self.pending['epoch'] != runner.epoch:
             raise RuntimeError('continuation state of epoch %d in a checkpoint of epoch %d'
                                % (self.pending['epoch'], runner.epoch))
+        if self.pending is not None:
+            check_world_size(self.pending, get_dist_info()[1], runner.epoch)
 
     def before_train_epoch(self, runner):
         if self.loader is None:
@@ -79,7 +87,12 @@ class ContinuationHook(Hook):
         self.offset = 0
         if self.pending is not None:
             self.offset = self.pending['position']
-            rng.restore(self.pending['rng'])
+            rank, world = get_dist_info()
+            if 'rngs' not in self.pending and world > 1:
+                runner.logger.warning('afa: this continuation checkpoint holds the random state of rank 0 only '
+                                      '(written before the per-rank states): every rank restores it, so ranks '
+                                      'other than 0 sample differently from a run that never stopped')
+            rng.restore(random_state_of(self.pending, rank))
             runner.logger.info('afa: continuing epoch %d at iteration %d/%d (same order, augmentation and random '
                                'state as without the stop)', runner.epoch + 1, self.offset, len(self.loader))
             self.pending = None
@@ -96,6 +109,7 @@ class ContinuationHook(Hook):
             return
         name = signals.received() or 'a signal to another rank'
         path = self._save(runner, name)
+        signals.ignore_termination()
         raise ContinueLater(path, name, runner.epoch + 1, runner.inner_iter + 1, len(runner.data_loader))
 
     def _stop_requested(self, runner):
@@ -111,16 +125,20 @@ class ContinuationHook(Hook):
         return stop
 
     def _save(self, runner, signal_name):
-        """Rank 0 writes the continuation checkpoint; every rank returns its path once it is in place."""
+        """Rank 0 writes the continuation checkpoint with every rank's random states; every rank returns its path
+        once it is in place."""
         rank, world = get_dist_info()
         name = layout.continuation_checkpoint(runner.epoch + 1, runner.inner_iter + 1)
         out_dir = runner.work_dir
+        states = gather_random_states(world)
         if rank == 0:
             meta = dict(self._checkpoint_meta(runner))
             meta.update(runner.meta or {})
             meta.update(epoch=runner.epoch, iter=runner.iter + 1)
-            meta[META_KEY] = dict(epoch=runner.epoch, position=runner.inner_iter + 1, rng=rng.capture(),
-                                  signal=signal_name)
+            # rng: rank 0's (what checkpoints before the per-rank states held, and the same object as rngs[0]:
+            # pickled once)
+            meta[META_KEY] = dict(epoch=runner.epoch, position=runner.inner_iter + 1, rng=states[0], rngs=states,
+                                  world_size=world, signal=signal_name)
 
             def write(staging):
                 from mmcv.runner import save_checkpoint
@@ -139,3 +157,36 @@ class ContinuationHook(Hook):
             if isinstance(args, dict) and isinstance(args.get('meta'), dict):
                 return args['meta']
         return {}
+
+
+def gather_random_states(world):
+    """Every rank's random states (rng.capture), in rank order; the list on every rank."""
+    state = rng.capture()
+    if world <= 1:
+        return [state]
+    import torch.distributed as dist
+    states = [None] * world
+    dist.all_gather_object(states, state)  # gloo, and NCCL (each rank's current CUDA device is set by init_dist)
+    return states
+
+
+def random_state_of(pending, rank):
+    """The random state rank ``rank`` puts back from a checkpoint's continuation state (its own; rank 0's in a
+    checkpoint written before the per-rank states)."""
+    return pending['rngs'][rank] if 'rngs' in pending else pending['rng']
+
+
+def check_world_size(pending, world, epoch):
+    """Refuse to continue mid-epoch with another number of processes than the run that stopped: each rank's
+    share of the epoch (the distributed sampler's split), its position in it and its random states belong to
+    that number. (A checkpoint from before the per-rank states does not say its number; it is not checked.)"""
+    written = pending.get('world_size')
+    if written is None or written == world:
+        return
+    earlier = 'epoch_%d.pth' % epoch if epoch else 'the start of the run'
+    raise AfaError(
+        'the continuation checkpoint %s was written by %d training processes, this run has %d: continue it with '
+        '%d (--gpus %d, or --gpus 0 --procs %d on CPU), which continues it exactly; or move the epoch_*_iter_*.pth '
+        'files out of the run folder to start over from %s with the new layout'
+        % (layout.continuation_checkpoint(epoch + 1, pending['position']), written, world, written, written,
+           written, earlier))

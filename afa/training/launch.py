@@ -33,7 +33,9 @@ def continued_code(code, work_dir):
 
 def launch(gpus, argv, env=None):
     """Run `afa ARGV` in ``gpus`` processes on this node under torch.distributed.run; its exit status."""
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus),
+    # --max_restarts 0: torch 1.9's torchrun restarts the workers 3 times by default when one exits non-zero, so
+    # a stop with the continue code (75) started the run again at once, in the same job, and hung.
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus), '--max_restarts', '0',
            '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
     print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)

@@ -49,5 +49,15 @@ def send_warning():
     os.kill(os.getpid(), signal.SIGUSR2)
 
 
+def ignore_termination():
+    """From now on SIGTERM is ignored: the continuation checkpoint is in place and the process is on its way out
+    with the continue code. In a run of several processes torchrun's agent sends SIGTERM to the ranks still
+    running as soon as one has exited; a handler of Python's own is undone while the interpreter shuts down, so
+    without this a rank could end killed by that signal instead of with the continue code. SIGKILL still ends it
+    (torchrun sends it 30 s later, SLURM after its grace period); `afa train --requeue-on-stop` restores the
+    default before it waits for SLURM's requeue."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def send_drill():
     os.kill(os.getpid(), getattr(signal, os.environ.get(DRILL_SIGNAL_ENV) or 'SIGUSR2'))

@@ -185,7 +185,7 @@ def train_command(run_id):
                          "the module), not %r" % AFA)
     return (
         'srun --ntasks-per-node=1 --kill-on-bad-exit=1 %s -m torch.distributed.run --nnodes %d '
-        '--nproc_per_node %d --rdzv_backend c10d --rdzv_id "$SLURM_JOB_ID" '
+        '--nproc_per_node %d --max_restarts 0 --rdzv_backend c10d --rdzv_id "$SLURM_JOB_ID" '
         '--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d" -m afa.cli train %s '
         '--launcher pytorch' % (python, nodes_of(run_id), gpus_of(run_id), RDZV_PORT, args))
 

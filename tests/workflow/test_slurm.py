@@ -221,8 +221,14 @@ def test_a_two_node_training_job_asks_for_both_nodes_one_task_each_and_their_gpu
         assert 'NtasksPerTRES' not in job, job
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
+        # Known open defect: after Ctrl-C this pending 2-node job was left in the queue (seen twice); recorded,
+        # and cancelled below so that it does not outlive the test.
+        print('after Ctrl-C the 2-node job is %s' % _jobs_by_comment(repo, since).get(comment))
     finally:
         _stop(proc)
+        for job_id, state in _jobs_by_comment(repo, since).get('rule_train_wildcards_%s' % row.id, []):
+            if state in ('PENDING', 'RUNNING'):
+                subprocess.run(['scancel', job_id], capture_output=True)
 
 
 SMOKE_ROWS = ['cmrcn_r50_mssa_adp_1x', 'cmrcn_r50_sumup_1x', 'cmrcn_r50_msca_1x']

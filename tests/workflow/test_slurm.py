@@ -221,7 +221,8 @@ def test_a_two_node_training_job_asks_for_both_nodes_one_task_each_and_their_gpu
         assert 'NtasksPerTRES' not in job, job
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
-        # Known open defect: after Ctrl-C this pending 2-node job was left in the queue (seen twice); recorded,
+        # After Ctrl-C this pending job was left in the queue twice: the executor interface empties its list of
+        # active jobs during each status check, and the cancellation reads that list (docs/slurm.md). Printed,
         # and cancelled below so that it does not outlive the test.
         print('after Ctrl-C the 2-node job is %s' % _jobs_by_comment(repo, since).get(comment))
     finally:

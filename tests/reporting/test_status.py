@@ -117,11 +117,18 @@ def test_selection_follows_a_workflow_config_and_shows_other_seeds(tmp_path):
     assert unknown.returncode == 2 and 'unknown row' in unknown.stderr
 
 
+def _sigint_as_in_a_terminal():
+    """Ctrl-C as a terminal delivers it: a test suite started in the background by a non-interactive shell (`make
+    test-all &`, a CI runner) ignores SIGINT, its children inherit that, and a Python started ignoring SIGINT never
+    raises KeyboardInterrupt (this test then failed after its 60 s wait, as in a rehearsal run with `&`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_watch_refreshes_until_interrupted(tmp_path):
     make_run(tmp_path / 'runs', ROW, age=5)
     proc = subprocess.Popen([sys.executable, '-m', 'afa.cli', 'status', '--scale', 'paper', '--runs-root',
                              str(tmp_path / 'runs'), '--rows', ROW, '--watch', '0.2'], stdout=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_as_in_a_terminal)
     # Ctrl-C after the second refresh, not after a fixed time: on a loaded machine the import alone took longer
     # than the 8 s this test once waited, and a Ctrl-C during the import is not a watch being interrupted.
     killer = threading.Timer(300, proc.kill)  # bounds the test if the watch never refreshes

@@ -8,6 +8,9 @@ from the marker files of afa/runs/layout.py, mmcv's logs and the run folder's lo
   seconds;
 - stalled: the lock is held (or not visible from this host) but no log moved for ``stall_after`` seconds: a hung
   node, a dead file system mount, a deadlocked data loader. The file that stopped is named;
+- continuing: no process holds the lock and the last job segment ended at a checkpoint on request (a time
+  limit's warning, a preemption: afa/training/segments.py), so the run is waiting for its next segment (SLURM's
+  requeue, Snakemake's resubmission, or `afa train` again). Never reported failed meanwhile;
 - failed: no process holds the lock and training did not finish: it exited on an error (the text log's last
   lines say why; a run the early alarm stopped says so) or died (the holder record it left is named);
 - trained: training finished (train_done.json), evaluation not started;
@@ -27,9 +30,9 @@ import time
 from afa.utils import atomic
 from afa.runs import layout, training_log
 
-NOT_STARTED, TRAINING, STALLED, FAILED, TRAINED, EVALUATING, DONE = (
-    'not started', 'training', 'stalled', 'failed', 'trained', 'evaluating', 'done')
-STATES = (NOT_STARTED, TRAINING, STALLED, FAILED, TRAINED, EVALUATING, DONE)
+NOT_STARTED, TRAINING, STALLED, CONTINUING, FAILED, TRAINED, EVALUATING, DONE = (
+    'not started', 'training', 'stalled', 'continuing', 'failed', 'trained', 'evaluating', 'done')
+STATES = (NOT_STARTED, TRAINING, STALLED, CONTINUING, FAILED, TRAINED, EVALUATING, DONE)
 STALL_AFTER = 30 * 60  # seconds: longer than a val2017 evaluation (no log line is written meanwhile)
 _PROGRESS = re.compile(r'Epoch \[(\d+)\]\[(\d+)/(\d+)\]')
 _MAX_EPOCHS = re.compile(r'max_epochs\s*=\s*(\d+)')
@@ -120,7 +123,8 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     now = time.time() if now is None else now
     status = dict(run=os.path.basename(os.path.normpath(run_folder)), folder=run_folder, state=NOT_STARTED,
                   epoch=None, max_epochs=None, iter=None, iters_per_epoch=None, img_per_s=None, eta_s=None,
-                  val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, note='')
+                  val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, segments=None,
+                  note='')
     json_logs = training_log.log_files(run_folder)
     text_logs = sorted(p for p in glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX))
                        if _start_time(p) is not None)  # mmcv's TIMESTAMP.log, one per start
@@ -171,7 +175,13 @@ def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
     # The flock is authoritative where this host sees it; a file system that keeps flocks per node makes a run of
     # another node look unlocked, so there a recently moved log still counts as training.
     ended = lock == 'free' or (lock == 'died' and (idle >= stall_after or _holder_gone(record)))
-    if ended and alarm.get('stopped'):
+    pause = _paused_segment(run_folder, status)
+    if ended and pause:
+        status.update(state=CONTINUING, note='segment %d stopped on %s at %s %s ago; it continues in its next job '
+                      'segment (requeued or resubmitted), or when `afa train` runs again' % (
+                          status['segments'], pause.get('signal') or 'request', pause.get('checkpoint') or '?',
+                          _duration(idle)))
+    elif ended and alarm.get('stopped'):
         status.update(state=FAILED, note='stopped by the early alarm after epoch %s; `afa train` again resumes it'
                       % alarm.get('last_outside', alarm.get('epoch')))
     elif ended:
@@ -182,6 +192,17 @@ def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
         status['state'] = TRAINING
     else:
         status.update(state=STALLED, note='%s has not moved for %s' % (newest, _duration(idle)))
+
+
+def _paused_segment(run_folder, status):
+    """The last job segment's record when it ended at a checkpoint on request (the run is to continue), else
+    None; sets the status' segment count."""
+    records = atomic.read_json(layout.segments_path(run_folder))
+    if not isinstance(records, list) or not records:
+        return None
+    status['segments'] = len(records)
+    last = records[-1]
+    return last if isinstance(last, dict) and last.get('outcome') == 'continue' else None
 
 
 def _describe(record):

@@ -53,8 +53,15 @@ def test_each_state_from_the_run_folder(tmp_path):
     trained = make_run(runs, ROW + '-seed4', age=9000)
     evaluating = make_run(runs, ROW + '-seed5', age=9000)
     done = make_run(runs, ROW + '-seed6', age=9000)
-    with open(os.path.join(failed, layout.LOCK_FILE), 'w'):
-        pass  # released cleanly: the process exited on an error
+    paused = make_run(runs, ROW + '-seed7', age=90)
+    for folder in (failed, paused):
+        with open(os.path.join(folder, layout.LOCK_FILE), 'w'):
+            pass  # released cleanly: the process exited (on an error; at a checkpoint on request)
+    with open(layout.segments_path(failed), 'w') as f:
+        json.dump([dict(segment=1, outcome='continue'), dict(segment=2, outcome='failed', error='RuntimeError')], f)
+    with open(layout.segments_path(paused), 'w') as f:  # as afa/training/train.py ends a segment on SIGUSR2
+        json.dump([dict(segment=1, outcome='continue', signal='SIGUSR2', checkpoint='epoch_1_iter_20.pth'),
+                   dict(segment=2, outcome='continue', signal='SIGTERM', checkpoint='epoch_2_iter_40.pth')], f)
     gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
     with open(os.path.join(died, layout.LOCK_FILE), 'w') as f:
         json.dump(dict(pid=int(gone.stdout), host=socket.gethostname(), purpose='train'), f)
@@ -69,7 +76,10 @@ def test_each_state_from_the_run_folder(tmp_path):
                                                       stall_after=1800)}
     assert {k: v['state'] for k, v in found.items()} == {
         ROW: 'training', ROW + '-seed1': 'stalled', ROW + '-seed2': 'failed', ROW + '-seed3': 'failed',
-        ROW + '-seed4': 'trained', ROW + '-seed5': 'evaluating', ROW + '-seed6': 'done'}
+        ROW + '-seed4': 'trained', ROW + '-seed5': 'evaluating', ROW + '-seed6': 'done', ROW + '-seed7': 'continuing'}
+    assert found[ROW + '-seed7']['segments'] == 2 and found[ROW + '-seed2']['segments'] == 2
+    assert 'segment 2 stopped on SIGTERM at epoch_2_iter_40.pth 1m3' in found[ROW + '-seed7']['note']
+    assert 'continues in its next job segment' in found[ROW + '-seed7']['note']
     live = found[ROW]
     assert (live['epoch'], live['max_epochs'], live['iter'], live['iters_per_epoch']) == (2, 12, 40, 50)
     assert live['img_per_s'] == 32.0 and live['val_ap'] == 21.1 and live['val_epoch'] == 1

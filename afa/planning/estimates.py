@@ -1,9 +1,15 @@
 """The plan's estimate kept beside each run (``estimate.json``), so that a finished run compares its actual
 training time with it (train_done.json: time_vs_estimate). Never written into a finished run's folder."""
+import math
 import os
 
 from afa.runs import layout
 from afa.utils import atomic
+
+# A training job asks the scheduler for the estimated wall time with this margin: the probe times a few
+# iterations of the model, not data loading at scale, validation, checkpoints or the job's start-up.
+JOB_TIME_FACTOR = 1.25
+JOB_TIME_EXTRA_MIN = 15
 
 
 def write(rows, runs_root, scale):
@@ -20,3 +26,13 @@ def write(rows, runs_root, scale):
         atomic.write_json(path, dict(row, caveat=CAVEAT))
         written.append(path)
     return written
+
+
+def job_minutes(run_folder):
+    """Minutes a training job of the run asks for, from the estimate kept in its folder (with the margin above);
+    None when the run has no estimate (the workflow then asks for its schedule's resources.runtime_min)."""
+    record = atomic.read_json(layout.estimate_path(run_folder))
+    wall_h = record.get('wall_h') if isinstance(record, dict) else None
+    if not isinstance(wall_h, (int, float)) or isinstance(wall_h, bool) or not wall_h > 0:
+        return None
+    return int(math.ceil(wall_h * 60 * JOB_TIME_FACTOR + JOB_TIME_EXTRA_MIN))

@@ -65,3 +65,21 @@ def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     assert record['segments'] == 1 and record['train_seconds'] == 2700
     assert record['time_vs_estimate']['estimated_wall_h'] == 0.5 and record['time_vs_estimate']['ratio'] == 1.5
     assert record['time_vs_estimate']['estimated_on'] == 'cpu'
+
+
+def test_a_training_job_asks_for_the_estimate_with_its_margin(tmp_path):
+    """What workflow/rules/slurm.smk asks SLURM for: the recorded estimate x 1.25 + 15 min, rounded up; no
+    estimate (or an unusable one) leaves the choice to the schedule's runtime_min."""
+    from afa.planning import estimates
+    from afa.runs import layout
+    probed = dict(device='cuda', train_s_per_iter=0.9, infer_s_per_img=0.1)
+    row = cost.with_cost(dict(run_id='r1', iters_per_epoch=7330, max_epochs=12, processes=8), probed)
+    estimates.write([row], str(tmp_path), 'paper')
+    folder = layout.run_dir(str(tmp_path), 'paper', 'r1')
+    assert row['wall_h'] == pytest.approx(21.99)
+    assert estimates.job_minutes(folder) == 1665  # ceil(21.99 h x 60 x 1.25 + 15) = ceil(1664.25)
+    assert estimates.job_minutes(str(tmp_path / 'no-such-run')) is None
+    for broken in ('{"wall_h": 0}', '{"wall_h": "12"}', '[1, 2]', '{"wall_h": tr'):
+        with open(layout.estimate_path(folder), 'w') as f:
+            f.write(broken)
+        assert estimates.job_minutes(folder) is None, broken

@@ -95,6 +95,16 @@ def _slurm_minutes(text):
 _LIMITS = {}
 
 
+def training_minutes(run_id):
+    """A training job's time: the estimate `afa plan --probe --record` left in the run folder, with its margin
+    (afa/planning/estimates.py), else resources.runtime_min of the row's schedule; capped as job_minutes says."""
+    from afa.planning import estimates
+    estimated = estimates.job_minutes(os.path.join(RUNS_DIR, run_id))
+    if estimated is None:
+        estimated = config["resources"]["runtime_min"].get(row_of(run_id)["schedule"], 60)
+    return job_minutes(estimated, GPU_PARTITION)
+
+
 def job_minutes(estimate_min, partition):
     """What a job asks for: its estimate, capped by slurm.max_runtime or else the partition's limit."""
     if partition not in _LIMITS:

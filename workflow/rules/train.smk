@@ -23,8 +23,7 @@ rule train:
         # gres, one task per node, and the plugin's job step leaves the srun to the command (mpi).
         **slurm_resources(GPU_PARTITION, **train_job_shape()),
         mem_mb=config["resources"]["mem_mb"],
-        runtime=lambda wc: job_minutes(config["resources"]["runtime_min"].get(row_of(wc.run)["schedule"], 60),
-                                       GPU_PARTITION),
+        runtime=lambda wc: training_minutes(wc.run),
         slurm_extra=SEGMENT_SBATCH,
     log:
         log_file("train", "run"),

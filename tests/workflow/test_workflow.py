@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -208,12 +209,43 @@ def test_scale_and_data_source_must_agree():
     assert result.returncode != 0 and 'needs data.source' in result.stdout + result.stderr
 
 
+class StatusWatcher(threading.Thread):
+    """`afa status --json` every few seconds while a DAG runs, as a user watching it would: the states seen."""
+
+    def __init__(self, repo, every_s=8.0):
+        super().__init__(daemon=True)
+        self.repo, self.every_s, self.stop, self.seen = repo, every_s, threading.Event(), []
+
+    def run(self):
+        while not self.stop.wait(self.every_s):
+            out = subprocess.run([sys.executable, '-m', 'afa.cli', 'status', '--scale', 'smoke', '--runs-root',
+                                  layout.RUNS_ROOT, '--json'], cwd=self.repo,
+                                 capture_output=True, text=True)
+            if out.returncode == 0:
+                self.seen.extend(json.loads(out.stdout))
+            else:
+                self.seen.append(dict(run='?', state='error', note=out.stderr[-500:]))
+
+
 @pytest.mark.slow
 def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     repo = str(tmp_path / 'repo')
     copy_checkout(repo)
-    result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
+    watcher = StatusWatcher(repo)
+    watcher.start()
+    try:
+        result = snakemake('--profile', 'workflow/profiles/smoke', cwd=repo, timeout=3600)
+    finally:
+        watcher.stop.set()
+        watcher.join(60)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    # What a user watching the DAG saw: runs training with their progress, and never a failed or stalled one.
+    training = [s for s in watcher.seen if s['state'] == 'training']
+    assert training and any(s['iter'] is not None and s['img_per_s'] for s in training), watcher.seen[-20:]
+    wrong = [s for s in watcher.seen if s['state'] in ('failed', 'stalled', 'error')]
+    assert not wrong, wrong[:5]
+    print('\nafa status during the DAG: %d polls of %d runs, states seen: %s' % (
+        len(watcher.seen) // len(ZOO), len(ZOO), sorted({s['state'] for s in watcher.seen})))
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
     tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
     assert 'not run yet' not in tables

@@ -45,7 +45,9 @@ def test_plan_prints_the_layout_for_people():
 def test_impossible_layouts_are_refused_in_one_line(args, message):
     result = afa('plan', ROW, *args)
     assert result.returncode == 2 and message in result.stderr
-    assert 'Traceback' not in result.stderr and '--gpus 2 (2 GPUs x 8 images)' in result.stderr or '--procs' in args
+    assert 'Traceback' not in result.stderr, result.stderr
+    assert any(line.startswith('afa plan: error: ') and message in line for line in result.stderr.splitlines())
+    assert '--procs' in args or '--gpus 2 (2 GPUs x 8 images)' in result.stderr, result.stderr
 
 
 def test_another_batch_is_its_own_run_id():

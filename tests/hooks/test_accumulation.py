@@ -160,3 +160,17 @@ def test_iteration_checkpoints_wait_for_the_groups_optimizer_step(tmp_path):
     _train(1, 2, tmp_path, checkpoint=dict(type='RecordingCheckpointHook', by_epoch=False, interval=3))
     # due after counter iterations 3, 6, 9, 12, 15 (of 16): written after the groups ending at 4, 6, 10, 12, 16
     assert saves == [(4, True), (6, True), (10, True), (12, True), (16, True)]
+
+
+def test_a_non_finite_accumulated_gradient_stops_before_the_step(tmp_path):
+    """A NaN in the first micro-batch of a group is found on the accumulated gradient at the group's end (its
+    second micro-batch), and the run stops there without an optimizer step."""
+    from afa.hooks.nan_guard import NonFiniteLossError
+    x, y = _data()
+    x[0, 0] = float('nan')
+    micro = [(x[i:i + 1], y[i:i + 1]) for i in range(IMAGES)]
+    steps = []
+    with pytest.raises(NonFiniteLossError) as raised:
+        _train(1, 2, tmp_path / 'nan', lr_steps=steps, micro_batches=micro)
+    assert 'the accumulated gradient is nan at epoch 1, iteration 2' in str(raised.value)
+    assert steps == []  # no optimizer step took the NaN

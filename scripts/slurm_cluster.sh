@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real one-node SLURM cluster on this machine, for the tests of the `slurm` profile (tests/test_slurm.py).
+# A real one-node SLURM cluster on this machine, for the tests of the `slurm` profile (tests/workflow/test_slurm.py,
+# tests/workflow/test_slurm_segments.py).
 #
 #   scripts/slurm_cluster.sh start    # install slurm-wlm + munge if missing, write the config, start, wait idle
 #   scripts/slurm_cluster.sh status   # the daemons and sinfo; exit 1 when the cluster is not up

@@ -1,11 +1,13 @@
 """Requests to stop and continue later: the signals a scheduler sends before it ends a job.
 
-SIGUSR2 is the advance warning asked for with ``sbatch --signal=USR2@SECONDS`` (submitit's choice: NCCL may
-install its own SIGUSR1 handler, Lightning's default); SIGTERM is what SLURM sends on preemption, scancel and at
-the time limit, followed by SIGKILL after the grace period (KillWait, 30 s by default). Either one only sets a
-flag here: the training loop finishes the iteration (or accumulation) in progress, writes an iteration
-checkpoint and exits with ``layout.CONTINUE_EXIT_CODE`` (afa/hooks/continuation.py). A second SIGTERM while
-the checkpoint is being written is ignored: the save is atomic, and SIGKILL still ends everything.
+SIGUSR2 is the advance warning: the trainer sends it to itself a margin before the SLURM job's EndTime
+(afa/training/job_limit.py), not through ``sbatch --signal``, which would also reach the nested Snakemake step
+and kill it (docs/clusters.md). SIGUSR2 rather than SIGUSR1 (submitit's choice: NCCL may install its own
+SIGUSR1 handler, Lightning's default). SIGTERM is what SLURM sends on preemption, scancel and at the time
+limit, followed by SIGKILL after the grace period (KillWait, 30 s by default). Either one only sets a flag
+here: the training loop finishes the iteration (or accumulation) in progress, writes an iteration checkpoint
+and exits with ``layout.CONTINUE_EXIT_CODE`` (afa/hooks/continuation.py). A second SIGTERM while the
+checkpoint is being written is ignored: the save is atomic, and SIGKILL still ends everything.
 """
 import os
 import signal

@@ -496,8 +496,8 @@ def build_parser():
                                       'GPU-hours, alarms), read from the run folders alone')
     p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
-    p.add_argument('--config', help="a workflow config (config/coco.yaml...): its rows or tables, seeds and "
-                                    "precision")
+    p.add_argument('--config', help="a workflow config (config/config.yaml for COCO, .test/config/config.yaml for "
+                                    "the smoke run): its rows or tables, seeds and precision")
     p.add_argument('--rows', nargs='+', metavar='ROW', help='only these rows (ROW or ROW+VARIANT)')
     p.add_argument('--table', action='append', help='only rows of this table (1x, 3x, control); repeatable')
     p.add_argument('--seeds', nargs='+', type=int, help='seeds of every row (default 0; run folders of other '

@@ -36,6 +36,7 @@ ROW = 'cmrcn_r50_sumup_1x'
 DETERMINISTIC = (['model.train_cfg.rpn.sampler.num=10000000', 'data.train.pipeline.3.flip_ratio=0.0']
                  + ['model.train_cfg.rpn_proposal.nms.iou_threshold=0.05'])
 BN_STATISTICS = ('running_mean', 'running_var')
+TOLERANCE = 5e-5  # largest relative difference of a tensor between layouts (measured figures at the assertion)
 LAYOUTS = {
     '1 process x 2 images': [],
     '1 process x 1 image x 2 accumulation steps': ['--max-imgs-per-gpu', '1'],
@@ -102,10 +103,14 @@ def test_one_step_is_the_same_on_every_layout(twin_image_root, tmp_path):
     for name, (params, momentum) in steps.items():
         weights = _relative_differences(params, reference)
         gradient = _relative_differences(momentum, ref_momentum)
-        print('%s: largest relative difference of a weight tensor %.2e, of the accumulated gradient %.2e'
-              % (name, max(weights.values()), max(gradient.values())))
-        assert max(weights.values()) < 1e-5, (name, max(weights, key=weights.get))
-        assert max(gradient.values()) < 1e-5, (name, max(gradient, key=gradient.get))
+        print('%s: largest relative difference of a weight tensor %.2e (%s), of the accumulated gradient %.2e'
+              % (name, max(weights.values()), max(weights, key=weights.get), max(gradient.values())))
+        # fp32 summed in another order: measured up to 1.3e-6 on torch 2.14 and 9.7e-6 on torch 1.9 (2 gloo
+        # processes: DDP averages the gradients after the backward, accumulation divides each loss), in tensors
+        # that start at zero, whose weight after one step is the update itself. A layout that scaled the loss or
+        # the learning rate wrongly is off by a factor (relative differences of 0.5 and more).
+        assert max(weights.values()) < TOLERANCE, (name, max(weights, key=weights.get))
+        assert max(gradient.values()) < TOLERANCE, (name, max(gradient, key=gradient.get))
 
 
 def _processes_mentioning(text):

@@ -66,9 +66,14 @@ def slurm_cluster():
 
 
 def _start_snakemake(repo, args, log_path, limit_s):
-    """Snakemake with the slurm profile in `repo`, under `timeout -s INT` so that it can never hang a test."""
+    """Snakemake with the slurm profile in `repo`, under `timeout -s INT` so that it can never hang a test.
+
+    `--foreground`: without it timeout passes a signal on twice, to Snakemake and then to its whole process group
+    (strace shows both), so one Ctrl-C of a test could reach Snakemake as two. On a loaded machine the second
+    one interrupted Snakemake while it was running scancel, and the jobs stayed pending (a rehearsal failure)."""
     env = dict(os.environ, PYTHONPATH=repo)
-    cmd = ['timeout', '-s', 'INT', '-k', '60', str(limit_s), SNAKEMAKE, '--profile', 'workflow/profiles/slurm'] + args
+    cmd = ['timeout', '--foreground', '-s', 'INT', '-k', '60', str(limit_s), SNAKEMAKE, '--profile',
+           'workflow/profiles/slurm'] + args
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=open(log_path, 'w'), stderr=subprocess.STDOUT,
                             start_new_session=True)
 

@@ -46,6 +46,7 @@ report: setup
 
 bench: setup
 	$(PY) benchmarks/neck_cost.py
+	$(PY) benchmarks/neck_profile.py
 	$(PY) benchmarks/smoke_learns.py
 	$(PY) benchmarks/workflow_time.py
 

@@ -28,7 +28,7 @@ def write(rows, runs_root, scale):
     return written
 
 
-def job_minutes(run_folder):
+def estimated_job_minutes(run_folder):
     """Minutes a training job of the run asks for, from the estimate kept in its folder (with the margin above);
     None when the run has no estimate (the workflow then asks for its schedule's resources.runtime_min)."""
     record = atomic.read_json(layout.estimate_path(run_folder))

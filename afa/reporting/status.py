@@ -175,7 +175,11 @@ def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
     # The flock is authoritative where this host sees it; a file system that keeps flocks per node makes a run of
     # another node look unlocked, so there a recently moved log still counts as training.
     ended = lock == 'free' or (lock == 'died' and (idle >= stall_after or _holder_gone(record)))
-    pause = _paused_segment(run_folder, status)
+    segments = _segment_records(run_folder)
+    if segments:
+        status['segments'] = len(segments)
+    last = segments[-1] if segments else None
+    pause = last if isinstance(last, dict) and last.get('outcome') == 'continue' else None
     if ended and pause:
         status.update(state=CONTINUING, note='segment %d stopped on %s at %s %s ago; it continues in its next job '
                       'segment (requeued or resubmitted), or when `afa train` runs again' % (
@@ -194,15 +198,10 @@ def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
         status.update(state=STALLED, note='%s has not moved for %s' % (newest, _duration(idle)))
 
 
-def _paused_segment(run_folder, status):
-    """The last job segment's record when it ended at a checkpoint on request (the run is to continue), else
-    None; sets the status' segment count."""
+def _segment_records(run_folder):
+    """The run's job segment records (afa/training/segments.py), [] when absent or unreadable."""
     records = atomic.read_json(layout.segments_path(run_folder))
-    if not isinstance(records, list) or not records:
-        return None
-    status['segments'] = len(records)
-    last = records[-1]
-    return last if isinstance(last, dict) and last.get('outcome') == 'continue' else None
+    return records if isinstance(records, list) else []
 
 
 def _describe(record):

@@ -77,9 +77,9 @@ def test_a_training_job_asks_for_the_estimate_with_its_margin(tmp_path):
     estimates.write([row], str(tmp_path), 'paper')
     folder = layout.run_dir(str(tmp_path), 'paper', 'r1')
     assert row['wall_h'] == pytest.approx(21.99)
-    assert estimates.job_minutes(folder) == 1665  # ceil(21.99 h x 60 x 1.25 + 15) = ceil(1664.25)
-    assert estimates.job_minutes(str(tmp_path / 'no-such-run')) is None
+    assert estimates.estimated_job_minutes(folder) == 1665  # ceil(21.99 h x 60 x 1.25 + 15) = ceil(1664.25)
+    assert estimates.estimated_job_minutes(str(tmp_path / 'no-such-run')) is None
     for broken in ('{"wall_h": 0}', '{"wall_h": "12"}', '[1, 2]', '{"wall_h": tr'):
         with open(layout.estimate_path(folder), 'w') as f:
             f.write(broken)
-        assert estimates.job_minutes(folder) is None, broken
+        assert estimates.estimated_job_minutes(folder) is None, broken

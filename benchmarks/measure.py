@@ -15,8 +15,10 @@ import time
 
 # Variants of a neck name, NECK[option,...], so that "before" and "after" rows run in one process.
 VARIANTS = {
-    # the block as it was before strips (every level whole) and before the cheap layers were recomputed
-    'before': dict(strip_tokens=0, recompute_cheap=False),
+    # the block as it was before strips (every level whole), before the cheap layers were recomputed and
+    # before its linear layers ran as 1x1 convolutions
+    'before': dict(strip_tokens=0, recompute_cheap=False, use_conv_products=False),
+    'gemm': dict(use_conv_products=False),  # the linear layers as matrix products (torch 1.9's, CUDA's)
     'explicit': dict(use_fused_attn=False),  # torch 1.9's attention path
     'cp': dict(with_cp=True),              # activations recomputed in the backward pass
 }

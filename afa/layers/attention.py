@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from afa.layers.residual_linear import ResidualLinear
+from afa.layers.token_linear import TokenLinear, conv_products_for, token_linear
 
 # Elements of the attention map that the explicit path makes at once at inference (64 MiB in fp32).
 EXPLICIT_ATTENTION_MAP = 1 << 24
@@ -39,7 +40,7 @@ class PooledAttention(nn.Module):
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
         self.use_fused = fused_attention_available() if use_fused is None else bool(use_fused)
-        self.q = nn.Linear(dim, dim, bias=False)
+        self.q = TokenLinear(dim, dim, bias=False)
         self.kv_norm = nn.LayerNorm(dim)
         self.kv = nn.Linear(dim, 2 * dim, bias=False)
         self.proj = ResidualLinear(dim, dim)
@@ -72,11 +73,17 @@ class PooledAttention(nn.Module):
             chunk = max(1, EXPLICIT_ATTENTION_MAP // (self.num_heads * keys_values[0].shape[2]))
             heads = torch.cat([self._heads(query[:, i:i + chunk], keys_values) for i in range(0, length, chunk)],
                               dim=1) if length > chunk else self._heads(query, keys_values)
+        proj = self.proj
+        if conv_products_for(proj.conv_products, heads, out):
+            projected = token_linear(heads, proj.weight, proj.bias).view(out.shape)
+            if out.data_ptr() == residual.data_ptr():
+                return out.add_(projected)
+            return torch.add(residual, projected, out=out)
         if out.data_ptr() == residual.data_ptr():
-            out.add_(self.proj.bias)
+            out.add_(proj.bias)
         else:
-            torch.add(residual, self.proj.bias, out=out)
-        out.view(-1, out.shape[-1]).addmm_(heads.reshape(-1, heads.shape[-1]), self.proj.weight.t())
+            torch.add(residual, proj.bias, out=out)
+        out.view(-1, out.shape[-1]).addmm_(heads.reshape(-1, heads.shape[-1]), proj.weight.t())
         return out
 
     def attend_projected(self, queries, keys_values, residual=None):

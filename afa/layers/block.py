@@ -18,9 +18,10 @@ from afa.layers.checkpoint import checkpoint
 from afa.layers.conv_ffn import ConvFFN
 from afa.layers.kv_pool import KVPool
 from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
-from afa.layers.residual_linear import autocast_active
+from afa.layers.precision import autocast_active
 from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from afa.layers.shape_only_backward import shape_only_backward
+from afa.layers.token_linear import TokenLinear, conv_products_available
 from afa.layers.token_map import as_channels_last, to_token_map
 
 
@@ -41,11 +42,17 @@ class AttentionBlock(nn.Module):
         recompute_cheap: in training, keep neither the LayerNorms' outputs, nor the depthwise conv's and
             GELU's, nor the pools' inputs for the backward pass, which recomputes the cheap ones
             (``forward_recomputing``); False keeps what autograd keeps.
+        use_conv_products: the token maps' linear layers as 1x1 convolutions: None where that is faster
+            (float32 on CPU with torch 2, ``token_linear``), True requires a torch that has them, False
+            never (matrix products, as before).
     """
 
     def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None,
-                 strip_tokens=DEFAULT_STRIP_TOKENS, recompute_cheap=True):
+                 strip_tokens=DEFAULT_STRIP_TOKENS, recompute_cheap=True, use_conv_products=None):
         super().__init__()
+        if use_conv_products and not conv_products_available():
+            raise ValueError('AttentionBlock: use_conv_products=True needs a torch whose oneDNN convolutions keep '
+                             'channels-last maps (torch 2); this is torch %s' % torch.__version__)
         self.cross = cross
         self.strip_tokens = strip_tokens
         self.recompute_cheap = recompute_cheap
@@ -56,6 +63,9 @@ class AttentionBlock(nn.Module):
         self.attn = PooledAttention(dim, num_heads, use_fused)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = ConvFFN(dim, ffn_ratio)
+        for layer in self.modules():
+            if isinstance(layer, TokenLinear):
+                layer.conv_products = use_conv_products
 
     def forward(self, x, source=None):
         """x: the query map; source: the key/value map (cross form only, any spatial size). Returns a

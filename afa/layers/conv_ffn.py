@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
 from afa.layers.residual_linear import ResidualLinear
+from afa.layers.token_linear import TokenLinear, conv_products_for, token_linear
 from afa.layers.token_map import as_channels_last
 
 _GELU_IN_PLACE = getattr(torch._C._nn, 'gelu_', None)  # torch 1.12+
@@ -33,7 +34,7 @@ class ConvFFN(nn.Module):
     def __init__(self, dim, hidden_ratio=2):
         super().__init__()
         hidden = int(dim * hidden_ratio)
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = TokenLinear(dim, hidden)
         self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.act = nn.GELU()
         self.fc2 = ResidualLinear(hidden, dim)
@@ -73,7 +74,8 @@ class ConvFFN(nn.Module):
         buffer = y.new_zeros((1, rows + 2, width, hidden))
         flat_y = y.view(height * width, dim)
         flat_buffer = buffer.view(-1, hidden)
-        weight1, weight2 = self.fc1.weight.t(), self.fc2.weight.t()
+        fc1, fc2 = self.fc1, self.fc2
+        conv = conv_products_for(fc1.conv_products, y)
         for index, (first, stop) in enumerate(strips):
             prepare(index)
             size = stop - first
@@ -81,14 +83,21 @@ class ConvFFN(nn.Module):
             last = min(stop + 1, height)
             tokens = norm(flat_y[made * width:last * width])
             start = (made - first + 1) * width
-            torch.addmm(self.fc1.bias, tokens, weight1, out=flat_buffer[start:start + (last - made) * width])
+            made_rows = flat_buffer[start:start + (last - made) * width]
+            if conv:  # a convolution cannot write into the buffer: its output is copied there
+                made_rows.copy_(token_linear(tokens, fc1.weight, fc1.bias))
+            else:
+                torch.addmm(fc1.bias, tokens, fc1.weight.t(), out=made_rows)
             if last == height:  # the conv's zero padding below the map
                 buffer[:, last - first + 1:size + 2].zero_()
             x = F.conv2d(as_channels_last(buffer[:, :size + 2]), self.dwconv.weight, self.dwconv.bias,
                          padding=(0, 1), groups=hidden)
             x = gelu_in_place(x.permute(0, 2, 3, 1)).reshape(size * width, hidden)
             out = flat_y[first * width:stop * width]
-            out.add_(self.fc2.bias).addmm_(x, weight2)
+            if conv:
+                out.add_(token_linear(x, fc2.weight, fc2.bias))
+            else:
+                out.add_(fc2.bias).addmm_(x, fc2.weight.t())
             if stop < height:  # a strip of one row overlaps its carry: copied through a temporary then
                 buffer[:, :2] = buffer[:, size:size + 2] if size > 1 else buffer[:, size:size + 2].clone()
         return y

@@ -45,12 +45,15 @@ def test_package_compiles_under_python_37():
 
 
 def test_torch_2_only_apis_are_guarded():
-    """scaled_dot_product_attention (torch 2.0) is only called behind fused_attention_available()."""
+    """scaled_dot_product_attention (torch 2.0) is only called behind fused_attention_available(), aten's
+    convolution_backward (torch 1.11) only behind conv_products_available()."""
     for path in glob.glob(os.path.join(PACKAGE, '**', '*.py'), recursive=True):
         text = open(path).read()
         if 'scaled_dot_product_attention(' in text:
             assert path.endswith(os.path.join('layers', 'attention.py')), path
             assert 'if self.use_fused:' in text and "hasattr(F, 'scaled_dot_product_attention')" in text
+        if 'convolution_backward' in text:  # torch 1.11+: only behind conv_products_available()
+            assert path.endswith(os.path.join('layers', 'token_linear.py')), path
 
 
 def test_no_mmdet_2_20_only_helpers():

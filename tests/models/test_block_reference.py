@@ -9,8 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from afa.layers import AttentionBlock, fused_attention_available
+from afa.layers.token_linear import conv_products_available
 
 PATHS = [False] + ([True] if fused_attention_available() else [])
+# the linear layers as matrix products, and as 1x1 convolutions where this torch has them
+PRODUCTS = [False] + ([True] if conv_products_available() else [])
 
 
 def randomise(module, seed=0):
@@ -95,10 +98,11 @@ def relative_error(actual, expected):
 # strips at inference: 0 the whole map; 1 token, one row per strip; 65 tokens, 2 rows of 30 (a thin last strip
 # avoided: 23 rows in 12 strips of 2 and 1); 200 tokens, 6 rows
 @pytest.mark.parametrize('strip_tokens', [0, 1, 65, 200])
-def test_block_matches_the_reference(use_fused, pooling, ds, cross, strip_tokens):
+@pytest.mark.parametrize('conv_products', PRODUCTS)
+def test_block_matches_the_reference(use_fused, pooling, ds, cross, strip_tokens, conv_products):
     torch.manual_seed(1)
     block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, cross=cross, use_fused=use_fused,
-                                     strip_tokens=strip_tokens))
+                                     strip_tokens=strip_tokens, use_conv_products=conv_products))
     x = torch.randn(2, 64, 23, 30)
     source = torch.randn(2, 64, 17, 12) if cross else None
     with torch.no_grad():
@@ -129,9 +133,10 @@ NECK_TYPES = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
 # 'grad': the whole-map path that autograd runs; 0: the same without gradients (the neck before strips);
 # 100: strips of 3 rows at P2 (34 columns), 1 to 2 strips at the coarser levels; None: the default strips
 @pytest.mark.parametrize('strip_tokens', ['grad', 0, 100, None])
-def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name, strip_tokens):
+@pytest.mark.parametrize('conv_products', PRODUCTS)
+def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name, strip_tokens, conv_products):
     kwargs = {} if strip_tokens in ('grad', None) else dict(strip_tokens=strip_tokens)
-    neck, inputs = build_test_neck(type_name, use_fused_attn=use_fused, **kwargs)
+    neck, inputs = build_test_neck(type_name, use_fused_attn=use_fused, use_conv_products=conv_products, **kwargs)
     with torch.no_grad():
         expected = reference_neck(neck, inputs)
     with torch.set_grad_enabled(strip_tokens == 'grad'):
@@ -170,10 +175,13 @@ def test_recomputed_activations_give_the_same_gradients(type_name, recomputing):
 
 @pytest.mark.parametrize('use_fused', PATHS)
 @pytest.mark.parametrize('type_name', NECK_TYPES)
-def test_recomputed_cheap_layers_change_nothing_in_float32(use_fused, type_name):
-    """``recompute_cheap`` (the default) makes no sum in another order: outputs and gradients as autograd's."""
-    expected_outs, expected_grads = training_step(type_name, torch.float32, use_fused_attn=use_fused, **KEEP_ALL)
-    outs, grads = training_step(type_name, torch.float32, use_fused_attn=use_fused)
+@pytest.mark.parametrize('conv_products', PRODUCTS)
+def test_recomputed_cheap_layers_change_nothing_in_float32(use_fused, type_name, conv_products):
+    """``recompute_cheap`` (the default) makes no sum in another order: outputs and gradients as autograd's,
+    its products and their gradients as matrix products or as 1x1 convolutions."""
+    options = dict(use_fused_attn=use_fused, use_conv_products=conv_products)
+    expected_outs, expected_grads = training_step(type_name, torch.float32, **options, **KEEP_ALL)
+    outs, grads = training_step(type_name, torch.float32, **options)
     for a, e in zip(outs + grads, expected_outs + expected_grads):
         assert relative_error(a, e) < 1e-5
 

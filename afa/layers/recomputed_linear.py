@@ -12,7 +12,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from afa.layers.token_linear import conv_products_for, token_linear, token_linear_grads
+from afa.layers.token_linear import conv_products_for, token_linear, token_linear_grad_weight
 
 
 def layer_norm_of(norm):
@@ -77,7 +77,13 @@ class _LinearOfRecomputed(torch.autograd.Function):
         grad_bias = flat_grad.sum(0) if ctx.has_bias and needs[5] else None
         grad_residual = grad if needs[6] else None
         if ctx.conv:
-            grad_inputs, grad_weight = token_linear_grads(flat_grad, flat_inputs, weight, bool(wanted), needs[4])
+            grad_weight = token_linear_grad_weight(flat_grad, flat_inputs, weight) if needs[4] else None
+            grad_inputs = None
+            if wanted:
+                # A convolution cannot write into the remade inputs' memory, as the product below does; read
+                # for the last time above, it is let go before their gradient is made: one map fewer at once.
+                _release_storage(inputs, keep=(x,) + tuple(params))
+                grad_inputs = token_linear(flat_grad, weight.t())
         else:
             grad_weight = flat_grad.t().mm(flat_inputs) if needs[4] else None
             # The remade inputs' memory, read for the last time above, takes their gradient: one map fewer at
@@ -96,3 +102,13 @@ class _LinearOfRecomputed(torch.autograd.Function):
         found = iter(torch.autograd.grad(inputs, wanted, grad_inputs.view(inputs.shape)))
         grad_leaves = [next(found) if leaf.requires_grad else None for leaf in leaves]
         return head + (grad_leaves[0], grad_weight, grad_bias, grad_residual) + tuple(grad_leaves[1:])
+
+
+def _release_storage(tensor, keep):
+    """Free ``tensor``'s memory while autograd still holds the tensor as the output of its graph (it reads
+    its shape, not its values: LayerNorm and GELU keep their inputs, not their outputs), unless the memory
+    is shared with a tensor of ``keep``. torch 2 only (the convolution path's)."""
+    storage = tensor.untyped_storage()
+    if any(t is not None and t.untyped_storage().data_ptr() == storage.data_ptr() for t in keep):
+        return
+    storage.resize_(0)

@@ -66,32 +66,24 @@ def _as_tokens(out, leading):
 
 
 def token_linear(tokens, weight, bias=None):
-    """``F.linear(tokens, weight, bias)`` as a 1x1 convolution: tokens (..., C), weight (C', C)."""
+    """``F.linear(tokens, weight, bias)`` as a 1x1 convolution: tokens (..., C), weight (C', C). With
+    ``weight.t()``, the gradient of a linear layer's input."""
     if not tokens.numel():  # no tokens: a convolution refuses an empty map
         return F.linear(tokens, weight, bias)
-    out = F.conv2d(_as_map(tokens), weight[:, :, None, None], bias)
+    out = F.conv2d(_as_map(tokens), weight.contiguous()[:, :, None, None], bias)
     return _as_tokens(out, tokens.shape[:-1])
 
 
-def token_linear_grads(grad, inputs, weight, need_inputs=True, need_weight=True):
-    """The gradients of ``token_linear(inputs, weight)`` for its output's gradient ``grad`` (..., C'):
-    (d inputs in ``inputs``' shape, d weight (C', C)), each None where not needed. Two oneDNN passes: one
-    call that makes both is slower on CPU."""
+def token_linear_grad_weight(grad, inputs, weight):
+    """The weight's gradient (C', C) of ``token_linear(inputs, weight)`` for its output's gradient ``grad``
+    (..., C'): aten's ``convolution_backward`` asked for the weight alone (asked for the input's gradient too,
+    it is slower than two calls; the input's is ``token_linear(grad, weight.t())``)."""
     if not inputs.numel():
-        return (inputs.new_zeros(inputs.shape) if need_inputs else None,
-                weight.new_zeros(weight.shape) if need_weight else None)
-    grad_map, input_map = _as_map(grad), _as_map(inputs)
-    kernel = weight[:, :, None, None]
-    grad_inputs = grad_weight = None
-    backward = torch.ops.aten.convolution_backward
-    args = ([1, 1], [0, 0], [1, 1], False, [0, 0], 1)
-    if need_inputs:
-        grad_inputs = backward(grad_map, input_map, kernel, None, *args, [True, False, False])[0]
-        grad_inputs = _as_tokens(grad_inputs, inputs.shape[:-1])
-    if need_weight:
-        grad_weight = backward(grad_map, input_map, kernel, None, *args, [False, True, False])[1]
-        grad_weight = grad_weight.reshape(weight.shape)
-    return grad_inputs, grad_weight
+        return weight.new_zeros(weight.shape)
+    kernel = weight.contiguous()[:, :, None, None]
+    grad_weight = torch.ops.aten.convolution_backward(_as_map(grad), _as_map(inputs), kernel, None, [1, 1], [0, 0],
+                                                      [1, 1], False, [0, 0], 1, [False, True, False])[1]
+    return grad_weight.reshape(weight.shape)
 
 
 class TokenLinear(nn.Linear):

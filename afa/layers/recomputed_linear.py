@@ -39,8 +39,7 @@ def _product(inputs, weight, bias, residual, conv):
     """residual + bias + inputs @ weight^T, with the rows of ``inputs`` flattened; returned flat (rows, out)."""
     flat = inputs.reshape(-1, inputs.shape[-1])
     if conv:
-        out = token_linear(flat, weight, bias)
-        return out if residual is None else out.add_(residual.reshape(out.shape))
+        return token_linear(flat, weight, bias, residual)
     if residual is not None:
         out = residual.reshape(-1, weight.shape[0]) + (0 if bias is None else bias)
         return out.addmm_(flat, weight.t())

@@ -25,7 +25,7 @@ class ResidualLinear(TokenLinear):
         if not one_dtype(x, residual, self.weight, self.bias):
             return residual + super(ResidualLinear, self).forward(x).reshape(residual.shape)
         if conv_products_for(self.conv_products, x, residual, self.weight):
-            return token_linear(x, self.weight, self.bias).reshape(residual.shape).add_(residual)
+            return token_linear(x, self.weight, self.bias, residual).reshape(residual.shape)
         flat_x = x.reshape(-1, x.shape[-1])
         if self.bias is None:
             out = torch.addmm(residual.reshape(-1, residual.shape[-1]), flat_x, self.weight.t())

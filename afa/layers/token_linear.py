@@ -18,14 +18,16 @@ _AVAILABLE = []  # [bool] once probed
 
 def conv_products_available():
     """Does this torch run a 1x1 convolution of a channels-last float32 CPU map with oneDNN and return it
-    channels-last, with ``convolution_backward`` for its gradients (torch 2: yes; torch 1.9: no)?"""
+    channels-last, with ``convolution_backward`` for its gradients and ``untyped_storage`` to let memory go
+    (torch 2: yes; torch 1.9: no)?"""
     if not _AVAILABLE:
         _AVAILABLE.append(_probe())
     return _AVAILABLE[0]
 
 
 def _probe():
-    if not torch.backends.mkldnn.is_available():
+    # the recomputing backward lets memory go with Tensor.untyped_storage (torch 2.0)
+    if not torch.backends.mkldnn.is_available() or not hasattr(torch.Tensor, 'untyped_storage'):
         return False
     try:
         backward = torch.ops.aten.convolution_backward  # torch 1.11+; torch 1.9 raises RuntimeError
@@ -65,12 +67,17 @@ def _as_tokens(out, leading):
     return out.permute(0, 2, 3, 1).reshape(tuple(leading) + (out.shape[1],))
 
 
-def token_linear(tokens, weight, bias=None):
+def token_linear(tokens, weight, bias=None, residual=None):
     """``F.linear(tokens, weight, bias)`` as a 1x1 convolution: tokens (..., C), weight (C', C). With
-    ``weight.t()``, the gradient of a linear layer's input."""
+    ``weight.t()``, the gradient of a linear layer's input. With ``residual`` (as many tokens of C'), returns
+    ``residual + linear``, the sum made in place in the convolution's own output (not in a view of it, whose
+    in-place change autograd would undo in the backward pass with a zeroed copy of the whole map)."""
     if not tokens.numel():  # no tokens: a convolution refuses an empty map
-        return F.linear(tokens, weight, bias)
+        out = F.linear(tokens, weight, bias)
+        return out if residual is None else out + residual.reshape(out.shape)
     out = F.conv2d(_as_map(tokens), weight.contiguous()[:, :, None, None], bias)
+    if residual is not None:
+        out.add_(_as_map(residual))
     return _as_tokens(out, tokens.shape[:-1])
 
 

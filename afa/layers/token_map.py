@@ -24,9 +24,9 @@ def to_nchw(tokens):
     (H*W, C) matrix at a time: torch transposes a 2-D matrix in cache-sized blocks, a 4-D permute
     element by element (several times slower at P2)."""
     batch, height, width, channels = tokens.shape
+    if batch == 1:  # a reshape, not flat[0]: the select's backward would zero a whole map first
+        return tokens.reshape(height * width, channels).t().contiguous().view(1, channels, height, width)
     flat = tokens.reshape(batch, height * width, channels)
-    if batch == 1:
-        return flat[0].t().contiguous().view(1, channels, height, width)
     out = tokens.new_empty((batch, channels, height * width))
     for b in range(batch):
         out[b].copy_(flat[b].t())

@@ -21,7 +21,7 @@ from afa.layers.recomputed_linear import layer_norm_of, linear_of_recomputed
 from afa.layers.precision import autocast_active
 from afa.layers.row_strips import DEFAULT_STRIP_TOKENS, row_strips
 from afa.layers.shape_only_backward import shape_only_backward
-from afa.layers.token_linear import TokenLinear, conv_products_available
+from afa.layers.token_linear import TokenLinear, check_conv_products
 from afa.layers.token_map import as_channels_last, to_token_map
 
 
@@ -50,9 +50,7 @@ class AttentionBlock(nn.Module):
     def __init__(self, dim, num_heads=4, ffn_ratio=2, pooling='adp', ds=None, cross=False, use_fused=None,
                  strip_tokens=DEFAULT_STRIP_TOKENS, recompute_cheap=True, use_conv_products=None):
         super().__init__()
-        if use_conv_products and not conv_products_available():
-            raise ValueError('AttentionBlock: use_conv_products=True needs a torch whose oneDNN convolutions keep '
-                             'channels-last maps (torch 2); this is torch %s' % torch.__version__)
+        check_conv_products(use_conv_products)
         self.cross = cross
         self.strip_tokens = strip_tokens
         self.recompute_cheap = recompute_cheap

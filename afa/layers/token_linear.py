@@ -40,16 +40,21 @@ def _probe():
     return out.is_contiguous(memory_format=torch.channels_last)
 
 
+def check_conv_products(choice):
+    """Refuse ``use_conv_products=True`` on a torch without the convolution products (at construction)."""
+    if choice and not conv_products_available():
+        raise ValueError('use_conv_products=True needs a torch whose oneDNN convolutions keep channels-last maps '
+                         '(torch 2); this is torch %s: leave it None' % torch.__version__)
+
+
 def conv_products_for(choice, *tensors):
     """Should the products of ``tensors`` (None ignored) run as 1x1 convolutions? ``choice``: None picks
     them where they are faster (float32 on CPU, no autocast, a torch that has them); True the same, but
     failing loudly where they are not available; False never."""
     if choice is False:
         return False
+    check_conv_products(choice)
     if not conv_products_available():
-        if choice:
-            raise ValueError('use_conv_products=True needs a torch whose oneDNN convolutions keep channels-last '
-                             'maps (torch 2); this is torch %s' % torch.__version__)
         return False
     return all(t.device.type == 'cpu' and t.dtype == torch.float32 for t in tensors if t is not None) and \
         not autocast_active()

@@ -128,6 +128,7 @@ def test_init_weights_follows_the_spec():
     (dict(upsample_cfg=dict(scale_factor=2)), 'upsample_cfg'),
     (dict(strip_tokens=-1), 'strip_tokens'),
     (dict(strip_tokens=0.5), 'strip_tokens'),
+    (dict(use_conv_products='yes'), 'use_conv_products'),  # a typo must not pick the convolutions
     (dict(no_norm_on_lateral=True), 'no_norm_on_lateral'),
     (dict(init_cfg=dict(type='Xavier', layer='Conv2d')), 'init_cfg'),
 ])

@@ -86,7 +86,7 @@ class AFANeck(BaseModule):
         name = type(self).__name__
         _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level,
                       end_level, add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg,
-                      upsample_cfg, strip_tokens, no_norm_on_lateral, init_cfg)
+                      upsample_cfg, strip_tokens, no_norm_on_lateral, init_cfg, use_conv_products)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.num_ins = len(in_channels)
@@ -188,7 +188,8 @@ class AFANeck(BaseModule):
 
 def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, num_heads, start_level, end_level,
                   add_extra_convs, relu_before_extra_convs, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
-                  strip_tokens=DEFAULT_STRIP_TOKENS, no_norm_on_lateral=False, init_cfg=None):
+                  strip_tokens=DEFAULT_STRIP_TOKENS, no_norm_on_lateral=False, init_cfg=None,
+                  use_conv_products=None):
     """Refuse, with the field named, every setting the paper's necks do not implement."""
     problems = []
     if not isinstance(in_channels, (list, tuple)) or len(in_channels) != len(MS_POOL_FACTORS):
@@ -220,5 +221,7 @@ def _check_config(name, in_channels, out_channels, num_outs, fusion, pooling, nu
     if isinstance(strip_tokens, bool) or not isinstance(strip_tokens, int) or strip_tokens < 0:
         problems.append('strip_tokens must be a whole number of tokens >= 0 (0: no strips), got %r'
                         % (strip_tokens,))
+    if use_conv_products not in (None, True, False):
+        problems.append('use_conv_products must be None (where faster), True or False, got %r' % (use_conv_products,))
     if problems:
         raise ValueError('%s: unsupported configuration:\n  - %s' % (name, '\n  - '.join(problems)))

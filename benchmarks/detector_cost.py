@@ -11,8 +11,9 @@ where the neck's share of the time is largest. ``--score-thr 0`` sends every mod
 through the three mask heads, as a trained model does on a busy image. One image per batch, two boxes with
 masks for the training step (forward, losses, backward).
 
-Rows: each AFA neck "before" (NECK[before]: every level computed whole and every activation kept for the
-backward pass, as the neck was before the strips and ``recompute_cheap``), as it is now, and, for the training
+Rows: each AFA neck "before" (NECK[before]: every level computed whole, every activation kept for the
+backward pass and the linear layers as matrix products, as the neck was before the strips, ``recompute_cheap``
+and ``use_conv_products``; NECK[gemm] keeps only the matrix products), as it is now, and, for the training
 step, NECK[cp] (activations recomputed in the backward pass, the ``with_cp`` option); options of a name:
 ``measure.neck_variant``. In the inference table NECK[cp] is NECK, so those rows are left out. "MAC bound s":
 Sum-Up's time scaled by the model's multiply-adds (convolutions and linear layers counted on the Sum-Up model

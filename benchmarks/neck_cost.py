@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/neck_cost.py [--sizes 800x1344,512x512] [--device cpu|cuda] [--repeat 3]
                                              [--necks FPN,MSSAAdp,...] [--explicit-too] [--no-memory] [--quick]
 
-A neck name may carry options, NECK[before], NECK[cp], NECK[explicit] (``measure.VARIANTS``); by default each
-AFA neck has a "before" row (every level computed whole, as before the strips, and every activation kept
-for the backward pass, as before ``recompute_cheap``) beside its row as it is now, and a [cp] row
+A neck name may carry options, NECK[before], NECK[gemm], NECK[cp], NECK[explicit] (``measure.VARIANTS``); by
+default each AFA neck has a "before" row (every level computed whole, as before the strips, every activation
+kept for the backward pass, as before ``recompute_cheap``, and the linear layers as matrix products, as before
+``use_conv_products``) beside its row as it is now, and a [cp] row
 (``with_cp=True``) for the training-step figures.
 "MAC bound ms" is the reference row's time scaled by the fusion stage's multiply-adds: the time the neck
 would take if it ran its arithmetic at the FPN's speed (laterals and outputs counted as in the FPN).

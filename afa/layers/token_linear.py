@@ -29,15 +29,13 @@ def _probe():
     # the recomputing backward lets memory go with Tensor.untyped_storage (torch 2.0)
     if not torch.backends.mkldnn.is_available() or not hasattr(torch.Tensor, 'untyped_storage'):
         return False
-    try:
-        backward = torch.ops.aten.convolution_backward  # torch 1.11+; torch 1.9 raises RuntimeError
+    tokens, kernel = torch.zeros(1, 4, 1, 8).permute(0, 3, 1, 2), torch.zeros(8, 8, 1, 1)
+    try:  # the weight's gradient, as token_linear_grad_weight asks for it (torch 1.11+; 1.9 raises RuntimeError)
+        torch.ops.aten.convolution_backward(tokens, tokens, kernel, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+                                            [False, True, False])
     except (AttributeError, RuntimeError):
-        backward = None
-    if backward is None:
         return False
-    tokens = torch.zeros(1, 4, 1, 8)
-    out = F.conv2d(tokens.permute(0, 3, 1, 2), torch.zeros(8, 8, 1, 1))
-    return out.is_contiguous(memory_format=torch.channels_last)
+    return F.conv2d(tokens, kernel).is_contiguous(memory_format=torch.channels_last)
 
 
 def check_conv_products(choice):
@@ -53,8 +51,8 @@ def conv_products_for(choice, *tensors):
     failing loudly where they are not available; False never."""
     if choice is False:
         return False
-    check_conv_products(choice)
     if not conv_products_available():
+        check_conv_products(choice)
         return False
     return all(t.device.type == 'cpu' and t.dtype == torch.float32 for t in tensors if t is not None) and \
         not autocast_active()

@@ -76,10 +76,10 @@ def _spec(args, target=None):
 def _processes(args, spec, training=True):
     """Processes on this node, after refusing (for training) a layout that cannot make the run's batch, before
     any launch. Evaluation takes any number of processes."""
-    from afa.planning.plan import devices_per_node, layout_for
+    from afa.planning.plan import devices_per_node, batch_plan_for
     from afa.utils.errors import AfaError
     if training:
-        layout_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+        batch_plan_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
     if args.nodes > 1 and args.launcher == 'none':
         raise AfaError('--nodes %d: start `afa %s` on every node under torchrun (--nnodes %d --nproc-per-node %d, '
                        'c10d rendezvous on the first node) with --launcher pytorch, as the slurm profile does'
@@ -93,7 +93,7 @@ def _cmd_train(args):
         die_with_launcher()
     code = _train_segment(args)
     if code == layout.CONTINUE_EXIT_CODE and args.requeue_on_stop and args.launcher == 'none':
-        from afa.training.job_limit import requeue
+        from afa.training.continuation.job_limit import requeue
         if requeue(say=lambda line: print(line, file=sys.stderr, flush=True)):
             import signal
             import time
@@ -113,7 +113,7 @@ def _train_segment(args):
             check_gpus(args.gpus)
         return relaunch_distributed(processes, [a for a in args.argv if a != '--debug'], spec=spec,
                                     retrain=args.retrain)  # rank 0 sets the --stop-before-limit timer
-    from afa.hooks.continuation import ContinueLater
+    from afa.training.continuation.hook import ContinueLater
     from afa.training.train import train
     try:
         train(spec, gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
@@ -128,7 +128,7 @@ def _train_segment(args):
 
 
 def _cmd_reference_fetch(args):
-    from afa.data.references import fetch
+    from afa.training.alarm.fetch import fetch
     path = fetch(args.row, args.dir, url=args.url, source=args.file)
     print('afa reference fetch: %s' % path)
     return 0
@@ -379,7 +379,7 @@ def _add_run_arguments(p, many=False):
 
 
 def build_parser():
-    from afa.training import segments
+    from afa.runs import segments
     parser = argparse.ArgumentParser(
         prog='afa', description='Reproduce the COCO tables of "Attention-based Feature Aggregation" (CVPR 2022).')
     parser.add_argument('--version', action='version', version='afa %s' % _version())

@@ -8,23 +8,21 @@ Before any inference the checkpoint must be this run's (check_checkpoint_identit
 and scale) and its weights must fit the model exactly (strict loading), the metrics file it would replace must
 be this run's, and the output is locked against a concurrent evaluation writing it.
 """
-import json
 import os
 import shutil
 import tempfile
 import zipfile
 
-from afa.utils import atomic
-from afa.integration import compat
-from afa.runs import layout
-from afa.utils import hashing, provenance
-from afa.release import names as release
-from afa.training.checkpoints import check_checkpoint_identity, read_meta
-from afa.evaluation.coco_eval import evaluate as coco_evaluate
 from afa.data.checks import IMAGE_INFO_KEYS, INSTANCE_KEYS, check_dataset
-from afa.utils.errors import AfaError
+from afa.evaluation.coco_eval import evaluate as coco_evaluate
+from afa.integration import compat
+from afa.release import names as release
+from afa.runs import layout
+from afa.runs.checkpoints import check_checkpoint_identity, read_meta
+from afa.runs.folder import RunFolder
 from afa.runs.spec import config_hash
-from afa.runs.runlock import RunLock
+from afa.utils import atomic, hashing, provenance
+from afa.utils.errors import AfaError
 
 TESTDEV_ANN = 'annotations/image_info_test-dev2017.json'
 TESTDEV_IMAGES = 'test2017/'
@@ -39,23 +37,7 @@ def resolve_checkpoint(path):
                            'or a finished run\'s folder or %s' % (path, layout.DONE_FILE, layout.DONE_FILE))
         path = layout.done_path(path)
     if path.endswith('.json'):
-        done = path
-        try:
-            with open(done) as f:
-                record = json.load(f)
-            path = record['checkpoint']
-        except (KeyError, TypeError):
-            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file'
-                           % done) from None
-        except (OSError, ValueError) as e:
-            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e)) from None
-        if not os.path.isfile(path):  # recorded relative to where training ran: look beside the record
-            beside = os.path.join(os.path.dirname(done), os.path.basename(path))
-            path = beside if os.path.isfile(beside) else path
-        if os.path.isfile(path) and record.get('checkpoint_sha256') and \
-                hashing.sha256_file(path) != record['checkpoint_sha256']:
-            raise AfaError('%s is not the checkpoint %s recorded (sha256 differs): it was replaced or damaged '
-                           'after training; restore it or retrain with `afa train --retrain`' % (path, done))
+        path = RunFolder(os.path.dirname(path)).final_checkpoint(path)
     if not os.path.isfile(path):
         raise AfaError('checkpoint %s not found; train it first with `afa train`' % path)
     return path
@@ -67,12 +49,7 @@ def check_output(out, spec):
     check_output_place(out, spec)
     if not os.path.exists(out):
         return
-    try:
-        with open(out) as f:
-            previous = json.load(f)
-        owner = (previous.get('run_id'), previous.get('scale')) if 'bbox' in previous else None
-    except (OSError, ValueError, AttributeError, TypeError):
-        owner = None
+    owner = RunFolder.metrics_owner(out)
     if owner != (spec.run_id, spec.scale):
         raise AfaError('%s holds %s, not an earlier result of %s (%s scale); it is left untouched: choose another '
                        '--out' % (out, 'the metrics of %s (%s scale)' % owner if owner else 'something else',
@@ -88,16 +65,6 @@ def check_output_place(out, spec):
     if os.path.abspath(folder) != os.path.abspath(spec.work_dir) and layout.is_run_folder(folder):
         raise AfaError('--out %s is in the folder of another run (%s), not of %s; choose a folder of your own '
                        '(or leave --out out to write to %s)' % (out, folder, spec.run_id, spec.work_dir))
-
-
-def is_final_checkpoint(work_dir, checkpoint):
-    """True when ``checkpoint`` is the final checkpoint the run's train_done.json records (same sha256)."""
-    try:
-        with open(layout.done_path(work_dir)) as f:
-            recorded = json.load(f).get('checkpoint_sha256')
-    except (OSError, ValueError, AttributeError):
-        return False
-    return bool(recorded) and hashing.sha256_file(checkpoint) == recorded
 
 
 def _iou_types(cfg):
@@ -163,7 +130,7 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
         rank = join(launcher, use_cuda=gpus > 0, dist_params=cfg.get('dist_params', {}))
     if rank != 0:
         return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank)
-    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)):
+    with spec.folder.output_lock('test', out):
         return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank, launcher != 'none')
 
 
@@ -175,7 +142,7 @@ def _checked_output(spec, cfg, checkpoint, out, format_only):
         check_checkpoint_identity(read_meta(checkpoint), spec, checkpoint)
     out = output_path(cfg.work_dir, checkpoint_info['checkpoint_origin'], format_only, out,
                       final=checkpoint_info['checkpoint_origin'] != 'trained'
-                      or is_final_checkpoint(cfg.work_dir, checkpoint), checkpoint=checkpoint)
+                      or RunFolder(cfg.work_dir).is_final_checkpoint(checkpoint), checkpoint=checkpoint)
     if format_only:
         check_output_place(out, spec)
         if layout.is_run_folder(out):
@@ -192,7 +159,7 @@ def relaunch_test(spec, processes, argv, checkpoint, out=None, format_only=False
     from afa.training.launch import launch
     cfg = spec.build_config()
     _, _, out = _checked_output(spec, cfg, checkpoint, out, format_only)
-    with RunLock(os.path.dirname(os.path.abspath(out)), 'test', layout.output_lock_name(out)) as lock:
+    with spec.folder.output_lock('test', out) as lock:
         return launch(processes, argv, env=lock.child_env())
 
 
@@ -211,12 +178,13 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     check_output(out, spec)  # again, under the lock
+    trained_on = RunFolder(cfg.work_dir).training_batch() if checkpoint_info['checkpoint_origin'] == 'trained' else None
     payload = dict(
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=hashing.sha256_file(checkpoint), unit='percent',
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
         bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(),
-        training_layout=training_layout(cfg.work_dir, checkpoint_info['checkpoint_origin']), **checkpoint_info)
+        training_layout=trained_on, **checkpoint_info)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic.write_json(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
@@ -225,31 +193,14 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0
     return out
 
 
-def training_layout(work_dir, origin):
-    """How the evaluated run was trained (nodes, GPUs, images per GPU, accumulation, effective batch: its
-    train_done.json), for the tables' provenance; None for a released checkpoint or a run finished before the
-    layout was recorded."""
-    from afa.planning.batch import RECORD_FIELDS
-    if origin != 'trained':
-        return None
-    try:
-        with open(layout.done_path(work_dir)) as f:
-            done = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if 'effective_batch' not in done:
-        return None
-    return {k: done.get(k) for k in RECORD_FIELDS + ('batch', 'recipe_batch')}
-
-
-def output_path(work_dir, origin, format_only, out=None, final=True, checkpoint=None):
+def output_path(run_folder, origin, format_only, out=None, final=True, checkpoint=None):
     """Where results of a checkpoint of this origin go: a released checkpoint's never replace a trained run's
     (metrics_released.json, test-dev-released/ beside metrics.json, test-dev/), nor the other way round. A
     trained checkpoint that is not the run's final one (``final`` False: an epoch of a run still training, or an
     earlier epoch) never writes the run's own results, which the tables show as done: its results go beside
     them under its own name (metrics_epoch_1.json, test-dev_epoch_1/)."""
-    own = {'trained': (layout.metrics_path(work_dir), layout.testdev_dir(work_dir)),
-           'released': (layout.released_metrics_path(work_dir), layout.released_testdev_dir(work_dir))}
+    own = {'trained': (layout.metrics_path(run_folder), layout.testdev_dir(run_folder)),
+           'released': (layout.released_metrics_path(run_folder), layout.released_testdev_dir(run_folder))}
     other = own['trained' if origin == 'released' else 'released'][int(format_only)]
     if out and os.path.abspath(out) == os.path.abspath(other):
         raise AfaError('--out %s holds the results of %s checkpoints, and this checkpoint is %s; leave --out '
@@ -258,7 +209,7 @@ def output_path(work_dir, origin, format_only, out=None, final=True, checkpoint=
     default = own[origin][int(format_only)]
     if final:
         return out or default
-    beside = os.path.join(work_dir, layout.checkpoint_results_name(os.path.basename(default), checkpoint))
+    beside = os.path.join(run_folder, layout.checkpoint_results_name(os.path.basename(default), checkpoint))
     if out and os.path.abspath(out) == os.path.abspath(default):
         raise AfaError('--out %s is the run\'s own result, but %s is not the final checkpoint its %s records '
                        '(the run is unfinished, or this is an earlier epoch); leave --out out to write to %s'

@@ -14,7 +14,7 @@ import sys
 import threading
 
 # The module that holds a registry -> the AFA package that registers into it on import.
-REGISTERING_IMPORTS = (('mmcv.runner', 'afa.hooks'), ('mmdet.models', 'afa.models'))
+REGISTERING_IMPORTS = (('mmcv.runner', 'afa.training.hook_registry'), ('mmdet.models', 'afa.models'))
 
 _lock = threading.RLock()
 _waiting = {}  # registry module -> AFA package still to import when it loads

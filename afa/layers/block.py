@@ -54,7 +54,7 @@ class AttentionBlock(nn.Module):
         self.cross = cross
         self.strip_tokens = strip_tokens
         self.recompute_cheap = recompute_cheap
-        self.mixed_precision = False  # set by ApexOptimizerHook (afa/hooks/apex_optimizer.py)
+        self.mixed_precision = False  # set by ApexOptimizerHook (afa/training/hooks/apex_optimizer.py)
         self.norm1 = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         self.pool = KVPool(pooling, ds)

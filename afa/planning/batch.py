@@ -9,11 +9,11 @@ import collections
 
 from afa.utils.errors import AfaError
 
-# The layout fields of every record (run.json, train_done.json, metrics, summary.csv): BatchLayout.as_record.
+# The layout fields of every record (run.json, train_done.json, metrics, summary.csv): BatchPlan.as_record.
 RECORD_FIELDS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
 
 
-class BatchLayout(collections.namedtuple('BatchLayout', 'nodes devices imgs_per_device accumulation')):
+class BatchPlan(collections.namedtuple('BatchPlan', 'nodes devices imgs_per_device accumulation')):
     """One way to make the effective batch: ``devices`` per node (GPUs, or processes on CPU)."""
 
     @property
@@ -50,7 +50,7 @@ def _divisors(n):
 
 
 def split(batch, devices, nodes=1, max_imgs_per_device=None, device_word='GPU'):
-    """The BatchLayout that makes ``batch`` on ``nodes`` x ``devices``: as many images per device as the cap
+    """The BatchPlan that makes ``batch`` on ``nodes`` x ``devices``: as many images per device as the cap
     allows (fewest accumulation steps, the fastest), the rest as accumulation. AfaError naming the nearest layouts
     that can when none does."""
     for name, value in (('batch', batch), ('%ss' % device_word, devices), ('nodes', nodes)):
@@ -64,7 +64,7 @@ def split(batch, devices, nodes=1, max_imgs_per_device=None, device_word='GPU'):
     share = batch // processes
     cap = share if max_imgs_per_device is None else min(share, max_imgs_per_device)
     imgs = max(d for d in _divisors(share) if d <= cap)
-    return BatchLayout(nodes, devices, imgs, share // imgs)
+    return BatchPlan(nodes, devices, imgs, share // imgs)
 
 
 def nearest_device_counts(batch, devices, nodes=1, limit=2):

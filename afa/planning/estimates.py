@@ -1,10 +1,8 @@
 """The plan's estimate kept beside each run (``estimate.json``), so that a finished run compares its actual
 training time with it (train_done.json: time_vs_estimate). Never written into a finished run's folder."""
 import math
-import os
 
-from afa.runs import layout
-from afa.utils import atomic
+from afa.runs.folder import RunFolder
 
 # A training job asks the scheduler for the estimated wall time with this margin: the probe times a few
 # iterations of the model, not data loading at scale, validation, checkpoints or the job's start-up.
@@ -18,21 +16,18 @@ def write(rows, runs_root, scale):
     from afa.planning.cost import CAVEAT
     written = []
     for row in rows:
-        folder = layout.run_dir(runs_root, scale, row['run_id'])
-        if os.path.exists(layout.done_path(folder)):
+        folder = RunFolder.of(runs_root, scale, row['run_id'])
+        if folder.is_trained():
             continue
-        os.makedirs(folder, exist_ok=True)
-        path = layout.estimate_path(folder)
-        atomic.write_json(path, dict(row, caveat=CAVEAT))
-        written.append(path)
+        written.append(folder.write_estimate(dict(row, caveat=CAVEAT)))
     return written
 
 
 def estimated_job_minutes(run_folder):
     """Minutes a training job of the run asks for, from the estimate kept in its folder (with the margin above);
     None when the run has no estimate (the workflow then asks for its schedule's resources.runtime_min)."""
-    record = atomic.read_json(layout.estimate_path(run_folder))
-    wall_h = record.get('wall_h') if isinstance(record, dict) else None
+    record = RunFolder(run_folder).estimate()
+    wall_h = record.get('wall_h') if record else None
     if not isinstance(wall_h, (int, float)) or isinstance(wall_h, bool) or not wall_h > 0:
         return None
     return int(math.ceil(wall_h * 60 * JOB_TIME_FACTOR + JOB_TIME_EXTRA_MIN))

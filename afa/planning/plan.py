@@ -28,8 +28,8 @@ def devices_per_node(gpus, procs):
     return gpus if gpus > 0 else max(1, procs or 1)
 
 
-def layout_for(spec, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):
-    """The BatchLayout of ``spec`` (a RunSpec) on ``nodes`` x ``gpus`` (or CPU processes); AfaError if none."""
+def batch_plan_for(spec, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):
+    """The BatchPlan of ``spec`` (a RunSpec) on ``nodes`` x ``gpus`` (or CPU processes); AfaError if none."""
     return batch_mod.split(spec.batch, devices_per_node(gpus, procs), nodes, max_imgs_per_gpu, device_word(gpus))
 
 
@@ -51,7 +51,7 @@ def train_images(cfg, scale):
 
 def plan_row(spec, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):
     """An ordered dict: the layout and schedule of one run (what `afa plan --json` prints per row)."""
-    layout = layout_for(spec, gpus, nodes, procs, max_imgs_per_gpu)
+    layout = batch_plan_for(spec, gpus, nodes, procs, max_imgs_per_gpu)
     cfg = spec.build_config()
     images = train_images(cfg, spec.scale)
     micro = int(math.ceil(images / float(layout.processes * layout.imgs_per_device))) if images else None

@@ -9,7 +9,7 @@ from the marker files of afa/runs/layout.py, mmcv's logs and the run folder's lo
 - stalled: the lock is held (or not visible from this host) but no log moved for ``stall_after`` seconds: a hung
   node, a dead file system mount, a deadlocked data loader. The file that stopped is named;
 - continuing: no process holds the lock and the last job segment ended at a checkpoint on request (a time
-  limit's warning, a preemption: afa/training/segments.py), so the run is waiting for its next segment (SLURM's
+  limit's warning, a preemption: afa/runs/segments.py), so the run is waiting for its next segment (SLURM's
   requeue, Snakemake's resubmission, or `afa train` again). Never reported failed meanwhile;
 - failed: no process holds the lock and training did not finish: it exited on an error (the text log's last
   lines say why; a run the early alarm stopped says so) or died (the holder record it left is named);
@@ -19,16 +19,14 @@ from the marker files of afa/runs/layout.py, mmcv's logs and the run folder's lo
 
 Standard library only, so that it answers at once on a login node.
 """
-import fcntl
 import glob
-import json
 import os
 import re
-import socket
 import time
 
-from afa.utils import atomic
 from afa.runs import layout, training_log
+from afa.runs.folder import RunFolder
+from afa.runs.runlock import holder_gone
 
 NOT_STARTED, TRAINING, STALLED, CONTINUING, FAILED, TRAINED, EVALUATING, DONE = (
     'not started', 'training', 'stalled', 'continuing', 'failed', 'trained', 'evaluating', 'done')
@@ -37,43 +35,6 @@ STALL_AFTER = 30 * 60  # seconds: longer than a val2017 evaluation (no log line 
 _PROGRESS = re.compile(r'Epoch \[(\d+)\]\[(\d+)/(\d+)\]')
 _MAX_EPOCHS = re.compile(r'max_epochs\s*=\s*(\d+)')
 RECENT = 20  # train log entries averaged for the ETA's time per iteration
-
-
-def lock_state(path):
-    """(state, holder record) of a lock file: 'held' (a process holds the flock), 'died' (free, with the holder
-    record only a killed holder leaves), 'free' (free and empty: released cleanly) or 'missing'."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return 'missing', None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return 'held', None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        text = os.pread(fd, 4096, 0).decode('utf-8', 'replace').strip()
-    finally:
-        os.close(fd)
-    try:
-        record = json.loads(text) if text else None
-    except ValueError:
-        record = {}
-    return ('died' if text else 'free'), record
-
-
-def _holder_gone(record):
-    """True when the lock record names a process of this host that no longer exists."""
-    if not record or record.get('host') != socket.gethostname():
-        return False
-    try:
-        os.kill(int(record.get('pid') or 0), 0)
-    except (ProcessLookupError, ValueError):
-        return True
-    except OSError:
-        return False
-    return False
-
 
 
 def _text_progress(text_log):
@@ -88,12 +49,9 @@ def _text_progress(text_log):
     return tuple(int(v) for v in found[-1]) if found else None
 
 
-def _max_epochs(run_folder):
-    try:
-        with open(os.path.join(run_folder, layout.CONFIG_FILE)) as f:
-            match = _MAX_EPOCHS.search(f.read())
-    except OSError:
-        return None
+def _max_epochs(folder):
+    text = folder.read_config_text()
+    match = _MAX_EPOCHS.search(text) if text is not None else None
     return int(match.group(1)) if match else None
 
 
@@ -131,10 +89,11 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     if not json_logs and not text_logs:
         return status
     entries = training_log.read_entries(json_logs)
-    run = atomic.read_json(os.path.join(run_folder, layout.RUN_FILE)) or {}
+    folder = RunFolder(run_folder)
+    run = folder.run_record()
     hours = _hours(text_logs)
     gpus = int(run.get('gpus') or 0)
-    status.update(hours=round(hours, 3), gpu_hours=round(hours * gpus, 2), max_epochs=_max_epochs(run_folder))
+    status.update(hours=round(hours, 3), gpu_hours=round(hours * gpus, 2), max_epochs=_max_epochs(folder))
     train = [e for e in entries if e.get('mode') == 'train']
     text_log = text_logs[-1] if text_logs else json_logs[-1][:-len(layout.LOG_JSON_SUFFIX)] + layout.LOG_TEXT_SUFFIX
     progress = _text_progress(text_log)
@@ -149,33 +108,33 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     if curve:
         last = max(curve)
         status.update(val_epoch=last, val_ap=round(curve[last], 1))
-    alarm = atomic.read_json(layout.alarm_path(run_folder))
+    alarm = folder.alarm()
     if alarm and alarm.get('outside'):
         status['alarm'] = alarm
-    _set_state(status, run_folder, json_logs, text_log, stall_after, now)
+    _set_state(status, folder, json_logs, text_log, stall_after, now)
     if status['state'] == TRAINING:
         status['eta_s'] = _eta(status, train)
     return status
 
 
-def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
-    metrics = atomic.read_json(layout.metrics_path(run_folder))
+def _set_state(status, folder, json_logs, text_log, stall_after, now):
+    metrics = folder.metrics()
     if metrics and isinstance(metrics.get('bbox'), dict):
         status.update(state=DONE, box_ap=metrics['bbox'].get('AP'))
         return
-    if os.path.exists(layout.done_path(run_folder)):
-        held, _ = lock_state(os.path.join(run_folder, layout.output_lock_name(layout.metrics_path(run_folder))))
+    if folder.is_trained():
+        held, _ = folder.lock_state(layout.output_lock_name(folder.metrics_path))
         status['state'] = EVALUATING if held == 'held' else TRAINED
         return
     moved = [p for p in json_logs[-1:] + [text_log] if os.path.exists(p)]
     newest = max(moved, key=os.path.getmtime)
     idle = now - os.path.getmtime(newest)
-    lock, record = lock_state(os.path.join(run_folder, layout.LOCK_FILE))
+    lock, record = folder.lock_state()
     alarm = status.get('alarm') or {}
     # The flock is authoritative where this host sees it; a file system that keeps flocks per node makes a run of
     # another node look unlocked, so there a recently moved log still counts as training.
-    ended = lock == 'free' or (lock == 'died' and (idle >= stall_after or _holder_gone(record)))
-    segments = _segment_records(run_folder)
+    ended = lock == 'free' or (lock == 'died' and (idle >= stall_after or holder_gone(record)))
+    segments = folder.segments()
     if segments:
         status['segments'] = len(segments)
     last = segments[-1] if segments else None
@@ -196,12 +155,6 @@ def _set_state(status, run_folder, json_logs, text_log, stall_after, now):
         status['state'] = TRAINING
     else:
         status.update(state=STALLED, note='%s has not moved for %s' % (newest, _duration(idle)))
-
-
-def _segment_records(run_folder):
-    """The run's job segment records (afa/training/segments.py), [] when absent or unreadable."""
-    records = atomic.read_json(layout.segments_path(run_folder))
-    return records if isinstance(records, list) else []
 
 
 def _describe(record):

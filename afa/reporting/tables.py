@@ -13,13 +13,12 @@ Outputs: tables.md, summary.csv (one record per run: every per-seed number), gai
 """
 import collections
 import glob
-import json
 import os
 
 from afa.planning.batch import RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
-from afa.runs.reference import read_alarm
+from afa.runs.folder import RunFolder
 from afa.reporting import stats
 from afa.reporting.gains import GAINS, NOT_RUN, gain, gains_frame
 from afa.runs import zoo as zoo_mod
@@ -46,17 +45,7 @@ def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
     """{run_id: metrics dict} of every RUN/metrics.json under runs_dir; wrong scale or bad JSON is an error."""
     found = {}
     for path in sorted(glob.glob(os.path.join(runs_dir, '*', name))):
-        try:
-            with open(path) as f:
-                metrics = json.load(f)
-        except ValueError as e:
-            raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e)) from None
-        for key in ('run_id', 'scale', 'bbox'):
-            if key not in metrics:
-                raise AfaError('%s lacks the field %r; was it written by `afa test`?' % (path, key))
-        if metrics['scale'] != scale:
-            raise AfaError('%s is a %s result but this table is %s: smoke and paper results never share a '
-                           'table (use --runs of that scale)' % (path, metrics['scale'], scale))
+        metrics = RunFolder.read_metrics_strictly(path, scale)
         found[metrics['run_id']] = metrics
     return found
 
@@ -332,12 +321,6 @@ def provenance_lines(metrics, run_ids, stack_names):
             + estimate_lines(metrics, run_ids))
 
 
-def _time_vs_estimate(run_folder):
-    """What train_done.json says of the run's training time against `afa plan --probe`'s estimate (None when the
-    run was not planned with a probe, or finished before this was recorded)."""
-    return (atomic.read_json(layout.done_path(run_folder)) or {}).get('time_vs_estimate')
-
-
 def estimate_lines(metrics, run_ids):
     """One provenance line per run that `afa plan --probe` planned: its training time against the estimate."""
     out = []
@@ -437,9 +420,10 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     metrics = load_metrics(runs_dir, scale)
     check_not_fewer(out_dir, metrics, allow_fewer)
     for run_id, run_metrics in metrics.items():  # the early alarm's verdict goes with the run's numbers
-        alarm = read_alarm(os.path.join(runs_dir, run_id))
+        folder = RunFolder(os.path.join(runs_dir, run_id))
+        alarm = folder.alarm()
         run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
-        run_metrics['time_vs_estimate'] = _time_vs_estimate(os.path.join(runs_dir, run_id))
+        run_metrics['time_vs_estimate'] = folder.time_vs_estimate()
     testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
                                   required=testdev_required)
     # The authors released paper-scale weights only: the smoke tables have no such column.

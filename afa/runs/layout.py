@@ -35,15 +35,19 @@ TESTDEV_MANIFEST = 'manifest.json'     # written last in TESTDEV_DIR
 RELEASED_METRICS_FILE = 'metrics_released.json'  # val2017 metrics of the authors' released checkpoint of the row
 RELEASED_TESTDEV_DIR = 'test-dev-released'       # test-dev result zips of the released checkpoint
 LOCK_FILE = '.afa-lock'                # one writer per run folder
-FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/training/fingerprint.py)
+FINGERPRINT_FILE = 'fingerprint.json'  # the resolved config a run was trained with (see afa/runs/fingerprint.py)
 SEGMENTS_FILE = 'segments.json'       # one record per job segment of the run: start, end, why it ended
 ESTIMATE_FILE = 'estimate.json'       # the cost `afa plan --probe` estimated for the run (compared when it finishes)
+EPOCH_CHECKPOINT = 'epoch_{}.pth'       # after epoch N (mmcv's name, which mmdet's tools and `afa test` expect)
+ITER_CHECKPOINT = 'iter_{}.pth'         # after iteration N (mmcv's iteration runner)
 CONTINUATION_CHECKPOINT = 'epoch_{epoch}_iter_{iter}.pth'  # mid-epoch: after `iter` iterations of epoch `epoch`
+LATEST_CHECKPOINT = 'latest.pth'        # a link to the newest epoch or iteration checkpoint
+CHECKPOINT_STAGING_PREFIX = '.afa-saving-'  # a checkpoint being saved, renamed into place whole (runs/checkpoints.py)
 REPLACED_DIR = '.replaced'             # in RUNS_ROOT/SCALE: run folders moved aside by `afa train --retrain`
 LOG_JSON_SUFFIX = '.log.json'          # mmcv's JSON training log, one per start (TIMESTAMP.log.json; resumes add one)
 LOG_TEXT_SUFFIX = '.log'               # mmcv's text training log beside it
 TENSORBOARD_DIR = 'tensorboard'        # TensorBoard event files of the run (`tensorboard --logdir RUNS_ROOT/SCALE`)
-ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/hooks/ap_alarm.py)
+ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/training/alarm/hook.py)
 
 # The exit status of `afa train` that means "stopped on request (a scheduler's warning signal or preemption),
 # checkpoint written: run the same command again to continue" (EX_TEMPFAIL of sysexits.h).
@@ -205,6 +209,11 @@ def estimate_path(run_folder):
 
 def segments_path(run_folder):
     return os.path.join(run_folder, SEGMENTS_FILE)
+
+
+def epoch_checkpoint(epoch):
+    """The file name of the checkpoint written after (1-based) ``epoch``."""
+    return EPOCH_CHECKPOINT.format(epoch)
 
 
 def continuation_checkpoint(epoch, iteration):

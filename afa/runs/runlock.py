@@ -112,3 +112,39 @@ def _read_record(fd):
         return json.loads(text) if text else None
     except (OSError, ValueError):
         return {'pid': '?', 'host': '?', 'started': '?', 'command': 'unreadable lock record'}
+
+
+def lock_state(path):
+    """(state, holder record) of a lock file: 'held' (a process holds the flock), 'died' (free, with the holder
+    record only a killed holder leaves), 'free' (free and empty: released cleanly) or 'missing'."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return 'missing', None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return 'held', None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        text = os.pread(fd, 4096, 0).decode('utf-8', 'replace').strip()
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        record = {}
+    return ('died' if text else 'free'), record
+
+
+def holder_gone(record):
+    """True when the lock record names a process of this host that no longer exists."""
+    if not record or record.get('host') != socket.gethostname():
+        return False
+    try:
+        os.kill(int(record.get('pid') or 0), 0)
+    except (ProcessLookupError, ValueError):
+        return True
+    except OSError:
+        return False
+    return False

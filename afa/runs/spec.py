@@ -62,6 +62,12 @@ class RunSpec(object):
             self.cfg_options = dict(variant_options, **self.cfg_options)
         self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
 
+    @property
+    def folder(self):
+        """The run's folder (afa/runs/folder.py): its lock, checkpoints and records."""
+        from afa.runs.folder import RunFolder
+        return RunFolder(self.work_dir)
+
     def _set_batch(self, batch):
         """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
         from afa.runs import smoke

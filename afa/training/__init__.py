@@ -1,2 +1,2 @@
-"""Training one run: the resolved config for mmdet (setup), input checks, the run itself (train), resuming
-(checkpoints) and the record of what a folder was trained with (fingerprint)."""
+"""Training one run: the sequence (train), the resolved config for mmdet (setup), input checks (inputs), several
+processes (launch), and the features training carries: hooks, the early alarm, continuation."""

@@ -7,26 +7,24 @@ import subprocess
 import sys
 
 from afa.runs import layout
-from afa.training import segments
-from afa.training.run_folder import prepare_run_folder
+from afa.runs.folder import RunFolder, claim
 
 
 def relaunch_distributed(gpus, argv, spec=None, retrain=False):
     """Run this same command under torch.distributed.run with one process per GPU, holding the run's lock for
     the workers (they find it through the environment)."""
     if spec is not None:
-        with prepare_run_folder(spec, spec.build_config(), retrain) as lock:
+        with claim(spec, spec.build_config(), retrain) as lock:
             argv = [a for a in argv if a != '--retrain']  # done here, once
             code = launch(gpus, argv, env=lock.child_env())
             return continued_code(code, spec.build_config().work_dir)
     return launch(gpus, argv)
 
 
-def continued_code(code, work_dir):
+def continued_code(code, run_folder):
     """torchrun reports a worker's exit status as 1: give back the continue code when the workers stopped on
     request (rank 0 recorded it as the outcome of the segment)."""
-    records = segments.read(work_dir) if code != 0 else []
-    if records and records[-1].get('outcome') == 'continue':
+    if code != 0 and RunFolder(run_folder).stopped_to_continue():
         return layout.CONTINUE_EXIT_CODE
     return code
 
@@ -40,7 +38,7 @@ def launch(gpus, argv, env=None):
            '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
     print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
     # SIGUSR2 (the warning before a time limit) would end torchrun's agent, which has no handler for it: the agent
-    # ignores it (inherited), the workers catch it themselves (afa/training/signals.py).
+    # ignores it (inherited), the workers catch it themselves (afa/training/continuation/signals.py).
     previous = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     try:
         return subprocess.call(cmd, env=env)

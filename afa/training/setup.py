@@ -1,5 +1,5 @@
 """The configuration step of training, kept pure (no files, no processes, no CUDA calls): from a run's resolved
-config and the process layout to the exact config mmdet's `train_detector` receives, and the run record.
+config, the process group and the batch plan to the exact config mmdet's `train_detector` receives, and the run record.
 
 Pure so that a test can check what a run will do (hooks, seed, devices, resume point) without training it.
 """
@@ -7,7 +7,7 @@ from afa.runs import layout
 from afa.runs.spec import config_hash
 
 
-class Layout(object):
+class ProcessGroup(object):
     """Where this process trains: device, rank and world size, and how many nodes the world spans."""
 
     def __init__(self, use_cuda, distributed=False, rank=0, world_size=1, nodes=1):
@@ -32,18 +32,18 @@ class Layout(object):
         return self.world_size if self.distributed else int(self.use_cuda)
 
 
-def batch_layout(spec, layout, max_imgs_per_gpu=None):
-    """The BatchLayout of this run on these processes (AfaError naming the layouts that can, when none)."""
+def batch_plan(spec, group, max_imgs_per_gpu=None):
+    """The BatchPlan of this run on this process group (AfaError naming the plans that can, when none)."""
     from afa.planning.batch import split
-    return split(spec.batch, layout.per_node, layout.nodes, max_imgs_per_gpu,
-                 'GPU' if layout.use_cuda else 'process')
+    return split(spec.batch, group.per_node, group.nodes, max_imgs_per_gpu,
+                 'GPU' if group.use_cuda else 'process')
 
 
-def apply_batch_layout(cfg, batch):
+def apply_batch_plan(cfg, batch):
     """Images per process and, when the batch needs several micro-batches per step, the accumulating optimizer
-    hook standing in for the config's (same clipping, same precision). The recipe's own layout leaves the config
+    hook standing in for the config's (same clipping, same precision). The recipe's own plan leaves the config
     as it is."""
-    from afa.hooks.accumulation import ACCUMULATING
+    from afa.training.hooks.accumulation import ACCUMULATING
     cfg.data.samples_per_gpu = batch.imgs_per_device
     if batch.accumulation == 1:
         return cfg
@@ -55,26 +55,26 @@ def apply_batch_layout(cfg, batch):
         optimizer_config.update(fp16)
     if kind not in ACCUMULATING:
         from afa.utils.errors import AfaError
-        raise AfaError('optimizer_config.type %s has no accumulating counterpart (known: %s); train on a layout '
+        raise AfaError('optimizer_config.type %s has no accumulating counterpart (known: %s); train with a plan '
                        'without accumulation (--gpus %d)' % (kind, ', '.join(k for k in ACCUMULATING if k),
                                                             batch.effective_batch // batch.imgs_per_device))
     cfg.optimizer_config = dict(optimizer_config, type=ACCUMULATING[kind], accumulation=batch.accumulation)
     return cfg
 
 
-def training_config(cfg, spec, layout, resume_from=None, batch=None):
+def training_config(cfg, spec, group, resume_from=None, batch=None):
     """``cfg`` (an mmcv Config, changed in place and returned) set up for mmdet's train_detector: devices, seed,
-    the batch layout, the NaN guard, atomic checkpoints that carry the run's identity, and the checkpoint to
+    the batch plan, the NaN guard, atomic checkpoints that carry the run's identity, and the checkpoint to
     resume from."""
     if batch is not None:
-        apply_batch_layout(cfg, batch)
-    cfg.gpu_ids = list(range(layout.world_size)) if layout.distributed else [0]
-    cfg.device = layout.device
+        apply_batch_plan(cfg, batch)
+    cfg.gpu_ids = list(range(group.world_size)) if group.distributed else [0]
+    cfg.device = group.device
     cfg.seed = spec.seed
     custom_hooks = list(cfg.get('custom_hooks', []))
     custom_hooks.append(dict(type='NanLossGuardHook', priority='VERY_HIGH'))
     custom_hooks.append(dict(type='ThroughputHook'))
-    # after the optimizer step (ABOVE_NORMAL), before the loggers (VERY_LOW): see afa/hooks/continuation.py
+    # after the optimizer step (ABOVE_NORMAL), before the loggers (VERY_LOW): see afa/training/continuation/hook.py
     custom_hooks.append(dict(type='ContinuationHook', seed=spec.seed, priority='LOW'))
     cfg.custom_hooks = custom_hooks
     cfg.log_config = with_tensorboard(cfg.log_config, cfg.work_dir)
@@ -84,11 +84,11 @@ def training_config(cfg, spec, layout, resume_from=None, batch=None):
     return cfg
 
 
-def with_tensorboard(log_config, work_dir):
+def with_tensorboard(log_config, run_folder):
     """mmcv's log_config plus its TensorBoard logger (losses, lr, throughput, validation AP) into RUN/tensorboard,
     at the text log's interval, so that curves can be watched while a run trains."""
     hooks = [h for h in log_config.get('hooks', []) if h.get('type') != 'TensorboardLoggerHook']
-    hooks.append(dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(work_dir)))
+    hooks.append(dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(run_folder)))
     return dict(log_config, hooks=hooks)
 
 
@@ -97,14 +97,14 @@ def checkpoint_meta(cfg, mmdet_version, classes):
     cfg.checkpoint_config.meta = dict(cfg.checkpoint_config.meta, mmdet_version=mmdet_version, CLASSES=classes)
 
 
-def run_record(cfg, spec, layout, deterministic, fixes, provenance, batch=None):
-    """What `run.json` says of this start: what was asked, where it ran (the batch layout among it), the config
+def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None):
+    """What `run.json` says of this start: what was asked, where it ran (the batch plan among it), the config
     hash and what it resumed."""
-    record = dict(spec.describe(), gpus=layout.gpus, seed=spec.seed, deterministic=deterministic,
-                  device=layout.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
+    record = dict(spec.describe(), gpus=group.gpus, seed=spec.seed, deterministic=deterministic,
+                  device=group.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
                   library_fixes=fixes, provenance=provenance)
     if batch is not None:
-        record.update(batch.as_record(layout.device))
+        record.update(batch.as_record(group.device))
     return record
 
 

@@ -4,56 +4,60 @@ The same command serves a CPU, one GPU and N GPUs (with --gpus N > 1 it relaunch
 A run's folder holds mmdet's logs and checkpoints, ``config.py`` (the resolved config), ``run.json`` (what
 was asked and where) and, only once training finished, ``train_done.json`` (final checkpoint, its sha256,
 provenance). A rerun resumes from the newest checkpoint that reads back completely; a finished run returns at
-once. Rerunning is safe: one process at a time holds the folder (afa/runs/runlock.py), checkpoints appear whole or
-not at all (afa/hooks/atomic_checkpoint.py), and a folder trained under another config is refused
-(afa/training/fingerprint.py) unless --retrain moves it aside.
+once. Rerunning is safe: the run folder (afa/runs/folder.py) is held by one process at a time, its checkpoints
+appear whole or not at all, and a folder trained under another config is refused unless --retrain moves it aside.
 
-The steps, in order: prepare the folder (run_folder), check the inputs (inputs), set up the config (setup, pure),
-train (mmdet's train_detector), record the result (finish).
+The steps, in order, as mmdet's apis/train.py and detectron2's DefaultTrainer order them: claim the folder
+(claim), check the inputs and set up the config (setup, pure), fit (mmdet's train_detector), finish (finish).
 """
 import os
 import sys
 import time
 
 from afa.integration import compat
-from afa.runs import layout
-from afa.runs.reference import stopped_by_alarm
+from afa.runs import layout, segments
+from afa.runs.folder import RunFolder, claim
 from afa.runs.spec import config_hash
-from afa.hooks.continuation import ContinueLater
-from afa.training import inputs, job_limit, segments, setup, signals
-from afa.training.checkpoints import numbered_checkpoints
-from afa.training.run_folder import prepare_run_folder, remove_partial_saves, resume_point
-from afa.utils import atomic, hashing, provenance
+from afa.training import inputs, setup
+from afa.training.alarm.reference import hook_config as alarm_hook_config
+from afa.training.continuation import job_limit, signals
+from afa.training.continuation.hook import ContinueLater
+from afa.utils import provenance
 from afa.utils.errors import AfaError
+
+
+def _say(line):
+    print(line, file=sys.stderr, flush=True)
 
 
 def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
           max_imgs_per_gpu=None, max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
     when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
-    ``alarm``: the early alarm's options (reference, offset, stop; afa/runs/reference.py); ``max_imgs_per_gpu``:
-    the cap of the batch layout (afa/planning/batch.py)."""
+    ``alarm``: the early alarm's options (reference, offset, stop; afa/training/alarm/reference.py);
+    ``max_imgs_per_gpu``: the cap of the batch plan (afa/planning/batch.py)."""
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
-        job_limit.warn_before_end(stop_before_limit, say=lambda line: print(line, file=sys.stderr, flush=True))
+        job_limit.warn_before_end(stop_before_limit, say=_say)
     cfg = spec.build_config()
     options = (alarm, max_imgs_per_gpu, max_segments)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
-    with prepare_run_folder(spec, cfg, retrain):
+    with claim(spec, cfg, retrain):
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)
 
 
 def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_imgs_per_gpu=None,
          max_segments=segments.DEFAULT_MAX_SEGMENTS):
-    done_path = layout.done_path(cfg.work_dir)
-    if os.path.exists(done_path):
-        print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, done_path), flush=True)
-        return done_path
+    folder = RunFolder(cfg.work_dir)
+    if folder.is_trained():
+        print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, folder.done_path), flush=True)
+        return folder.done_path
     inputs.check_inputs(cfg, spec.scale)
-    remove_partial_saves(cfg.work_dir)
-    where = _process_layout(spec, cfg, gpus, launcher)
-    batch = setup.batch_layout(spec, where, max_imgs_per_gpu)
+    if int(os.environ.get('RANK', '0')) == 0:
+        folder.remove_partial_saves(say=lambda line: print(line, flush=True))
+    where = join_process_group(spec, cfg, gpus, launcher)
+    batch = setup.batch_plan(spec, where, max_imgs_per_gpu)
 
     import afa
     afa.register_modules()
@@ -61,76 +65,58 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     from mmdet.apis import set_random_seed
 
     set_random_seed(spec.seed, deterministic=deterministic)
-    resume_from = resume_point(cfg.work_dir, say=lambda line: print(line, file=sys.stderr, flush=True))
+    resume_from = folder.resume_point(say=_say)
     setup.training_config(cfg, spec, where, resume_from, batch)
     validate = setup.should_validate(spec, validate)
     setup.validation_config(cfg, validate)
-    alarm_hook = _alarm_hook(spec, alarm or {}, where.rank == 0) if validate else None
+    alarm_hook = alarm_hook_config(spec, alarm or {}, where.rank == 0) if validate else None
     if alarm_hook:
         cfg.custom_hooks = list(cfg.custom_hooks) + [alarm_hook]
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
-        atomic.write_text(os.path.join(cfg.work_dir, layout.CONFIG_FILE), cfg.pretty_text)
-        atomic.write_json(os.path.join(cfg.work_dir, layout.RUN_FILE),
-                          setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch))
+        folder.write_config(cfg.pretty_text)
+        folder.write_run_record(setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch))
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
     logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,
                 batch.describe('GPU' if where.use_cuda else 'process'), batch.effective_batch)
     if where.rank == 0:
-        number = segments.begin(cfg.work_dir, spec.run_id, cfg.resume_from, max_segments)
+        number = folder.begin_segment(spec.run_id, cfg.resume_from, max_segments)
         logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
     try:
         _fit(cfg, spec, where, validate, timestamp)
     except ContinueLater as stop:
         if where.rank == 0:
-            segments.end(cfg.work_dir, 'continue', signal=stop.signal_name, checkpoint=os.path.basename(
-                stop.checkpoint), epoch=stop.epoch, iteration=stop.inner_iter)
+            folder.end_segment('continue', signal=stop.signal_name, checkpoint=os.path.basename(stop.checkpoint),
+                               epoch=stop.epoch, iteration=stop.inner_iter)
             logger.info('afa: %s; run the same command to continue (exit %d)', stop, layout.CONTINUE_EXIT_CODE)
         raise
     except BaseException as e:
         if where.rank == 0:
-            segments.end(cfg.work_dir, 'failed', error=type(e).__name__)
+            folder.end_segment('failed', error=type(e).__name__)
         raise
-    stopped = alarm_hook and stopped_by_alarm(cfg.work_dir)
+    stopped = alarm_hook and folder.stopped_by_alarm()
     if stopped:
         if where.rank == 0:
-            segments.end(cfg.work_dir, 'failed', error='early alarm')
+            folder.end_segment('failed', error='early alarm')
         raise AfaError('%s stopped by the early alarm (--alarm-stop): %s. Its checkpoints are kept in %s: '
                        '`afa train` again resumes it (without --alarm-stop to go on regardless)'
                        % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
-        segments.end(cfg.work_dir, 'finished')
-        finish(cfg, spec, done_path, batch.as_record(where.device))
-    return done_path
+        folder.end_segment('finished')
+        finish(cfg, spec, folder, batch.as_record(where.device))
+    return folder.done_path
 
 
-# After mmdet's evaluation hook (LOW, 70), which puts the epoch's AP in the log buffer, and before the logger hooks
-# (VERY_LOW, 90), the last of which clears it.
-ALARM_PRIORITY = 80
-
-
-def _alarm_hook(spec, alarm, say=True):
-    """The early alarm's hook for this run (None without a reference), after saying which reference and why."""
-    from afa.runs import reference, zoo
-    ref, why = reference.resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
-    if say:
-        print('afa train: early alarm: %s' % why, flush=True)
-    if ref is None:
-        return None
-    return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),
-                priority=ALARM_PRIORITY)
-
-
-def _process_layout(spec, cfg, gpus, launcher):
+def join_process_group(spec, cfg, gpus, launcher):
     """This process's device, rank and world size (joining the process group when launched distributed)."""
     import torch
     use_cuda = torch.cuda.is_available() and gpus > 0
     if spec.precision != 'fp32' and not use_cuda:
         raise AfaError('precision %r needs a CUDA GPU; on CPU use --precision fp32' % spec.precision)
     if launcher == 'none':
-        return setup.Layout(use_cuda)
+        return setup.ProcessGroup(use_cuda)
     from mmcv.runner import get_dist_info, init_dist
     if use_cuda:
         init_dist(launcher, **cfg.get('dist_params', {}))
@@ -139,7 +125,7 @@ def _process_layout(spec, cfg, gpus, launcher):
         dist.init_process_group(backend='gloo')
     rank, world_size = get_dist_info()
     per_node = int(os.environ.get('LOCAL_WORLD_SIZE', world_size))
-    return setup.Layout(use_cuda, distributed=True, rank=rank, world_size=world_size,
+    return setup.ProcessGroup(use_cuda, distributed=True, rank=rank, world_size=world_size,
                         nodes=max(1, world_size // max(1, per_node)))
 
 
@@ -167,31 +153,25 @@ def _fit(cfg, spec, where, validate, timestamp):
                        meta=meta)
 
 
-def _time_against_estimate(work_dir):
+def time_against_estimate(folder):
     """The run's segments and training time and, where `afa plan --probe` left an estimate, the two compared."""
-    import json
     from afa.planning import cost
-    record = segments.summary(work_dir)
-    path = layout.estimate_path(work_dir)
-    if os.path.exists(path):
-        with open(path) as f:
-            estimate = json.load(f)
+    record = segments.summary(folder.path)
+    estimate = folder.estimate()
+    if estimate is not None:
         record['time_vs_estimate'] = dict(cost.compare(estimate['wall_h'], record['train_seconds'] / 3600.0),
                                           estimated_on=estimate.get('probe', {}).get('device'))
     return record
 
 
-def finish(cfg, spec, done_path, batch_record=None):
-    """Write train_done.json (the final checkpoint and its sha256, the batch layout of the start that finished
+def finish(cfg, spec, folder, batch_record=None):
+    """Write train_done.json (the final checkpoint and its sha256, the batch plan of the start that finished
     it): the marker that the run is trained."""
-    numbered = numbered_checkpoints(cfg.work_dir)
+    numbered = folder.checkpoints()
     final = numbered[0][1] if numbered else None
-    expected = 'epoch_%d.pth' % cfg.runner.max_epochs
+    expected = layout.epoch_checkpoint(cfg.runner.max_epochs)
     if final is None or os.path.basename(final) != expected:
-        raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, cfg.work_dir))
-    atomic.write_json(done_path, dict(
-        run_id=spec.run_id, scale=spec.scale, seed=spec.seed, checkpoint=final,
-        checkpoint_sha256=hashing.sha256_file(final), config_sha256=config_hash(cfg), provenance=provenance.record(),
-        batch=spec.batch, recipe_batch=spec.batch == spec.recipe_batch, **dict(batch_record or {},
-                                                                                **_time_against_estimate(cfg.work_dir))))
+        raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, folder.path))
+    folder.write_done(spec.run_id, spec.scale, spec.seed, final, config_hash(cfg), provenance.record(), spec.batch,
+                      spec.batch == spec.recipe_batch, dict(batch_record or {}, **time_against_estimate(folder)))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -45,8 +45,9 @@ def test_plan_probe_prints_the_cost_of_two_rows_from_a_measurement(synthetic_roo
 def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     from afa.planning import estimates
     from afa.runs import layout
-    from afa.training import segments
-    from afa.training.train import _time_against_estimate
+    from afa.runs import segments
+    from afa.runs.folder import RunFolder
+    from afa.training.train import time_against_estimate
     probed = dict(device='cpu', train_s_per_iter=0.5, infer_s_per_img=0.1)
     rows = [cost.with_cost(dict(run_id=run, iters_per_epoch=3600, max_epochs=1, processes=1), probed)
             for run in ('r1', 'r2')]
@@ -61,7 +62,7 @@ def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     records[0].update(started='2026-01-01T00:00:00+0000', ended='2026-01-01T00:45:00+0000', outcome='finished')
     with open(layout.segments_path(folder), 'w') as f:
         json.dump(records, f)
-    record = _time_against_estimate(folder)
+    record = time_against_estimate(RunFolder(folder))
     assert record['segments'] == 1 and record['train_seconds'] == 2700
     assert record['time_vs_estimate']['estimated_wall_h'] == 0.5 and record['time_vs_estimate']['ratio'] == 1.5
     assert record['time_vs_estimate']['estimated_on'] == 'cpu'

@@ -22,7 +22,7 @@ TORCH_19 = {'torch': '1.9.0', 'mmcv': '1.3.11', 'mmdet': '2.16.0'}
 
 def metrics(run_id, box, mask=None, scale='paper', versions=None, n_images=5000, trained_on=None):
     """The metrics file `afa test` writes for ``run_id``, with the given box (and mask) numbers: a dict of
-    pycocotools' 12 numbers, or an AP alone (the others derived from it); ``trained_on``: a BatchLayout."""
+    pycocotools' 12 numbers, or an AP alone (the others derived from it); ``trained_on``: a BatchPlan."""
     run = layout.parse_run_id(run_id)
     spec = RunSpec(run.target, zoo=ZOO, scale=scale, precision=run.precision, seed=run.seed, batch=run.batch)
     assert spec.run_id == run_id

@@ -34,7 +34,7 @@ def test_apex_hook_builds_from_the_config_through_mmcvs_registry():
     pytest.importorskip('mmcv')
     from mmcv.runner import HOOKS
     from mmcv.utils import build_from_cfg
-    import afa.hooks  # noqa: F401
+    import afa.training.hooks  # noqa: F401
     hook = build_from_cfg(dict(type='ApexOptimizerHook', opt_level='O1', grad_clip=None), HOOKS)
     assert type(hook).__name__ == 'ApexOptimizerHook' and hook.opt_level == 'O1'
 
@@ -86,7 +86,7 @@ def run_hook_in_a_real_runner(tmp_path, iterations=3):
     import torch
     from mmcv.parallel import MMDataParallel
     from mmcv.runner import EpochBasedRunner
-    from afa.hooks.apex_optimizer import ApexOptimizerHook
+    from afa.training.hooks.apex_optimizer import ApexOptimizerHook
 
     class Tiny(torch.nn.Module):
         def __init__(self):

@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 import torch
 
-from afa.hooks.continuation import check_world_size, gather_random_states, random_state_of
+from afa.training.continuation.hook import check_world_size, gather_random_states, random_state_of
 from afa.runs import layout
-from afa.training import rng, segments
-from afa.training.checkpoints import numbered_checkpoints, progress
-from afa.training.resumable_loader import ContinuableSampler
+from afa.runs import segments
+from afa.training.continuation import rng
+from afa.runs.checkpoints import numbered_checkpoints, progress
+from afa.training.continuation.resumable_loader import ContinuableSampler
 from afa.utils.errors import AfaError
 
 ROW = 'cmrcn_r50_msca_adp_1x'

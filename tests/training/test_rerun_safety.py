@@ -18,9 +18,9 @@ import time
 import pytest
 
 from afa.utils import atomic
-from afa.training import fingerprint
+from afa.runs import fingerprint
 from afa.runs import layout
-from afa.training.checkpoints import checkpoint_problem, find_resumable_checkpoint
+from afa.runs.checkpoints import checkpoint_problem, find_resumable_checkpoint
 from afa.cli import main
 from afa.utils.errors import AfaError
 from afa.runs.runlock import RunLock
@@ -73,7 +73,7 @@ RUNNER_SCRIPT = textwrap.dedent('''
     from mmcv.runner import EpochBasedRunner
     import afa
     afa.register_modules()
-    from afa.hooks import AtomicCheckpointHook
+    from afa.training.hooks import AtomicCheckpointHook
 
     class Model(torch.nn.Module):
         def __init__(self, n):
@@ -129,7 +129,7 @@ def test_sigkill_during_a_checkpoint_save_leaves_no_file_under_its_final_name(tm
     final = os.path.join(work_dir, 'epoch_1.pth')
     assert not os.path.exists(final) or checkpoint_problem(final) is None
     assert find_resumable_checkpoint(work_dir) == (None, [])
-    from afa.hooks.atomic_checkpoint import remove_stale_staging
+    from afa.runs.checkpoints import remove_stale_staging
     leftovers = [n for n in os.listdir(work_dir) if n.startswith('.afa-saving-')]
     assert remove_stale_staging(work_dir) == leftovers and os.listdir(work_dir) in ([], ['epoch_1.pth'])
 
@@ -202,23 +202,23 @@ def smoke_spec(synthetic_root, runs_root, **kwargs):
 
 
 def test_a_partly_trained_run_with_another_config_is_refused_then_moved_aside(synthetic_root, tmp_path):
-    from afa.training.run_folder import prepare_run_folder
+    from afa.runs.folder import claim
     runs = str(tmp_path)
     first = smoke_spec(synthetic_root, runs)
-    prepare_run_folder(first, first.build_config()).release()
+    claim(first, first.build_config()).release()
     save_checkpoint(os.path.join(first.work_dir, 'epoch_1.pth'), 1)  # partly trained
     again = smoke_spec(synthetic_root, runs)
-    prepare_run_folder(again, again.build_config()).release()  # the same config resumes
+    claim(again, again.build_config()).release()  # the same config resumes
     other = smoke_spec(synthetic_root, runs, smoke_epochs=3, cfg_options={'optimizer.lr': 0.5})
     with pytest.raises(AfaError) as refused:
-        prepare_run_folder(other, other.build_config())
+        claim(other, other.build_config())
     message = str(refused.value)
     assert 'runner.max_epochs: 2 -> 3' in message and 'optimizer.lr:' in message and '--retrain' in message
-    prepare_run_folder(other, other.build_config(), retrain=True).release()
+    claim(other, other.build_config(), retrain=True).release()
     (moved,) = os.listdir(os.path.join(runs, 'smoke', layout.REPLACED_DIR))
     assert os.path.exists(os.path.join(runs, 'smoke', layout.REPLACED_DIR, moved, 'epoch_1.pth'))
     assert not fingerprint.has_training(other.work_dir)
-    prepare_run_folder(other, other.build_config()).release()  # the new run is now this config's
+    claim(other, other.build_config()).release()  # the new run is now this config's
 
 
 def test_data_root_and_workers_do_not_change_the_fingerprint(synthetic_root, tmp_path):

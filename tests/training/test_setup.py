@@ -13,7 +13,7 @@ def _config(tmp_path, synthetic_root, seed=0):
 def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_path, synthetic_root):
     spec, cfg = _config(tmp_path, synthetic_root, seed=3)
     hooks_before = list(cfg.get('custom_hooks', []))
-    setup.training_config(cfg, spec, setup.Layout(use_cuda=False), resume_from='/x/epoch_1.pth')
+    setup.training_config(cfg, spec, setup.ProcessGroup(use_cuda=False), resume_from='/x/epoch_1.pth')
     assert cfg.device == 'cpu' and cfg.gpu_ids == [0] and cfg.seed == 3
     assert cfg.resume_from == '/x/epoch_1.pth'
     added = ['NanLossGuardHook', 'ThroughputHook', 'ContinuationHook']
@@ -32,7 +32,7 @@ def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_pat
 
 def test_distributed_layout_uses_every_rank(tmp_path, synthetic_root):
     spec, cfg = _config(tmp_path, synthetic_root)
-    where = setup.Layout(use_cuda=True, distributed=True, rank=1, world_size=4)
+    where = setup.ProcessGroup(use_cuda=True, distributed=True, rank=1, world_size=4)
     setup.training_config(cfg, spec, where)
     assert cfg.gpu_ids == [0, 1, 2, 3] and cfg.device == 'cuda' and where.gpus == 4
     record = setup.run_record(cfg, spec, where, deterministic=True, fixes=[], provenance={})
@@ -47,10 +47,10 @@ def test_validation_default_follows_the_scale(tmp_path, synthetic_root):
 
 
 def _with_layout(tmp_path, synthetic_root, precision_cfg, imgs, accumulation):
-    from afa.planning.batch import BatchLayout
+    from afa.planning.batch import BatchPlan
     spec, cfg = _config(tmp_path, synthetic_root)
     cfg.merge_from_dict(precision_cfg)
-    setup.training_config(cfg, spec, setup.Layout(use_cuda=False), batch=BatchLayout(1, 1, imgs, accumulation))
+    setup.training_config(cfg, spec, setup.ProcessGroup(use_cuda=False), batch=BatchPlan(1, 1, imgs, accumulation))
     return cfg
 
 
@@ -77,8 +77,8 @@ def test_accumulation_keeps_clipping_and_precision(tmp_path, synthetic_root):
 def test_run_record_carries_the_batch_layout(tmp_path, synthetic_root):
     from afa.planning.batch import RECORD_FIELDS, split
     spec, cfg = _config(tmp_path, synthetic_root)
-    where = setup.Layout(use_cuda=False, distributed=True, world_size=2)
-    batch = setup.batch_layout(spec, where)
+    where = setup.ProcessGroup(use_cuda=False, distributed=True, world_size=2)
+    batch = setup.batch_plan(spec, where)
     assert batch == split(2, 2)
     record = setup.run_record(cfg, spec, where, deterministic=False, fixes=[], provenance={}, batch=batch)
     assert {k: record[k] for k in RECORD_FIELDS} == dict(nodes=1, gpus_per_node=0, processes=2, imgs_per_gpu=1,

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from afa.runs import zoo as zoo_mod
-from afa.training import segments
+from afa.runs import segments
 from afa.data.pretrained import files_for_backbone
 from conftest import copy_checkout
 

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from afa.runs import layout
-from afa.training import segments
+from afa.runs import segments
 from conftest import copy_checkout
 from test_slurm import _jobs_by_comment, _last_job_id, _scontrol, _start_snakemake, _stop
 from test_slurm import slurm_cluster  # noqa: F401 (the session's cluster fixture)

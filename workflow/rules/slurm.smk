@@ -60,7 +60,7 @@ def slurm_resources(partition, **extra):
 # Jobs that fit the limit. A training job asks for the smaller of its estimate and the partition's time limit
 # (sinfo) or config slurm.max_runtime; a run longer than that continues in several segments of one job: the
 # trainer checkpoints slurm.stop_margin_s before the limit and requeues its job (scontrol requeue: same job id,
-# so Snakemake sees one job pending or running, never a failed one; afa/training/job_limit.py says why not
+# so Snakemake sees one job pending or running, never a failed one; afa/training/continuation/job_limit.py says why not
 # sbatch --signal). --requeue makes the job requeueable where the cluster's default (JobRequeue) says no;
 # --open-mode=append keeps every segment in the job's log.
 STOP_MARGIN_S = int(SLURM.get("stop_margin_s") or 600)

@@ -13,7 +13,7 @@ import os
 
 from afa.runs import layout
 from afa.utils.atomic import write_json
-from afa.training.checkpoints import numbered_checkpoints
+from afa.runs.checkpoints import numbered_checkpoints
 from afa.utils.errors import AfaError
 
 VOLATILE = ('work_dir', 'resume_from', 'gpu_ids', 'device', 'data.workers_per_gpu', 'log_config', 'log_level')
@@ -65,13 +65,13 @@ def differences(old, new, limit=6):
     return lines
 
 
-def has_training(work_dir):
+def has_training(run_folder):
     """True once a run folder holds a checkpoint or the finished marker."""
-    return os.path.exists(layout.done_path(work_dir)) or bool(numbered_checkpoints(work_dir))
+    return os.path.exists(layout.done_path(run_folder)) or bool(numbered_checkpoints(run_folder))
 
 
-def read(work_dir):
-    path = layout.fingerprint_path(work_dir)
+def read(run_folder):
+    path = layout.fingerprint_path(run_folder)
     try:
         with open(path) as f:
             return json.load(f)
@@ -82,27 +82,27 @@ def read(work_dir):
                        % (path, e)) from None
 
 
-def move_aside(work_dir):
+def move_aside(run_folder):
     """Move a run folder to RUNS/SCALE/.replaced/RUN-TIMESTAMP (never deleted); returns the new path."""
-    target = layout.replaced_path(work_dir, datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
+    target = layout.replaced_path(run_folder, datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.rename(work_dir, target)
+    os.rename(run_folder, target)
     return target
 
 
-def check(work_dir, fingerprint, run_id):
+def check(run_folder, fingerprint, run_id):
     """Refuse a run folder trained under another config; record the fingerprint of a new run."""
-    if not has_training(work_dir):
-        write_json(layout.fingerprint_path(work_dir), fingerprint)
+    if not has_training(run_folder):
+        write_json(layout.fingerprint_path(run_folder), fingerprint)
         return
-    previous = read(work_dir)
+    previous = read(run_folder)
     if previous is None:  # trained before fingerprints were recorded: adopt the current config
-        write_json(layout.fingerprint_path(work_dir), fingerprint)
+        write_json(layout.fingerprint_path(run_folder), fingerprint)
         return
     if previous.get('sha256') == fingerprint['sha256']:
         return
     diff = differences(previous.get('config', {}), fingerprint['config'])
     raise AfaError('%s was trained with another config than the one now asked for (%s); to keep both, start a '
                    'separate run (another --seed or --runs-root); to replace it, add --retrain (the old run is '
-                   'moved to %s, never deleted)' % (work_dir, '; '.join(diff) or 'same keys, other values',
-                                                    os.path.join(os.path.dirname(work_dir), layout.REPLACED_DIR)))
+                   'moved to %s, never deleted)' % (run_folder, '; '.join(diff) or 'same keys, other values',
+                                                    os.path.join(os.path.dirname(run_folder), layout.REPLACED_DIR)))

@@ -1,7 +1,7 @@
 """The job segments of a run: one record per start of `afa train` on the run folder, and their bound.
 
 A run that a scheduler's time limit or preemption cuts into pieces continues in a new segment each time
-(afa/hooks/continuation.py). ``segments.json`` in the run folder says when each one started and ended, in which
+(afa/training/continuation/hook.py). ``segments.json`` in the run folder says when each one started and ended, in which
 SLURM job, from which checkpoint and why it ended, so the pieces of a long run can be audited; the number of
 segments is bounded so that a run that can never finish (a time limit shorter than one checkpoint interval, a
 node that always fails) stops being resubmitted.
@@ -17,12 +17,24 @@ from afa.utils.errors import AfaError
 DEFAULT_MAX_SEGMENTS = 20  # a 3x paper run cut at 24 h takes 7; the rest is room for preemptions
 
 
-def read(run_folder):
+def read(run_folder, strict=True):
+    """The segment records, [] when there are none. An unreadable file: an AfaError naming it with ``strict``
+    (a new segment must not overwrite it), else [] (a status line)."""
     path = layout.segments_path(run_folder)
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            records = json.load(f)
+    except (OSError, ValueError) as e:
+        if not strict:
+            return []
+        raise AfaError('%s is unreadable (%s); move it away to start the segment count anew' % (path, e)) from None
+    if not isinstance(records, list):
+        if not strict:
+            return []
+        raise AfaError('%s is not a list of segment records; move it away to start the segment count anew' % path)
+    return records
 
 
 def _now():
@@ -34,7 +46,7 @@ def _job():
     job_id = os.environ.get('SLURM_JOB_ID')
     if not job_id:
         return {}
-    from afa.training.job_limit import job_restarts
+    from afa.utils.slurm import job_restarts
     restarts = os.environ.get('SLURM_RESTART_COUNT')
     restarts = int(restarts) if restarts else job_restarts(job_id)
     return dict(slurm_job_id=job_id, slurm_restart_count=restarts)

@@ -15,7 +15,7 @@ The sampler yields keys ``(epoch, position, index)``; the dataset wrapper turns 
 """
 import numpy as np
 
-from afa.training import rng
+from afa.training.continuation import rng
 
 _MIX = 1000003  # a prime: (seed, epoch, rank, position) -> one 32-bit seed with no collisions at these sizes
 

@@ -1,5 +1,5 @@
-"""The early alarm: after each validation, compare the epoch's box AP with a reference curve (afa/runs/reference.py)
-and say so in the training log the moment the run falls outside the band, days before its final AP is read.
+"""The early alarm: after each validation, compare the epoch's box AP with a reference curve (reference.py beside
+it) and say so in the training log the moment the run falls outside the band, days before its final AP is read.
 
 The verdicts go to RUN/alarm.json (read by `afa status` and `afa tables`). With ``stop=True`` the run stops cleanly
 after the epoch that fell outside: its checkpoint is written (the checkpoint hook runs first), the runner ends
@@ -9,8 +9,9 @@ import time
 
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
-from afa.runs import layout, reference as reference_mod, training_log
-from afa.utils import atomic
+from afa.runs import training_log
+from afa.runs.folder import RunFolder
+from afa.training.alarm import reference as reference_mod
 
 AP_KEY = 'bbox_mAP'  # what mmdet's evaluation hook puts in the log buffer, in [0, 1]
 
@@ -27,7 +28,7 @@ class ApAlarmHook(Hook):
     def before_run(self, runner):
         if get_dist_info()[0] != 0:
             return
-        previous = reference_mod.read_alarm(runner.work_dir) or {}
+        previous = RunFolder(runner.work_dir).alarm() or {}
         if previous.get('reference') != self.reference['source']:
             previous = {}  # another reference: its earlier verdicts no longer apply
         self.record = dict(reference=self.reference['source'], offset=self.reference['offset'],
@@ -35,7 +36,7 @@ class ApAlarmHook(Hook):
                            band=dict(first=reference_mod.FIRST_BAND, final=reference_mod.FINAL_BAND),
                            checks=previous.get('checks', []), outside=previous.get('outside', False),
                            epoch=previous.get('epoch'), message=previous.get('message'))
-        atomic.write_json(layout.alarm_path(runner.work_dir), self.record)
+        RunFolder(runner.work_dir).write_alarm(self.record)
         runner.logger.info('afa alarm: comparing box AP per epoch with %s (band %.1f AP at epoch 1 to %.1f at the '
                            'last%s)', self.reference['source'], reference_mod.FIRST_BAND, reference_mod.FINAL_BAND,
                            ', from below only' if self.reference['lower_only'] else '')
@@ -74,7 +75,7 @@ class ApAlarmHook(Hook):
         else:
             runner.logger.info('afa alarm: epoch %d box AP %.1f within %.1f +- %.1f of %s', epoch, verdict['ap'],
                                verdict['expected'], verdict['band'], self.reference['source'])
-        atomic.write_json(layout.alarm_path(runner.work_dir), self.record)
+        RunFolder(runner.work_dir).write_alarm(self.record)
         return self.record['stopped']
 
 

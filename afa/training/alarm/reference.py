@@ -1,4 +1,4 @@
-"""The reference curve of the early alarm (afa/hooks/ap_alarm.py): which box-AP-per-epoch curve a run is compared
+"""The reference curve of the early alarm (afa/training/alarm/hook.py): which box-AP-per-epoch curve a run is compared
 with, and how far from it a run may be before the alarm fires.
 
 Which reference (``afa train --reference``; the default, ``auto``, is explained in the README):
@@ -17,7 +17,6 @@ reruns. The band is FINAL_BAND at the last epoch, 2.5 times the largest reported
 another stack and GPU count), widening linearly to FIRST_BAND at the first epoch.
 """
 import collections
-import json
 import os
 
 from afa.runs import layout, training_log
@@ -118,17 +117,19 @@ def _from_run(run_id, spec, offset, lower_only):
     return Reference('run:%s' % run_id, curve, offset, lower_only, folder), why
 
 
-def read_alarm(run_folder):
-    """The run's alarm record (None when it has none)."""
-    try:
-        with open(layout.alarm_path(run_folder)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+# After mmdet's evaluation hook (LOW, 70), which puts the epoch's AP in the log buffer, and before the logger hooks
+# (VERY_LOW, 90), the last of which clears it.
+ALARM_PRIORITY = 80
+
+
+def hook_config(spec, alarm, say=True):
+    """The early alarm's hook config for this run (None without a reference), after saying which reference and
+    why. ``alarm``: `afa train`'s options (reference, offset, stop)."""
+    from afa.runs import zoo
+    ref, why = resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
+    if say:
+        print('afa train: early alarm: %s' % why, flush=True)
+    if ref is None:
         return None
-
-
-def stopped_by_alarm(run_folder):
-    """The alarm's message when it stopped this run's last start, else None."""
-    record = read_alarm(run_folder) or {}
-    return record.get('message') if record.get('stopped') else None
-
+    return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),
+                priority=ALARM_PRIORITY)

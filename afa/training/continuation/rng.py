@@ -37,7 +37,7 @@ def restore(state):
 class seeded(object):
     """Within the block, every generator is seeded with ``seed``; on leaving it, the states before are back.
 
-    The data pipeline draws its augmentation inside it, seeded per sample (afa/training/resumable_loader.py): the
+    The data pipeline draws its augmentation inside it, seeded per sample (resumable_loader.py beside it): the
     same sample gets the same augmentation whichever worker loads it and whether or not the run was continued,
     and the training process's own random stream is left untouched."""
 

@@ -5,7 +5,7 @@ Snakemake process, and a signal to the job's steps reaches that Python process t
 SIGUSR2 is to die (Snakemake handles SIGTERM only), which ends the step and kills the trainer mid-save;
 ``--signal=B:...`` reaches only the batch shell, which dies the same way. So the trainer reads the job's end
 time from the scheduler (``scontrol show job``) and sends itself SIGUSR2 a margin before it: the same route
-as a scheduler's warning (afa/training/signals.py), with nothing in between that can be killed by it.
+as a scheduler's warning (afa/training/continuation/signals.py), with nothing in between that can be killed by it.
 
 After the continuation checkpoint, ``requeue()`` asks SLURM to put the job back in the queue under the same job
 id (``scontrol requeue``): Snakemake keeps seeing one job, pending or running, never a failed one. Not when the
@@ -13,42 +13,12 @@ job was cancelled: scancel sends the same SIGTERM as a preemption, and SLURM acc
 cancelled job that is still completing, so without this check a user's scancel restarted the training (measured
 on slurm 22.05). The state tells them apart: a cancelled job is CANCELLED when its SIGTERM arrives.
 """
-import datetime
-import os
-import re
 import subprocess
 import threading
 import time
 
-from afa.training import signals
-
-
-def slurm_job_id():
-    return os.environ.get('SLURM_JOB_ID') or None
-
-
-def _show_job(job_id):
-    try:
-        return subprocess.run(['scontrol', 'show', 'job', '-o', str(job_id)], capture_output=True, text=True,
-                              timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ''
-
-
-def job_restarts(job_id):
-    """How many times SLURM restarted (requeued) the job, or None. Read from the scheduler: the executor plugin's
-    job step does not pass SLURM_RESTART_COUNT on."""
-    match = re.search(r'\bRestarts=(\d+)', _show_job(job_id))
-    return int(match.group(1)) if match else None
-
-
-def job_end_time(job_id):
-    """The job's EndTime (seconds since the epoch) as the scheduler reports it, or None."""
-    out = _show_job(job_id)
-    match = re.search(r'\bEndTime=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)', out)
-    if not match:
-        return None
-    return time.mktime(datetime.datetime.strptime(match.group(1), '%Y-%m-%dT%H:%M:%S').timetuple())
+from afa.training.continuation import signals
+from afa.utils.slurm import job_end_time, job_state, slurm_job_id
 
 
 def warn_before_end(margin_s, say=print):
@@ -66,12 +36,6 @@ def warn_before_end(margin_s, say=print):
         % (job, time.strftime('%H:%M:%S', time.localtime(end)), time.strftime('%H:%M:%S', time.localtime(when)),
            margin_s))
     return when
-
-
-def job_state(job_id):
-    """The job's JobState (RUNNING, CANCELLED, PREEMPTED, ...) as the scheduler reports it, or None."""
-    match = re.search(r'\bJobState=(\w+)', _show_job(job_id))
-    return match.group(1) if match else None
 
 
 def requeue(say=print):

@@ -16,8 +16,8 @@ import math
 
 from mmcv.runner import HOOKS, OptimizerHook
 
-from afa.hooks.apex_optimizer import ApexOptimizerHook, _amp
-from afa.hooks.nan_guard import NonFiniteLossError
+from afa.training.hooks.apex_optimizer import ApexOptimizerHook, _amp
+from afa.training.hooks.nan_guard import NonFiniteLossError
 
 try:  # mmcv's native-AMP hook (torch >= 1.6: both stacks)
     from mmcv.runner import Fp16OptimizerHook

@@ -7,7 +7,8 @@ import os
 import shutil
 
 from afa.data.download import download
-from afa.runs import layout, reference
+from afa.runs import layout
+from afa.training.alarm import reference
 from afa.runs import zoo as zoo_mod
 from afa.utils.errors import AfaError
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 import afa  # noqa: F401  (registers the hooks)
-from afa.hooks.accumulation import at_accumulation_boundary
+from afa.training.hooks.accumulation import at_accumulation_boundary
 
 IMAGES = 8            # per epoch
 BATCH = 4             # images per optimizer step
@@ -149,7 +149,7 @@ def test_iteration_checkpoints_wait_for_the_groups_optimizer_step(tmp_path):
     """The hook's timing (its save itself is tested in tests/training): an iteration checkpoint due inside a
     group is written after the group's optimizer step, never with half a gradient pending."""
     from mmcv.runner import HOOKS
-    from afa.hooks.atomic_checkpoint import AtomicCheckpointHook
+    from afa.training.hooks.atomic_checkpoint import AtomicCheckpointHook
     saves = []
 
     @HOOKS.register_module(force=True)
@@ -165,7 +165,7 @@ def test_iteration_checkpoints_wait_for_the_groups_optimizer_step(tmp_path):
 def test_a_non_finite_accumulated_gradient_stops_before_the_step(tmp_path):
     """A NaN in the first micro-batch of a group is found on the accumulated gradient at the group's end (its
     second micro-batch), and the run stops there without an optimizer step."""
-    from afa.hooks.nan_guard import NonFiniteLossError
+    from afa.training.hooks.nan_guard import NonFiniteLossError
     x, y = _data()
     x[0, 0] = float('nan')
     micro = [(x[i:i + 1], y[i:i + 1]) for i in range(IMAGES)]

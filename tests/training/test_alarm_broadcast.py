@@ -8,7 +8,7 @@ import pytest
 
 def _rank(rank, init_file, flags, results):
     import torch.distributed as dist
-    from afa.hooks.ap_alarm import _broadcast_flag
+    from afa.training.alarm.hook import _broadcast_flag
     dist.init_process_group('gloo', init_method='file://' + init_file, rank=rank, world_size=2)
     try:
         results[rank] = _broadcast_flag(flags[rank])
@@ -37,5 +37,5 @@ def test_rank_zeros_decision_is_every_ranks(tmp_path):
 
 
 def test_without_a_process_group_the_flag_is_returned():
-    from afa.hooks.ap_alarm import _broadcast_flag
+    from afa.training.alarm.hook import _broadcast_flag
     assert _broadcast_flag(True) is True and _broadcast_flag(False) is False

@@ -1,12 +1,12 @@
 """Requests to stop and continue later: the signals a scheduler sends before it ends a job.
 
 SIGUSR2 is the advance warning: the trainer sends it to itself a margin before the SLURM job's EndTime
-(afa/training/job_limit.py), not through ``sbatch --signal``, which would also reach the nested Snakemake step
-and kill it (docs/clusters.md). SIGUSR2 rather than SIGUSR1 (submitit's choice: NCCL may install its own
+(afa/training/continuation/job_limit.py), not through ``sbatch --signal``, which would also reach the nested
+Snakemake step and kill it (docs/clusters.md). SIGUSR2 rather than SIGUSR1 (submitit's choice: NCCL may install its own
 SIGUSR1 handler, Lightning's default). SIGTERM is what SLURM sends on preemption, scancel and at the time
 limit, followed by SIGKILL after the grace period (KillWait, 30 s by default). Either one only sets a flag
 here: the training loop finishes the iteration (or accumulation) in progress, writes an iteration checkpoint
-and exits with ``layout.CONTINUE_EXIT_CODE`` (afa/hooks/continuation.py). A second SIGTERM while the
+and exits with ``layout.CONTINUE_EXIT_CODE`` (afa/training/continuation/hook.py). A second SIGTERM while the
 checkpoint is being written is ignored: the save is atomic, and SIGKILL still ends everything.
 """
 import os
@@ -47,7 +47,7 @@ def drill_iterations():
 
 
 def send_warning():
-    """The warning before a job's end, sent to oneself (afa/training/job_limit.py)."""
+    """The warning before a job's end, sent to oneself (afa/training/continuation/job_limit.py)."""
     os.kill(os.getpid(), signal.SIGUSR2)
 
 

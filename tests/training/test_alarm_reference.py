@@ -1,5 +1,5 @@
-"""The early alarm's reference curve and band (afa/runs/reference.py), and `afa reference fetch` against a loopback
-HTTP server serving a log made here in mmdetection's format."""
+"""The early alarm's reference curve and band (afa/training/alarm/reference.py), and `afa reference fetch` against a
+loopback HTTP server serving a log made here in mmdetection's format."""
 import json
 import os
 import shutil
@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from afa.runs import layout, reference
+from afa.runs import layout
+from afa.training.alarm import reference
 from afa.runs import zoo as zoo_mod
 from afa.runs.spec import RunSpec
 from conftest import FIXTURES

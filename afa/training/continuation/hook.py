@@ -4,10 +4,10 @@ mmcv 1.x resumes at epoch boundaries only: the data loader starts the epoch over
 restored, so a run stopped and resumed ends with other weights than one that never stopped. This hook:
 
 - replaces the runner's training loader by one that can start an epoch at any batch with the same order and
-  augmentation (afa/training/resumable_loader.py);
-- when a stop was requested (afa/training/signals.py: SIGUSR2 or SIGTERM), after the iteration in progress and
-  at an accumulation boundary, writes ``epoch_E_iter_K.pth`` (model, optimizer, epoch and iteration counters, the
-  position in the epoch, every random state), atomically, and ends the run with ContinueLater;
+  augmentation (afa/training/continuation/resumable_loader.py);
+- when a stop was requested (afa/training/continuation/signals.py: SIGUSR2 or SIGTERM), after the iteration in
+  progress and at an accumulation boundary, writes ``epoch_E_iter_K.pth`` (model, optimizer, epoch and iteration
+  counters, the position in the epoch, every random state), atomically, and ends the run with ContinueLater;
 - when the run resumes from such a checkpoint, starts the epoch at that position and puts the random states back
   before the first iteration, so the continued run draws what the uninterrupted one drew.
 
@@ -26,9 +26,10 @@ import os
 
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
-from afa.hooks.atomic_checkpoint import save_atomically
 from afa.runs import layout
-from afa.training import resumable_loader, rng, signals
+from afa.runs.checkpoints import save_atomically
+from afa.training.hooks.atomic_checkpoint import estimated_bytes
+from afa.training.continuation import resumable_loader, rng, signals
 from afa.utils.errors import AfaError
 
 META_KEY = 'afa_continuation'
@@ -143,7 +144,7 @@ class ContinuationHook(Hook):
             def write(staging):
                 from mmcv.runner import save_checkpoint
                 save_checkpoint(runner.model, os.path.join(staging, name), optimizer=runner.optimizer, meta=meta)
-            save_atomically(runner, out_dir, name, write)
+            save_atomically(out_dir, name, write, estimated_bytes(runner))
         if world > 1:
             import torch.distributed as dist
             dist.barrier()
@@ -183,7 +184,7 @@ def check_world_size(pending, world, epoch):
     written = pending.get('world_size')
     if written is None or written == world:
         return
-    earlier = 'epoch_%d.pth' % epoch if epoch else 'the start of the run'
+    earlier = layout.epoch_checkpoint(epoch) if epoch else 'the start of the run'
     raise AfaError(
         'the continuation checkpoint %s was written by %d training processes, this run has %d: continue it with '
         '%d (--gpus %d, or --gpus 0 --procs %d on CPU), which continues it exactly; or move the epoch_*_iter_*.pth '

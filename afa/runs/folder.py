@@ -1,0 +1,270 @@
+"""A run folder, as one object: everything `afa train` and `afa test` keep in ``RUNS_ROOT/SCALE/RUN_ID/``.
+
+The file names are afa/runs/layout.py's; what the files hold is read and written here, each record by one reader
+and one writer: the lock (runlock), the fingerprint (fingerprint), the checkpoints (checkpoints), the job
+segments (segments), ``config.py`` and ``run.json`` (written per start), ``train_done.json`` (written last by
+training), the metrics with their ownership check, the plan's estimate and the early alarm's record. Training,
+evaluation, status, tables and the workflow go through it; nothing else opens a file in a run folder.
+Standard library only at import (torch is imported by the checkpoint checks that need it).
+"""
+import json
+import os
+
+from afa.runs import checkpoints as checkpoint_files, fingerprint, layout, segments as job_segments
+from afa.runs.runlock import RunLock, lock_state
+from afa.utils import atomic, hashing
+from afa.utils.errors import AfaError
+
+# The fields of train_done.json that say how a run was trained (with afa/planning/batch.py's RECORD_FIELDS).
+DONE_BATCH_FIELDS = ('batch', 'recipe_batch')
+
+
+class RunFolder(object):
+    """The folder of one run. ``path`` may not exist yet (a run not started)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    @classmethod
+    def of(cls, runs_root, scale, run_id):
+        return cls(layout.run_dir(runs_root, scale, run_id))
+
+    def __repr__(self):
+        return 'RunFolder(%r)' % self.path
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    @property
+    def run_id(self):
+        return os.path.basename(os.path.normpath(self.path))
+
+    @property
+    def done_path(self):
+        return layout.done_path(self.path)
+
+    @property
+    def metrics_path(self):
+        return layout.metrics_path(self.path)
+
+    def exists(self):
+        return os.path.isdir(self.path)
+
+    def is_run_folder(self):
+        return layout.is_run_folder(self.path)
+
+    # ------------------------------------------------------------------------------------- claim (lock, fingerprint)
+
+    def lock(self, purpose='train', lock_file=layout.LOCK_FILE):
+        return RunLock(self.path, purpose, lock_file)
+
+    def output_lock(self, purpose, output):
+        """The lock guarding one output of `afa test` (layout.output_lock_name), in the output's folder."""
+        return RunLock(os.path.dirname(os.path.abspath(output)), purpose, layout.output_lock_name(output))
+
+    def lock_state(self, lock_file=layout.LOCK_FILE):
+        """(state, holder record) of one of the folder's lock files (runlock.lock_state), for `afa status`."""
+        return lock_state(self.file(lock_file))
+
+    def has_training(self):
+        return fingerprint.has_training(self.path)
+
+    def move_aside(self):
+        """Move the folder to RUNS/SCALE/.replaced/RUN-TIMESTAMP (never deleted); returns the new path."""
+        return fingerprint.move_aside(self.path)
+
+    def claim(self, run_id, print_fingerprint, retrain=False, say=print):
+        """Lock the folder for training (the lock is returned, held) after moving an earlier run aside for
+        --retrain and checking that ``print_fingerprint`` (fingerprint.compute) is the one it was trained with."""
+        if retrain and self.has_training():
+            with self.lock('train'):
+                moved = self.move_aside()
+            say('afa train: --retrain: moved the earlier run of %s to %s' % (run_id, moved))
+        lock = self.lock('train').acquire()
+        try:
+            fingerprint.check(self.path, print_fingerprint, run_id)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    # ------------------------------------------------------------------------------------------------ checkpoints
+
+    def checkpoints(self):
+        """[(progress, path)] of the run's checkpoints, furthest first (checkpoint_files.numbered_checkpoints)."""
+        return checkpoint_files.numbered_checkpoints(self.path)
+
+    def resume_point(self, say=print):
+        """The checkpoint to resume from (or None), after saying which newer, damaged ones are skipped and why."""
+        path, skipped = checkpoint_files.find_resumable_checkpoint(self.path)
+        for bad, why in skipped:
+            say('afa train: skipping %s: %s (kept; delete it yourself once you no longer need it)' % (bad, why))
+        if skipped:
+            say('afa train: resuming from %s instead' % (path or 'scratch (no checkpoint reads back)'))
+        return path
+
+    def remove_partial_saves(self, say=print):
+        """Delete the staging files of checkpoint saves that were killed, saying which."""
+        for name in checkpoint_files.remove_stale_staging(self.path):
+            say('afa train: removed %s, the partial file of a checkpoint save that was killed' % name)
+
+    # ------------------------------------------------------------------------------------- per-start records
+
+    def write_config(self, text):
+        atomic.write_text(self.file(layout.CONFIG_FILE), text)
+
+    def read_config_text(self):
+        """The resolved config as written at the last start, or None."""
+        try:
+            with open(self.file(layout.CONFIG_FILE)) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write_run_record(self, record):
+        atomic.write_json(self.file(layout.RUN_FILE), record)
+
+    def run_record(self):
+        return atomic.read_json(self.file(layout.RUN_FILE)) or {}
+
+    # -------------------------------------------------------------------------------------------------- segments
+
+    def segments(self, strict=False):
+        """The job segment records, [] when absent; an unreadable file is [] (what `afa status` shows), or with
+        ``strict`` an AfaError naming it (what a new segment must not overwrite)."""
+        return job_segments.read(self.path, strict)
+
+    def begin_segment(self, run_id, resumed_from, max_segments=job_segments.DEFAULT_MAX_SEGMENTS):
+        return job_segments.begin(self.path, run_id, resumed_from, max_segments)
+
+    def end_segment(self, outcome, **details):
+        job_segments.end(self.path, outcome, **details)
+
+    def stopped_to_continue(self):
+        """True when the last segment ended on request with a continuation checkpoint."""
+        records = self.segments()
+        return bool(records) and records[-1].get('outcome') == 'continue'
+
+    # ------------------------------------------------------------------------------------------- train_done.json
+
+    def is_trained(self):
+        return os.path.exists(self.done_path)
+
+    def write_done(self, run_id, scale, seed, final, config_sha256, provenance, batch, recipe_batch, extra=None):
+        """Write train_done.json, the marker that the run is trained: its final checkpoint and sha256, written
+        last by training. ``extra``: the batch plan's record, the segments and the time against the estimate."""
+        atomic.write_json(self.done_path, dict(
+            run_id=run_id, scale=scale, seed=seed, checkpoint=final, checkpoint_sha256=hashing.sha256_file(final),
+            config_sha256=config_sha256, provenance=provenance, batch=batch, recipe_batch=recipe_batch,
+            **dict(extra or {})))
+
+    def done(self):
+        """train_done.json as a dict, or None when the run is not trained (or the file is unreadable)."""
+        record = atomic.read_json(self.done_path)
+        return record if isinstance(record, dict) else None
+
+    def final_checkpoint(self, done_path=None):
+        """The final checkpoint train_done.json (``done_path``, default this folder's) records, checked against
+        its sha256; AfaError naming the record when it cannot be used."""
+        done = done_path or self.done_path
+        try:
+            with open(done) as f:
+                record = json.load(f)
+            path = record['checkpoint']
+        except (KeyError, TypeError):
+            raise AfaError('%s has no "checkpoint" field: pass a run\'s train_done.json or a .pth file'
+                           % done) from None
+        except (OSError, ValueError) as e:
+            raise AfaError('cannot read the final checkpoint from %s: %s' % (done, e)) from None
+        if not os.path.isfile(path):  # recorded relative to where training ran: look beside the record
+            beside = os.path.join(os.path.dirname(done), os.path.basename(path))
+            path = beside if os.path.isfile(beside) else path
+        if os.path.isfile(path) and record.get('checkpoint_sha256') and \
+                hashing.sha256_file(path) != record['checkpoint_sha256']:
+            raise AfaError('%s is not the checkpoint %s recorded (sha256 differs): it was replaced or damaged '
+                           'after training; restore it or retrain with `afa train --retrain`' % (path, done))
+        return path
+
+    def is_final_checkpoint(self, checkpoint):
+        """True when ``checkpoint`` is the final checkpoint train_done.json records (same sha256)."""
+        recorded = (self.done() or {}).get('checkpoint_sha256')
+        return bool(recorded) and hashing.sha256_file(checkpoint) == recorded
+
+    def training_batch(self):
+        """How the run was trained (nodes, GPUs, images per GPU, accumulation, effective batch, batch), from
+        train_done.json; None for a run finished before the batch plan was recorded."""
+        from afa.planning.batch import RECORD_FIELDS
+        done = self.done()
+        if not done or 'effective_batch' not in done:
+            return None
+        return {k: done.get(k) for k in RECORD_FIELDS + DONE_BATCH_FIELDS}
+
+    def time_vs_estimate(self):
+        """What train_done.json says of the training time against `afa plan --probe`'s estimate, or None."""
+        return (self.done() or {}).get('time_vs_estimate')
+
+    # ------------------------------------------------------------------------------------------------- metrics
+
+    def metrics(self, name=layout.METRICS_FILE):
+        """A metrics file of the run (metrics.json by default) as a dict, or None when absent or unreadable."""
+        record = atomic.read_json(self.file(name))
+        return record if isinstance(record, dict) else None
+
+    @staticmethod
+    def metrics_owner(path):
+        """(run_id, scale) of the metrics file at ``path``, or None when it is absent or not a metrics file."""
+        try:
+            with open(path) as f:
+                previous = json.load(f)
+            return (previous.get('run_id'), previous.get('scale')) if 'bbox' in previous else None
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None
+
+    @staticmethod
+    def read_metrics_strictly(path, scale):
+        """A metrics file for the tables: AfaError naming the file when it is not valid, lacks a field or is of
+        another scale."""
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+        except ValueError as e:
+            raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e)) from None
+        for key in ('run_id', 'scale', 'bbox'):
+            if key not in metrics:
+                raise AfaError('%s lacks the field %r; was it written by `afa test`?' % (path, key))
+        if metrics['scale'] != scale:
+            raise AfaError('%s is a %s result but this table is %s: smoke and paper results never share a '
+                           'table (use --runs of that scale)' % (path, metrics['scale'], scale))
+        return metrics
+
+    # ------------------------------------------------------------------------------------ estimate and alarm
+
+    def write_estimate(self, record):
+        os.makedirs(self.path, exist_ok=True)
+        atomic.write_json(layout.estimate_path(self.path), record)
+        return layout.estimate_path(self.path)
+
+    def estimate(self):
+        """The plan's estimate kept for the run (`afa plan --probe`), or None."""
+        record = atomic.read_json(layout.estimate_path(self.path))
+        return record if isinstance(record, dict) else None
+
+    def alarm(self):
+        """The early alarm's record (afa/training/alarm/hook.py), or None when the run has none."""
+        record = atomic.read_json(layout.alarm_path(self.path))
+        return record if isinstance(record, dict) else None
+
+    def write_alarm(self, record):
+        atomic.write_json(layout.alarm_path(self.path), record)
+
+    def stopped_by_alarm(self):
+        """The alarm's message when it stopped this run's last start, else None."""
+        record = self.alarm() or {}
+        return record.get('message') if record.get('stopped') else None
+
+
+def claim(spec, cfg, retrain=False):
+    """Lock the folder of ``spec`` (a RunSpec; the lock is returned, held) for training, after moving it aside
+    for --retrain and checking its fingerprint against ``cfg`` (the resolved config, before training mutates it)."""
+    return RunFolder(cfg.work_dir).claim(spec.run_id, fingerprint.compute(cfg, spec), retrain,
+                                         say=lambda line: print(line, flush=True))

@@ -107,7 +107,7 @@ def _train_segment(args):
     spec = _spec(args)
     processes = _processes(args, spec)
     if processes > 1 and args.launcher == 'none':
-        from afa.training.inputs import check_gpus
+        from afa.training.launch import check_gpus
         from afa.training.launch import relaunch_distributed
         if args.gpus > 0:
             check_gpus(args.gpus)
@@ -190,7 +190,7 @@ def _cmd_test(args):
     if processes > 1 and args.launcher == 'none':
         from afa.evaluation.test import relaunch_test
         if args.gpus > 0:
-            from afa.training.inputs import check_gpus
+            from afa.training.launch import check_gpus
             check_gpus(args.gpus)
         return relaunch_test(spec, processes, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
                              args.format_only)

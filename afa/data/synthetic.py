@@ -13,13 +13,9 @@ import tempfile
 import numpy as np
 
 from afa.runs import layout
+from afa.runs.smoke import CATEGORIES
 from afa.utils.errors import AfaError
 
-CATEGORIES = [
-    {'id': 1, 'name': 'square', 'supercategory': 'shape'},
-    {'id': 2, 'name': 'disc', 'supercategory': 'shape'},
-    {'id': 3, 'name': 'triangle', 'supercategory': 'shape'},
-]
 # Base colour per category (BGR) so that a small model learns the classes quickly; jittered per instance.
 BASE_COLOURS = {1: (40, 40, 220), 2: (40, 200, 40), 3: (220, 60, 40)}
 SPLITS = ('train2017', 'val2017', 'test2017')

@@ -9,9 +9,6 @@ import collections
 
 from afa.utils.errors import AfaError
 
-# The layout fields of every record (run.json, train_done.json, metrics, summary.csv): BatchPlan.as_record.
-RECORD_FIELDS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
-
 
 class BatchPlan(collections.namedtuple('BatchPlan', 'nodes devices imgs_per_device accumulation')):
     """One way to make the effective batch: ``devices`` per node (GPUs, or processes on CPU)."""
@@ -34,7 +31,8 @@ class BatchPlan(collections.namedtuple('BatchPlan', 'nodes devices imgs_per_devi
         return text
 
     def as_record(self, device='cuda'):
-        """The fields written to run.json, train_done.json, the metrics and summary.csv (RECORD_FIELDS)."""
+        """The fields written to run.json, train_done.json, the metrics and summary.csv, in the order of
+        afa/runs/folder.py's BATCH_RECORD_FIELDS (their owner)."""
         return collections.OrderedDict([
             ('nodes', self.nodes), ('gpus_per_node', self.devices if device == 'cuda' else 0),
             ('processes', self.processes), ('imgs_per_gpu', self.imgs_per_device),

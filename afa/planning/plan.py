@@ -38,7 +38,7 @@ def train_images(cfg, scale):
     paper scale (its 450 MB annotation file is not read for a plan)."""
     if scale == 'paper':
         return COCO_TRAIN_IMAGES
-    from afa.training.inputs import dataset_files
+    from afa.data.checks import dataset_files
     total = 0
     for ann_file, _ in dataset_files(cfg.data.train):
         if not os.path.isfile(ann_file):

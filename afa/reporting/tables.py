@@ -15,7 +15,7 @@ import collections
 import glob
 import os
 
-from afa.planning.batch import RECORD_FIELDS
+from afa.runs.folder import BATCH_RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
 from afa.runs.folder import RunFolder
@@ -36,7 +36,7 @@ NUMBERS = (('box_val', 'bbox', 'box AP val'), ('mask_val', 'segm', 'mask AP val'
 RELEASED_HEADER = 'released weights: box / mask AP val'
 STACK_PACKAGES = ('torch', 'mmcv', 'mmdet', 'cuda', 'gpu')
 # The training layout of each run in summary.csv (from the metrics JSON).
-LAYOUT_COLUMNS = RECORD_FIELDS
+LAYOUT_COLUMNS = BATCH_RECORD_FIELDS
 
 
 # ---------------------------------------------------------------------------------------------- inputs

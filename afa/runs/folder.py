@@ -15,7 +15,9 @@ from afa.runs.runlock import RunLock, lock_state
 from afa.utils import atomic, hashing
 from afa.utils.errors import AfaError
 
-# The fields of train_done.json that say how a run was trained (with afa/planning/batch.py's RECORD_FIELDS).
+# The batch plan's fields in every record (run.json, train_done.json, the metrics, summary.csv), written by
+# afa/planning/batch.py's BatchPlan.as_record; train_done.json adds the batch asked for and whether it is the recipe's.
+BATCH_RECORD_FIELDS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
 DONE_BATCH_FIELDS = ('batch', 'recipe_batch')
 
 
@@ -193,11 +195,10 @@ class RunFolder(object):
     def training_batch(self):
         """How the run was trained (nodes, GPUs, images per GPU, accumulation, effective batch, batch), from
         train_done.json; None for a run finished before the batch plan was recorded."""
-        from afa.planning.batch import RECORD_FIELDS
         done = self.done()
         if not done or 'effective_batch' not in done:
             return None
-        return {k: done.get(k) for k in RECORD_FIELDS + DONE_BATCH_FIELDS}
+        return {k: done.get(k) for k in BATCH_RECORD_FIELDS + DONE_BATCH_FIELDS}
 
     def time_vs_estimate(self):
         """What train_done.json says of the training time against `afa plan --probe`'s estimate, or None."""

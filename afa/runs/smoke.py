@@ -23,7 +23,13 @@ RCNN_SAMPLES = 32          # sampled RoIs per image and cascade stage
 LR_SCALE = {'AdamW': 10.0}  # the recipe's learning rate times this, per optimizer type (others: 1)
 BOX_AP_FLOORS = {'CMRCN': 10.0, 'Deformable-DETR': 1.0}  # by the model column of configs/zoo.yaml
 LOG_INTERVAL = 2           # iterations between loss log lines: a short run still draws a curve
-NUM_CLASSES = 3
+# The synthetic dataset's classes (afa/data/synthetic.py draws them), the smoke scale's classes.
+CATEGORIES = [
+    {'id': 1, 'name': 'square', 'supercategory': 'shape'},
+    {'id': 2, 'name': 'disc', 'supercategory': 'shape'},
+    {'id': 3, 'name': 'triangle', 'supercategory': 'shape'},
+]
+NUM_CLASSES = len(CATEGORIES)
 BATCH = 2                  # images per optimizer step at this scale (the smoke recipe's effective batch)
 
 

@@ -100,9 +100,7 @@ class RunSpec(object):
         plain = _rebase(plain, DEFAULT_PRETRAINED, self.pretrained_dir)
         stages.append(('--data-root/--pretrained-dir', copy.deepcopy(plain)))
         if self.scale == 'smoke':
-            from afa.runs.smoke import NUM_CLASSES, shrink
-            from afa.data.synthetic import CATEGORIES
-            assert len(CATEGORIES) == NUM_CLASSES
+            from afa.runs.smoke import CATEGORIES, shrink
             plain = shrink(plain, epochs=self.smoke_epochs)
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
             stages.append(('the smoke scale', copy.deepcopy(plain)))

@@ -8,6 +8,7 @@ import sys
 
 from afa.runs import layout
 from afa.runs.folder import RunFolder, claim
+from afa.utils.errors import AfaError
 
 
 def relaunch_distributed(gpus, argv, spec=None, retrain=False):
@@ -64,3 +65,12 @@ def die_with_launcher():
         return
     if os.getppid() != parent:  # the agent died before the request took effect
         os._exit(1)
+
+
+def check_gpus(gpus):
+    """Refuse a multi-GPU launch that this node cannot serve, before any process starts."""
+    import torch
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < gpus:
+        raise AfaError('--gpus %d needs %d CUDA GPUs, %d visible (CUDA_VISIBLE_DEVICES=%s); use --gpus %d or fewer'
+                       % (gpus, gpus, visible, os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'), max(visible, 0)))

@@ -18,7 +18,8 @@ from afa.integration import compat
 from afa.runs import layout, segments
 from afa.runs.folder import RunFolder, claim
 from afa.runs.spec import config_hash
-from afa.training import inputs, setup
+from afa.data.checks import check_inputs
+from afa.training import setup
 from afa.training.alarm.reference import hook_config as alarm_hook_config
 from afa.training.continuation import job_limit, signals
 from afa.training.continuation.hook import ContinueLater
@@ -53,7 +54,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     if folder.is_trained():
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, folder.done_path), flush=True)
         return folder.done_path
-    inputs.check_inputs(cfg, spec.scale)
+    check_inputs(cfg, spec.scale)
     if int(os.environ.get('RANK', '0')) == 0:
         folder.remove_partial_saves(say=lambda line: print(line, flush=True))
     where = join_process_group(spec, cfg, gpus, launcher)

@@ -3,6 +3,7 @@ nearest layouts that can."""
 import pytest
 
 from afa.planning import batch
+from afa.runs.folder import BATCH_RECORD_FIELDS
 from afa.utils.errors import AfaError
 
 
@@ -40,7 +41,7 @@ def test_two_nodes_of_three_gpus_are_refused_per_node():
 
 def test_the_record_names_the_layout_fields():
     record = batch.split(16, 1, max_imgs_per_device=2).as_record('cuda')
-    assert tuple(record) == batch.RECORD_FIELDS
+    assert tuple(record) == BATCH_RECORD_FIELDS  # the run folder owns the records' fields
     assert record['accumulation'] == 8 and record['gpus_per_node'] == 1
     assert batch.split(2, 2, device_word='process').as_record('cpu')['gpus_per_node'] == 0
     assert batch.split(2, 2).describe('process') == '2 processes x 1 image'

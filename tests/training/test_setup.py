@@ -75,7 +75,8 @@ def test_accumulation_keeps_clipping_and_precision(tmp_path, synthetic_root):
 
 
 def test_run_record_carries_the_batch_layout(tmp_path, synthetic_root):
-    from afa.planning.batch import RECORD_FIELDS, split
+    from afa.planning.batch import split
+    from afa.runs.folder import BATCH_RECORD_FIELDS as RECORD_FIELDS
     spec, cfg = _config(tmp_path, synthetic_root)
     where = setup.ProcessGroup(use_cuda=False, distributed=True, world_size=2)
     batch = setup.batch_plan(spec, where)

@@ -109,3 +109,23 @@ def check_or_exit(config, schema_path):
     except WorkflowConfigError as e:
         print('afa workflow: error: %s' % e, file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def read(path):
+    """A workflow config file (config/config.yaml, .test/config/config.yaml) as a dict; one line when it cannot
+    be read as one."""
+    import yaml
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (path, e)) from None
+
+
+def selected_targets(config, zoo):
+    """ROW or ROW+VARIANT names a workflow config selects: its explicit rows (each checked, an unknown one named
+    with the nearest), else every row of its tables. The workflow and `afa status --config` both ask here."""
+    rows = list(config.get('rows') or [])
+    for name in rows:
+        zoo.lookup(name)
+    return rows or [r.id for r in zoo.select(tables=config.get('tables'))]

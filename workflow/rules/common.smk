@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from afa.runs import layout
-from afa.runs import zoo as zoo_mod
+from afa.runs import workflow_config, zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 
 ZOO = zoo_mod.load()
@@ -41,16 +41,9 @@ SLURM_RECORD = (
 )
 
 
-def selected_targets():
-    """ROW or ROW+VARIANT names from config: explicit rows, else every row of the chosen tables."""
-    if config["rows"]:
-        for name in config["rows"]:
-            ZOO.lookup(name)  # unknown rows and variants fail here, with a suggestion
-        return list(config["rows"])
-    return [r.id for r in ZOO.select(tables=config["tables"])]
-
-
-TARGETS = selected_targets()
+# ROW or ROW+VARIANT names from config: explicit rows (unknown ones fail here, with a suggestion), else every row
+# of the chosen tables.
+TARGETS = workflow_config.selected_targets(config, ZOO)
 RUN_IDS = [layout.run_id(t, PRECISION, seed) for t in TARGETS for seed in SEEDS]
 
 # Optional (config `release: true`, paper scale): the authors' released weights of the selected rows

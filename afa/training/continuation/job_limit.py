@@ -55,3 +55,18 @@ def requeue(say=print):
         return False
     say('afa train: SLURM job %s requeued: it continues in the next segment under the same id' % job)
     return True
+
+
+# How long a requeued job waits for SLURM to end it (the requeue restarts it under the same id).
+REQUEUE_WAIT_S = 300
+
+
+def requeue_and_wait(say=print):
+    """requeue(), then wait for SLURM to end this job for the requeue (its SIGTERM now ends the process at once);
+    returns at once when the job was not requeued, or after REQUEUE_WAIT_S if SLURM never ended it."""
+    if not requeue(say=say):
+        return False
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    time.sleep(REQUEUE_WAIT_S)
+    return True

@@ -561,7 +561,7 @@ def test_smoke_run_on_cpu_in_the_modern_layout_writes_the_tables(mounts):
     mounts['env']['AFA_DATA'] = '/nonexistent'
     result = reproduce(mounts, '--smoke', '--rows', 'cmrcn_r50_sumup_1x', '--cores', '2')
     assert result.returncode == 0, result.stderr[-5000:]
-    tables = mounts['results'] / 'tables' / 'smoke' / 'tables.md'
+    tables = mounts['results'] / 'tables' / 'smoke' / layout.TABLE_FILES['tables']
     assert tables.exists() and 'cmrcn_r50_sumup_1x' in tables.read_text()
     run = layout.run_dir(str(mounts['results'] / layout.RUNS_ROOT), 'smoke', 'cmrcn_r50_sumup_1x')
     metrics = json.load(open(layout.metrics_path(run)))

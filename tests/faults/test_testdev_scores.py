@@ -6,6 +6,7 @@ import os
 import pytest
 
 from afa.cli import main
+from afa.runs import layout
 from fault_inputs import metrics, write_run
 
 HEADER = 'run_id,box_ap,mask_ap\n'
@@ -49,5 +50,5 @@ def test_good_lines_comments_repeats_and_empty_mask_are_read(runs, tmp_path):
     scores.write_text('# server scores\n' + HEADER + 'cmrcn_r50_sumup_1x,41.5,37.2\ncmrcn_r50_sumup_1x,41.5,37.2\n'
                       'ddetr_r50_1x,38.1,\n')
     assert tables(runs, tmp_path / 'out', scores) == 0
-    text = open(os.path.join(str(tmp_path / 'out'), 'tables.md')).read()
+    text = open(os.path.join(str(tmp_path / 'out'), layout.TABLE_FILES['tables'])).read()
     assert '41.5' in text and '38.1' in text and '37.2' in text

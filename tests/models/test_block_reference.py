@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from afa.layers import AttentionBlock, fused_attention_available
 from afa.layers.token_linear import conv_products_available
+from afa.models.necks.paper_necks import PAPER_NECKS
 
 PATHS = [False] + ([True] if fused_attention_available() else [])
 # the linear layers as matrix products, and as 1x1 convolutions where this torch has them
@@ -125,7 +126,7 @@ def build_test_neck(type_name, **kwargs):
     return neck, inputs
 
 
-NECK_TYPES = ['MSSA', 'MSSAAdp', 'MSSAAdpMS', 'MSCA', 'MSCAAdp', 'MSCAAdpMS']
+NECK_TYPES = list(PAPER_NECKS)  # the paper's six, from their owner
 
 
 @pytest.mark.parametrize('use_fused', PATHS)

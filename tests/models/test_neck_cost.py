@@ -10,10 +10,11 @@ from mmdet.models import build_neck  # noqa: E402
 
 import afa  # noqa: E402
 from afa.layers.attention import PooledAttention  # noqa: E402
+from afa.models.necks import PAPER_NECKS  # noqa: E402
 from afa.models.neck_cost import fusion_macs, level_sizes  # noqa: E402
 
 afa.register_modules()
-NECKS = ('FPN', 'MSSA', 'MSCA', 'MSSAAdp', 'MSCAAdp', 'MSSAAdpMS')
+NECKS = ('FPN',) + tuple(PAPER_NECKS)  # the paper's six, from their owner
 
 
 def test_level_sizes_of_the_paper_resolution():

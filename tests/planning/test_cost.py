@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from afa.planning import cost
+from afa.runs import layout
 
 
 def test_estimate_segments_follow_the_time_limit_and_its_margin():
@@ -37,14 +38,13 @@ def test_plan_probe_prints_the_cost_of_two_rows_from_a_measurement(synthetic_roo
         assert r['iterations'] == r['iters_per_epoch'] * r['max_epochs'] > 0
         assert r['wall_h'] == pytest.approx(r['s_per_iter'] * r['iterations'] / 3600.0)
         assert r['segments'] == -(-r['wall_h'] // (0.01 - 0.1 / 60))
-        assert os.path.exists(os.path.join(str(tmp_path), 'smoke', r['run_id'], 'estimate.json'))
+        assert os.path.exists(os.path.join(str(tmp_path), 'smoke', r['run_id'], layout.ESTIMATE_FILE))
     assert plan['total']['gpu_hours'] == pytest.approx(sum(r['gpu_hours'] for r in rows))
     assert 'ideal data-parallel scaling' in plan['caveat']
 
 
 def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     from afa.planning import estimates
-    from afa.runs import layout
     from afa.runs import segments
     from afa.runs.folder import RunFolder
     from afa.training.train import time_against_estimate
@@ -72,7 +72,6 @@ def test_a_training_job_asks_for_the_estimate_with_its_margin(tmp_path):
     """What workflow/rules/slurm.smk asks SLURM for: the recorded estimate x 1.25 + 15 min, rounded up; no
     estimate (or an unusable one) leaves the choice to the schedule's runtime_min."""
     from afa.planning import estimates
-    from afa.runs import layout
     probed = dict(device='cuda', train_s_per_iter=0.9, infer_s_per_img=0.1)
     row = cost.with_cost(dict(run_id='r1', iters_per_epoch=7330, max_epochs=12, processes=8), probed)
     estimates.write([row], str(tmp_path), 'paper')

@@ -216,7 +216,7 @@ def test_gdown_fetches_the_folder_and_a_rerun_asks_nothing(drive, tmp_path):
     record = json.load(open(marker))
     assert record['source'] == zoo_mod.load().row(ROW)['release'] and record['checkpoint_naming'] == 'release'
     folder = layout.release_dir(str(tmp_path / 'rel'), ROW)
-    assert sorted(os.listdir(folder)) == sorted(['.afa-release.json', 'cmrcn_r50_mssa_adp.py', 'final.pth'])
+    assert sorted(os.listdir(folder)) == sorted([layout.RELEASE_MARKER, 'cmrcn_r50_mssa_adp.py', 'final.pth'])
     assert open(os.path.join(folder, 'final.pth'), 'rb').read() == drive.files['final.pth']
     assert [p for p, _ in drive.requests].count('/uc') == 2
     asked = len(drive.requests)

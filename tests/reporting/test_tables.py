@@ -63,8 +63,9 @@ def coco_numbers(synthetic_root):
 
 def run_tables(runs, out, scale='paper'):
     assert main(['tables', '--scale', scale, '--runs', str(runs), '--out', str(out)]) == 0
-    return (open(os.path.join(str(out), 'tables.md')).read(), pd.read_csv(os.path.join(str(out), 'summary.csv')),
-            pd.read_csv(os.path.join(str(out), 'gains.csv')))
+    return (open(os.path.join(str(out), layout.TABLE_FILES['tables'])).read(),
+            pd.read_csv(os.path.join(str(out), layout.TABLE_FILES['summary'])),
+            pd.read_csv(os.path.join(str(out), layout.TABLE_FILES['gains'])))
 
 
 def table_lines(text, module, backbone, schedule_title):

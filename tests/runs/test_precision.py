@@ -1,4 +1,4 @@
-"""Precision selection on CPU: what 'fp32', 'amp', 'apex' and 'mixed' turn into, and the clear errors."""
+"""Precision selection on CPU: what each precision name (layout.PRECISIONS) turns into, and the clear errors."""
 import pytest
 
 from afa.runs import zoo as zoo_mod

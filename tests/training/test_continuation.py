@@ -42,7 +42,7 @@ def test_checkpoint_progress_orders_mid_epoch_checkpoints_between_epochs(tmp_pat
     order = [os.path.basename(p) for _, p in numbered_checkpoints(str(tmp_path))]
     # epoch_1.pth (1 epoch done) comes after epoch_1_iter_4.pth (its last iteration, before the epoch's end hooks)
     assert order == ['epoch_3_iter_1.pth', 'epoch_2.pth', 'epoch_2_iter_3.pth', 'epoch_1.pth', 'epoch_1_iter_4.pth']
-    assert progress(layout.continuation_checkpoint(2, 3)) == (1, 3) and progress('latest.pth') is None
+    assert progress(layout.continuation_checkpoint(2, 3)) == (1, 3) and progress(layout.LATEST_CHECKPOINT) is None
 
 
 class _Groups(object):

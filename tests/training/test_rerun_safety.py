@@ -57,12 +57,12 @@ def tmpfs(tmp_path):
 # --- atomic files -----------------------------------------------------------------------------------------
 
 def test_full_disk_leaves_the_previous_file_and_no_partial_one(tmpfs):
-    path = os.path.join(tmpfs, 'metrics.json')
+    path = os.path.join(tmpfs, layout.METRICS_FILE)
     atomic.write_json(path, {'AP': 1.0})
     with pytest.raises(AfaError, match='No space left on device'):
         atomic.write_text(path, 'x' * (3 * 1024 * 1024))
     assert json.load(open(path)) == {'AP': 1.0}
-    assert os.listdir(tmpfs) == ['metrics.json']
+    assert os.listdir(tmpfs) == [layout.METRICS_FILE]
 
 
 # --- checkpoints: whole or absent; resume from the newest that reads back ------------------------------------
@@ -104,8 +104,8 @@ def test_checkpoints_and_latest_link_are_written_whole(tmp_path):
     work_dir = str(tmp_path / 'run')
     result = run_runner(tmp_path, work_dir, 8, epochs=2)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(os.listdir(work_dir)) == ['epoch_1.pth', 'epoch_2.pth', 'latest.pth']
-    assert os.readlink(os.path.join(work_dir, 'latest.pth')) == 'epoch_2.pth'
+    assert sorted(os.listdir(work_dir)) == ['epoch_1.pth', 'epoch_2.pth', layout.LATEST_CHECKPOINT]
+    assert os.readlink(os.path.join(work_dir, layout.LATEST_CHECKPOINT)) == 'epoch_2.pth'
     assert checkpoint_problem(os.path.join(work_dir, 'epoch_2.pth')) is None
 
 
@@ -130,7 +130,7 @@ def test_sigkill_during_a_checkpoint_save_leaves_no_file_under_its_final_name(tm
     assert not os.path.exists(final) or checkpoint_problem(final) is None
     assert find_resumable_checkpoint(work_dir) == (None, [])
     from afa.runs.checkpoints import remove_stale_staging
-    leftovers = [n for n in os.listdir(work_dir) if n.startswith('.afa-saving-')]
+    leftovers = [n for n in os.listdir(work_dir) if n.startswith(layout.CHECKPOINT_STAGING_PREFIX)]
     assert remove_stale_staging(work_dir) == leftovers and os.listdir(work_dir) in ([], ['epoch_1.pth'])
 
 
@@ -151,16 +151,17 @@ def save_checkpoint(path, value):
 def test_resume_skips_a_truncated_newest_checkpoint_and_keeps_it(tmp_path):
     work = str(tmp_path)
     for n in (1, 2, 3):
-        save_checkpoint(os.path.join(work, 'epoch_%d.pth' % n), n)
+        save_checkpoint(os.path.join(work, layout.epoch_checkpoint(n)), n)
     with open(os.path.join(work, 'epoch_3.pth'), 'r+b') as f:
         f.truncate(os.path.getsize(os.path.join(work, 'epoch_3.pth')) // 2)
     open(os.path.join(work, 'epoch_4.pth'), 'w').close()
-    os.symlink('epoch_4.pth', os.path.join(work, 'latest.pth'))
+    os.symlink('epoch_4.pth', os.path.join(work, layout.LATEST_CHECKPOINT))
     path, skipped = find_resumable_checkpoint(work)
     assert path == os.path.join(work, 'epoch_2.pth')
     assert [os.path.basename(p) for p, _ in skipped] == ['epoch_4.pth', 'epoch_3.pth']
     assert 'empty' in skipped[0][1] and 'truncated' in skipped[1][1]
-    assert sorted(os.listdir(work)) == ['epoch_1.pth', 'epoch_2.pth', 'epoch_3.pth', 'epoch_4.pth', 'latest.pth']
+    assert sorted(os.listdir(work)) == ['epoch_1.pth', 'epoch_2.pth', 'epoch_3.pth', 'epoch_4.pth',
+                                   layout.LATEST_CHECKPOINT]
 
 
 # --- one writer per run folder ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from afa.runs import zoo as zoo_mod
+from afa.runs import layout
 from afa.runs import segments
 from afa.data.pretrained import files_for_backbone
 from conftest import copy_checkout
@@ -143,7 +144,7 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_their_estimated_or_scheduled_t
     # Stand-ins for COCO and the backbones: the training jobs never start, so nothing reads them.
     os.makedirs(os.path.join(repo, 'data', 'coco'))
     os.makedirs(os.path.join(repo, 'data', 'pretrained'))
-    open(os.path.join(repo, 'data', 'coco', '.afa-verified.json'), 'w').close()
+    open(os.path.join(repo, 'data', 'coco', layout.COCO_VERIFIED), 'w').close()
     for row in rows:
         for name in files_for_backbone(row['backbone']):
             open(os.path.join(repo, 'data', 'pretrained', name), 'w').close()
@@ -151,11 +152,11 @@ def test_paper_scale_training_jobs_ask_for_8_gpus_their_estimated_or_scheduled_t
     # afa/planning/estimates.py), the 3x row for its schedule's runtime_min.
     estimated = os.path.join(repo, 'runs', 'paper', rows[1].id)
     os.makedirs(estimated)
-    with open(os.path.join(estimated, 'estimate.json'), 'w') as f:
+    with open(os.path.join(estimated, layout.ESTIMATE_FILE), 'w') as f:
         json.dump(dict(run_id=rows[1].id, wall_h=20.0), f)
     asked = {rows[0].id: coco['resources']['runtime_min'][rows[0]['schedule']], rows[1].id: 20 * 60 * 5 // 4 + 15}
     log_path = str(tmp_path / 'snakemake.log')
-    targets = ['runs/paper/%s/train_done.json' % row.id for row in rows]
+    targets = [os.path.join('runs', 'paper', row.id, layout.DONE_FILE) for row in rows]
     since = _last_job_id()
     proc = _start_snakemake(repo, ['--config', 'slurm={partition: %s}' % GPU_PARTITION, '--'] + targets,
                             log_path, limit_s=300)
@@ -208,11 +209,11 @@ def test_a_two_node_training_job_asks_for_both_nodes_one_task_each_and_their_gpu
     row = ZOO.row('cmrcn_r50_mssa_adp_1x')
     os.makedirs(os.path.join(repo, 'data', 'coco'))
     os.makedirs(os.path.join(repo, 'data', 'pretrained'))
-    open(os.path.join(repo, 'data', 'coco', '.afa-verified.json'), 'w').close()
+    open(os.path.join(repo, 'data', 'coco', layout.COCO_VERIFIED), 'w').close()
     for name in files_for_backbone(row['backbone']):
         open(os.path.join(repo, 'data', 'pretrained', name), 'w').close()
     args = ['--config', 'slurm={partition: %s}' % GPU_PARTITION, 'nodes_per_run=2', 'gpus_per_run=8', '--',
-            'runs/paper/%s/train_done.json' % row.id]
+            os.path.join('runs', 'paper', row.id, layout.DONE_FILE)]
     # The job's shell command is made inside the job: a dry run of the same target prints it.
     dry = subprocess.run(['timeout', '120', SNAKEMAKE, '--profile', 'workflow/profiles/slurm', '-n'] + args, cwd=repo,
                          env=dict(os.environ, PYTHONPATH=repo), capture_output=True, text=True)
@@ -282,7 +283,7 @@ def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, 
     try:
         run_dir = os.path.join(repo, 'runs', 'smoke', cancelled)
         # latest.pth is linked after a checkpoint is completely written.
-        _wait_for(lambda: os.path.exists(os.path.join(run_dir, 'latest.pth')), 900,
+        _wait_for(lambda: os.path.exists(os.path.join(run_dir, layout.LATEST_CHECKPOINT)), 900,
                   'the first checkpoint of %s' % cancelled, proc, log_path)
         (job_id, _), = _jobs_by_comment(repo, since, 'running')['rule_train_wildcards_%s' % cancelled]
         subprocess.check_call(['scancel', job_id])
@@ -308,11 +309,11 @@ def test_smoke_dag_through_slurm_cancel_resume_failure_and_rerun(slurm_cluster, 
     assert records[0]['signal'] == 'SIGTERM' and records[0]['slurm_job_id'] != records[1]['slurm_job_id'], records
     assert 'JobId=' in train_log and 'Partition=cpu' in train_log   # what the scheduler granted, in the log
     for row in (cancelled, finished):
-        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row, 'metrics.json')), output[-5000:]
-    assert not os.path.exists(os.path.join(repo, 'runs', 'smoke', broken, 'metrics.json'))
+        assert os.path.exists(os.path.join(repo, 'runs', 'smoke', row, layout.METRICS_FILE)), output[-5000:]
+    assert not os.path.exists(os.path.join(repo, 'runs', 'smoke', broken, layout.METRICS_FILE))
     assert 'no_such_base_config' in open(os.path.join(repo, 'logs', 'smoke', 'train', '%s.log' % broken)).read()
     # A failed run leaves the last complete tables (here the checkout's) as they were, and says so.
-    summary = os.path.join('results', 'smoke', 'summary.csv')
+    summary = os.path.join('results', 'smoke', layout.TABLE_FILES['summary'])
     assert open(os.path.join(repo, summary)).read() == open(os.path.join(REPO, summary)).read()
     assert 'the tables were not regenerated' in output, output[-3000:]
     # The scheduler's records: every training job of this run, with its final state.

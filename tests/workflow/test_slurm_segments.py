@@ -130,7 +130,8 @@ def test_run_longer_than_the_time_limit_finishes_in_segments_of_one_job(short_pa
     assert state == 'COMPLETED' and job['Restarts'] == str(len(records) - 1) and job['TimeLimit'] == '00:02:00', job
 
     import pandas as pd
-    summary = pd.read_csv(os.path.join(repo, 'results', 'smoke', 'summary.csv')).set_index('id')['status']
+    summary = pd.read_csv(os.path.join(repo, 'results', 'smoke', layout.TABLE_FILES['summary']))
+    summary = summary.set_index('id')['status']
     assert summary[ROW] == 'done'
 
     # The same run without SLURM and without stopping, on the same data: the same weights, bit for bit.

@@ -27,17 +27,22 @@ def add_commands(sub):
 
 
 def processes(args, spec, training=True):
-    """Processes on this node, after refusing (for training) a layout that cannot make the run's batch, before
+    """Processes on this node, after refusing (for training) devices that cannot make the run's batch, before
     any launch. Evaluation takes any number of processes."""
+    return planned_processes(args, spec, training)[0]
+
+
+def planned_processes(args, spec, training=True):
+    """(processes on this node, the run's BatchPlan): the plan is made here once, for the refusal before any
+    launch, and handed on to training (None for evaluation, which takes any number of processes)."""
     from afa.planning.plan import devices_per_node, batch_plan_for
     from afa.utils.errors import AfaError
-    if training:
-        batch_plan_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+    plan = batch_plan_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) if training else None
     if args.nodes > 1 and args.launcher == 'none':
         raise AfaError('--nodes %d: start `afa %s` on every node under torchrun (--nnodes %d --nproc-per-node %d, '
                        'c10d rendezvous on the first node) with --launcher pytorch, as the slurm profile does'
                        % (args.nodes, args.command, args.nodes, devices_per_node(args.gpus, args.procs)))
-    return devices_per_node(args.gpus, args.procs)
+    return devices_per_node(args.gpus, args.procs), plan
 
 
 def _cmd_plan(args):

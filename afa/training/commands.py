@@ -2,7 +2,7 @@
 curves). Light at import: the training libraries are imported when a command runs."""
 import sys
 
-from afa.planning.commands import processes
+from afa.planning.commands import planned_processes
 from afa.runs import layout, segments
 from afa.runs.commands import add_run_arguments, run_spec
 
@@ -62,7 +62,7 @@ def _cmd_train(args):
 def _train_segment(args):
     """Train until done (0) or until a stop request ended this segment with a checkpoint (CONTINUE_EXIT_CODE)."""
     spec = run_spec(args)
-    count = processes(args, spec)
+    count, plan = planned_processes(args, spec)
     if count > 1 and args.launcher == 'none':
         from afa.training.launch import check_gpus, relaunch_distributed
         if args.gpus > 0:
@@ -76,7 +76,7 @@ def _train_segment(args):
               validate=args.validate, retrain=args.retrain,
               alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop),
               max_imgs_per_gpu=args.max_imgs_per_gpu, max_segments=args.max_segments,
-              stop_before_limit=args.stop_before_limit)
+              stop_before_limit=args.stop_before_limit, plan=plan)
     except ContinueLater as stop:
         print('afa train: %s; run the same command to continue' % stop, file=sys.stderr, flush=True)
         return layout.CONTINUE_EXIT_CODE

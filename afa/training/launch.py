@@ -30,13 +30,24 @@ def continued_code(code, run_folder):
     return code
 
 
-def launch(gpus, argv, env=None):
-    """Run `afa ARGV` in ``gpus`` processes on this node under torch.distributed.run; its exit status."""
+def torchrun_command(processes, argv, nodes=1, rendezvous=None, rendezvous_id=None, python=sys.executable):
+    """The one launcher of several processes: `afa ARGV` under torch.distributed.run (torchrun's module, present
+    since torch 1.9), ``processes`` per node. One node: a local master port. Several (each node runs this same
+    command): a c10d rendezvous at ``rendezvous`` (HOST:PORT) under ``rendezvous_id`` (the scheduler's job id)."""
     # --max_restarts 0: torch 1.9's torchrun restarts the workers 3 times by default when one exits non-zero, so
     # a stop with the continue code (75) started the run again at once, in the same job, and hung.
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(gpus), '--max_restarts', '0',
-           '--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000)),
-           '-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
+    cmd = [python, '-m', 'torch.distributed.run'] + (['--nnodes', str(nodes)] if nodes > 1 else []) + [
+        '--nproc_per_node', str(processes), '--max_restarts', '0']
+    if nodes > 1:
+        cmd += ['--rdzv_backend', 'c10d', '--rdzv_id', rendezvous_id, '--rdzv_endpoint', rendezvous]
+    else:
+        cmd += ['--master_port', os.environ.get('MASTER_PORT', str(29500 + os.getpid() % 1000))]
+    return cmd + ['-m', 'afa.cli'] + list(argv) + ['--launcher', 'pytorch']
+
+
+def launch(gpus, argv, env=None):
+    """Run `afa ARGV` in ``gpus`` processes on this node under torch.distributed.run; its exit status."""
+    cmd = torchrun_command(gpus, argv)
     print('afa: launching %d processes: %s' % (gpus, ' '.join(cmd)), flush=True)
     # SIGUSR2 (the warning before a time limit) would end torchrun's agent, which has no handler for it: the agent
     # ignores it (inherited), the workers catch it themselves (afa/training/continuation/signals.py).

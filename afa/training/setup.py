@@ -39,6 +39,12 @@ def batch_plan(spec, group, max_imgs_per_gpu=None):
                  'GPU' if group.use_cuda else 'process')
 
 
+def plan_fits(plan, group):
+    """True when a plan made before launch (`afa train`'s refusal) is this process group's: same processes, same
+    nodes. Otherwise (no plan handed on, or another group) the plan is made from the group (batch_plan)."""
+    return plan is not None and (plan.processes, plan.nodes) == (group.world_size, group.nodes)
+
+
 def apply_batch_plan(cfg, batch):
     """Images per process and, when the batch needs several micro-batches per step, the accumulating optimizer
     hook standing in for the config's (same clipping, same precision). The recipe's own plan leaves the config

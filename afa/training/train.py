@@ -32,16 +32,17 @@ def _say(line):
 
 
 def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
-          max_imgs_per_gpu=None, max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0):
+          max_imgs_per_gpu=None, max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0, plan=None):
     """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
     when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
     ``alarm``: the early alarm's options (reference, offset, stop; afa/training/alarm/reference.py);
-    ``max_imgs_per_gpu``: the cap of the batch plan (afa/planning/batch.py)."""
+    ``max_imgs_per_gpu``: the cap of the batch plan (afa/planning/batch.py); ``plan``: the BatchPlan `afa train`
+    made for its refusal before any launch (made here from the process group when not given)."""
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=_say)
     cfg = spec.build_config()
-    options = (alarm, max_imgs_per_gpu, max_segments)
+    options = (alarm, max_imgs_per_gpu, max_segments, plan)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
     with claim(spec, cfg, retrain):
@@ -49,7 +50,7 @@ def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, ret
 
 
 def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_imgs_per_gpu=None,
-         max_segments=segments.DEFAULT_MAX_SEGMENTS):
+         max_segments=segments.DEFAULT_MAX_SEGMENTS, plan=None):
     folder = RunFolder(cfg.work_dir)
     if folder.is_trained():
         print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, folder.done_path), flush=True)
@@ -58,7 +59,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     if int(os.environ.get('RANK', '0')) == 0:
         folder.remove_partial_saves(say=lambda line: print(line, flush=True))
     where = join_process_group(spec, cfg, gpus, launcher)
-    batch = setup.batch_plan(spec, where, max_imgs_per_gpu)
+    batch = plan if setup.plan_fits(plan, where) else setup.batch_plan(spec, where, max_imgs_per_gpu)
 
     import afa
     afa.register_modules()

@@ -9,6 +9,7 @@ import sys
 from afa.runs import layout
 from afa.runs import workflow_config, zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
+from afa.training.launch import torchrun_command
 
 ZOO = zoo_mod.load()
 SCALE = config["scale"]
@@ -176,11 +177,14 @@ def train_command(run_id):
     if module.strip() != "afa.cli":
         raise ValueError("nodes_per_run > 1 needs afa_command of the form 'PYTHON -m afa.cli' (torchrun starts "
                          "the module), not %r" % AFA)
-    return (
-        'srun --ntasks-per-node=1 --kill-on-bad-exit=1 %s -m torch.distributed.run --nnodes %d '
-        '--nproc_per_node %d --max_restarts 0 --rdzv_backend c10d --rdzv_id "$SLURM_JOB_ID" '
-        '--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d" -m afa.cli train %s '
-        '--launcher pytorch' % (python, nodes_of(run_id), gpus_of(run_id), RDZV_PORT, args))
+    # The launcher of one node, with the rendezvous the shell finds: the job's id and its first node.
+    shell = {"@JOB@": '"$SLURM_JOB_ID"',
+             "@FIRST_NODE@": '"$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d"' % RDZV_PORT}
+    argv = ["train", target_of(run_id)] + run_args(run_id) + layout_args(run_id)
+    launcher = torchrun_command(gpus_of(run_id), argv, nodes=nodes_of(run_id), rendezvous="@FIRST_NODE@",
+                                rendezvous_id="@JOB@", python="@PYTHON@")
+    words = [shell.get(a, shlex.quote(a)) for a in launcher]
+    return "srun --ntasks-per-node=1 --kill-on-bad-exit=1 %s" % " ".join(words).replace("@PYTHON@", python, 1)
 
 
 def result_file(name):

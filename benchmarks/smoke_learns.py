@@ -9,7 +9,6 @@ sum of its jobs' CPU seconds / 2 (two single-threaded jobs at a time). Uses the 
 """
 import argparse
 import concurrent.futures
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from afa.runs import layout  # noqa: E402
+from afa.runs.folder import RunFolder  # noqa: E402
 from afa.runs import zoo as zoo_mod  # noqa: E402
 from afa.runs.smoke import BOX_AP_FLOORS  # noqa: E402
 
@@ -45,10 +45,9 @@ def run_row(run, common, runs_root):
     parsed = layout.parse_run_id(run)
     seed = ['--seed', str(parsed.seed)]
     wall, cpu = afa('train', parsed.target, *(common + seed))
-    folder = layout.run_dir(runs_root, 'smoke', run)
-    test_wall, test_cpu = afa('test', parsed.target, layout.done_path(folder), *(common + seed))
-    with open(layout.metrics_path(folder)) as f:
-        metrics = json.load(f)
+    folder = RunFolder.of(runs_root, 'smoke', run)
+    test_wall, test_cpu = afa('test', parsed.target, folder.done_path, *(common + seed))
+    metrics = folder.metrics()
     return run, metrics, cpu + test_cpu, wall + test_wall
 
 

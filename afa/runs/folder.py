@@ -206,6 +206,10 @@ class RunFolder(object):
 
     # ------------------------------------------------------------------------------------------------- metrics
 
+    def is_evaluated(self):
+        """True once the run's own metrics.json is written (the workflow's output of its evaluation)."""
+        return os.path.exists(self.metrics_path)
+
     def metrics(self, name=layout.METRICS_FILE):
         """A metrics file of the run (metrics.json by default) as a dict, or None when absent or unreadable."""
         record = atomic.read_json(self.file(name))

@@ -7,6 +7,7 @@ import shlex
 import sys
 
 from afa.runs import layout
+from afa.runs.folder import RunFolder
 from afa.runs import workflow_config, zoo as zoo_mod
 from afa.data.pretrained import files_for_backbone
 from afa.training.launch import torchrun_command
@@ -216,8 +217,8 @@ def _runs_in(state):
 def run_status_report():
     """What this invocation will do, from the runs' marker files: which runs train, which only evaluate, which
     are done (printed at the start of the workflow log)."""
-    trained = _runs_in(lambda d: os.path.exists(layout.done_path(d)))
-    evaluated = _runs_in(lambda d: os.path.exists(layout.metrics_path(d)))
+    trained = _runs_in(lambda d: RunFolder(d).is_trained())
+    evaluated = _runs_in(lambda d: RunFolder(d).is_evaluated())
     to_train = [r for r in RUN_IDS if r not in trained]
     to_evaluate = [r for r in trained if r not in evaluated]
     lines = ["AFA workflow: %d run(s) of the %s scale in %s" % (len(RUN_IDS), SCALE, RUNS_DIR),

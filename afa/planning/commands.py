@@ -69,4 +69,8 @@ def _cmd_plan(args):
         print('\n'.join(format_plan(r) for r in records))
         if args.probe:
             print('\n' + cost.format_table(records, args.time_limit_h))
+        from afa.planning.claim_seeds import format_lines
+        decide = format_lines(records, 'smoke' if args.smoke else 'paper')
+        if decide:
+            print('\n' + decide)
     return 0

@@ -8,8 +8,8 @@ and over the AdamW Sum-Up control row. Test-dev scores come from a small user CS
 stack (torch, mmcv, mmdet) of each line and the provenance are written under each table. All metrics files must
 be of one scale: smoke and paper results can never share a table.
 
-Outputs: tables.md, summary.csv (one record per run: every per-seed number), gains.csv, and the figures
-(afa.reporting.figures).
+Outputs: tables.md, summary.csv (one record per run: every per-seed number), gains.csv, the figures
+(afa.reporting.figures) and the claims page with its figure (afa.reporting.claims: claims.md, claims.json).
 """
 import collections
 import glob
@@ -434,12 +434,15 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     atomic.write_text(outputs['tables'], text + '\n')
     atomic.write_text(outputs['summary'], frame.to_csv(index=False))
     atomic.write_text(outputs['gains'], gains_frame(lines).to_csv(index=False))
+    from afa.reporting import claims
+    verdicts = claims.write(lines, zoo, scale, outputs['claims'], outputs['claims_json'])
     if with_figure:
-        from afa.reporting import figures
+        from afa.reporting import claims_figure, figures
         figures.reproduced_vs_paper(lines, zoo, outputs['figure'], scale)
         figures.gains(lines, zoo, outputs['gains_figure'], scale)
+        claims_figure.draw(verdicts, scale, outputs['claims_figure'])
     else:
-        del outputs['figure'], outputs['gains_figure']
+        del outputs['figure'], outputs['gains_figure'], outputs['claims_figure']
     keep_last_complete(out_dir, outputs)
     return outputs, frame
 

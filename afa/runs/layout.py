@@ -55,7 +55,9 @@ CONTINUE_EXIT_CODE = 75
 
 # Files in RESULTS_ROOT/SCALE/: what `afa tables` writes (the Snakemake rules name them from here) and `afa curves`.
 TABLE_FILES = collections.OrderedDict([('tables', 'tables.md'), ('summary', 'summary.csv'), ('gains', 'gains.csv'),
-                                       ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png')])
+                                       ('figure', 'reproduced_vs_paper.png'), ('gains_figure', 'gains.png'),
+                                       ('claims', 'claims.md'), ('claims_json', 'claims.json'),
+                                       ('claims_figure', 'claims.png')])
 CURVES_FILE = 'training_curves.png'
 LAST_COMPLETE_DIR = '.last-complete'  # in RESULTS_ROOT/SCALE: a copy of the tables `afa tables` last wrote
 

@@ -14,6 +14,11 @@ rule tables:
         gains_figure=report(
             result_file(layout.TABLE_FILES["gains_figure"]), caption="../report/gains_figure.rst", category="Figures"
         ),
+        claims=report(result_file(layout.TABLE_FILES["claims"]), caption="../report/claims.rst", category="Claims"),
+        claims_json=result_file(layout.TABLE_FILES["claims_json"]),
+        claims_figure=report(
+            result_file(layout.TABLE_FILES["claims_figure"]), caption="../report/claims_figure.rst", category="Claims"
+        ),
     params:
         afa=AFA,
         scale=SCALE,

@@ -1,0 +1,57 @@
+"""The figure of the claims page (matplotlib only): one row per claim line, the reproduced effect with its 95%
+interval coloured by its verdict, the paper's figure as an open diamond, and the verdict written at the right,
+so a reader sees at a glance which claims hold. The x axis is each claim's own quantity: a gain or difference in
+AP points, or reproduced minus paper for the reported numbers (whose paper figure is therefore 0)."""
+from afa.reporting import verdicts as v
+from afa.reporting.figures import _plt
+from afa.utils import atomic
+
+COLOURS = {v.HOLDS: 'tab:green', v.FAILS: 'tab:red', v.INCONCLUSIVE: 'tab:orange', v.NOT_RUN: '0.6'}
+
+
+def _label(r):
+    metric = 'box' if r.metric.startswith('box') else 'mask'
+    return '%s [%s]' % (r.text if len(r.text) <= 60 else r.text[:57] + '...', metric)
+
+
+def _paper_x(r):
+    if r.claim.kind == 'matches':
+        return 0.0 if r.paper is not None else None
+    return r.paper
+
+
+def draw(results, scale, path):
+    """Write the claims figure of ``results`` (claims.evaluate) to ``path``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(12, 1.6 + 0.26 * max(1, len(results))))
+    ys = list(range(len(results)))
+    for y, r in zip(ys, results):
+        colour = COLOURS[r.verdict]
+        if r.estimate is not None:
+            low, high = r.estimate.interval()
+            ax.errorbar([r.estimate.value], [y], xerr=[[r.estimate.value - low], [high - r.estimate.value]],
+                        fmt='o', color=colour, capsize=2, markersize=4, zorder=4)
+        px = _paper_x(r)
+        if px is not None:
+            ax.scatter([px], [y], marker='D', facecolors='none', edgecolors='black', s=22, zorder=5)
+        ax.annotate(r.verdict, xy=(1.01, y), xycoords=('axes fraction', 'data'), va='center', fontsize=7,
+                    color=colour, annotation_clip=False)
+    for y in range(1, len(results)):
+        if results[y].claim.section != results[y - 1].claim.section:
+            ax.axhline(y - 0.5, color='0.8', linewidth=0.8)
+    ax.axvline(0, color='0.5', linewidth=0.8)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([_label(r) for r in results], fontsize=7)
+    ax.set_ylim(len(results) - 0.5, -0.5)
+    ax.set_xlabel('AP points: gain or difference (reproduced - paper for the reported numbers); '
+                  'open diamond: the paper\'s figure; bar: 95% interval')
+    ax.grid(axis='x', alpha=0.3)
+    handles = [plt.Line2D([], [], marker='o', linestyle='', color=c, label=name) for name, c in COLOURS.items()]
+    ax.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, -0.06 - 1.2 / (1.6 + 0.26 * len(results))),
+              ncol=4, fontsize=8, frameon=False)
+    ax.set_title('The paper\'s claims, checked%s' % (
+        ' - SMOKE SCALE: synthetic data, says nothing about the paper' if scale == 'smoke' else ''),
+        color='tab:red' if scale == 'smoke' else 'black')
+    fig.tight_layout()
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches='tight'))
+    plt.close(fig)

@@ -76,7 +76,7 @@ def format_lines(records, scale, zoo=None, results_root=layout.RESULTS_ROOT):
     lines = ['Seeds per row to decide the claims these rows serve (95%%, an 80%% chance at the paper\'s effect; '
              '%s has the verdicts):' % os.path.join(layout.results_dir(results_root, scale),
                                                      layout.TABLE_FILES['claims']), '  spread: ' + sds]
-    for r, seeds, planned, missing, gpu_hours in found:
+    for r, seeds, _, missing, gpu_hours in found:
         known = [n for n in seeds.values() if n is not None]
         counts = ', '.join('%s %s' % (m.split('_')[0], seeds_text(n)) for m, n in seeds.items())
         text = '  %s: %s: %s seed(s) per row' % (r.claim.id, r.text, counts)

@@ -31,10 +31,13 @@ SCALE_BANNER = {
              'AP (the reported numbers, "nearly matches") are not checked at this scale.',
     'paper': '> COCO val2017, the paper\'s recipes: each verdict is about the paper\'s claim.',
 }
+SMOKE_RULE = ('Every comparison (gains and control rows alike) by its sign on synthetic data: the 95% interval '
+              'above 0: *holds*; below 0: *does not hold*; otherwise *inconclusive* (also with one seed per row, '
+              'when no spread is known).')
 INTRO = ('One line per claim and metric: the rows it rests on (first the row claimed for, then its baseline; each '
          'row\'s default run, the paper\'s recipe at fp32), the paper\'s figure, the reproduced one with its 95% '
          'interval and the seeds per row behind it, the verdict and why, and the seeds per row that decide the '
-         'claim (at 95%, with an 80% chance, when the effect is the paper\'s). AP in points.')
+         'claim (at 95%, with an 80% chance). AP in points.')
 
 Claim = collections.namedtuple('Claim', 'id section kind text rows metrics why total_over')
 Result = collections.namedtuple('Result', 'claim metric rows text paper estimate numbers verdict why seeds')
@@ -125,7 +128,7 @@ def spreads(lines, scale):
 def _row_label(zoo, target):
     row = zoo.row(_line_key(target)[0])
     backbone = row['backbone'].replace('ResNeXt-', 'X-').replace('ResNet-', 'R-')
-    return '%s %s %s %s' % (row['model'], row['module'], backbone, row['table'])
+    return ' '.join(w for w in (row['model'], row['module'], backbone, row['table']) if w != '-')
 
 
 def _targets(claim, zoo, metric):
@@ -284,16 +287,18 @@ def render(sections, spread, results, scale, zoo):
     parts += ['- Intervals: difference of the means +- q x sd x sqrt(1/n_a + 1/n_b) (a row against the paper\'s '
               'number: sd / sqrt(n)), with the pooled sd above; q from Student\'s t at its degrees of freedom '
               '(own seeds) or the normal distribution (cited sd).']
-    parts += ['- ' + rule for rule in v.RULES]
-    parts += ['- Seeds to decide: the fewest seeds per row for which the interval clears the rule\'s boundary with '
-              'an 80%% chance when the effect is the paper\'s (a gain: 0; matches: the margin, around no '
-              'difference; nearly matches: -margin, at the paper\'s difference; the control rows: a part as large '
-              'as the margin told from none%s), from the sd above: n = lines x ((q_95%% + q_80%%) x sd / '
-              'distance)^2. `afa plan ROW... --probe` shows them beside the GPU-hours.'
-              % ('; at this scale, the observed effect' if scale == 'smoke' else '')]
     if scale == 'smoke':
-        parts += ['- Not checked at this scale: the reported numbers and the "nearly matches" claims (their '
+        parts += ['- ' + SMOKE_RULE, '- Seeds to decide: the fewest seeds per row for which the 95% interval '
+                  'clears 0 with an 80% chance when the effect is the one observed here, from the sd above.',
+                  '- Not checked at this scale: the reported numbers and the "nearly matches" claims (their '
                   'margins are in COCO AP).']
+    else:
+        parts += ['- ' + rule for rule in v.RULES]
+        parts += ['- Seeds to decide: the fewest seeds per row for which the interval clears the rule\'s boundary '
+                  'with an 80% chance when the effect is the paper\'s (a gain: 0; matches: the margin, around no '
+                  'difference; nearly matches: -margin, at the paper\'s difference; the control rows: a part as '
+                  'large as the margin told from none), from the sd above: n = lines x ((q_95% + q_80%) x sd / '
+                  'distance)^2. `afa plan ROW... --probe` shows them beside the GPU-hours.']
     header = ['Claim', 'Metric', 'Rows', 'Paper%s' % (' (COCO)' if scale == 'smoke' else ''),
               'Reproduced [95% interval] (seeds)', 'Verdict', 'Seeds per row to decide']
     for name, section_title in sections.items():
@@ -330,7 +335,7 @@ def as_record(spread, results, scale):
         ('margins', {'row': v.MARGIN_ROW, 'difference': v.MARGIN_DIFFERENCE} if scale == 'paper' else None),
         ('spread', {m: (dict(sd=round(s.sd, 4), df=s.df, source=s.source) if s else None)
                     for m, s in spread.items()}),
-        ('rules', list(v.RULES)), ('claims', claims)])
+        ('rules', [SMOKE_RULE] if scale == 'smoke' else list(v.RULES)), ('claims', claims)])
 
 
 def write(lines, zoo, scale, page_path, json_path):

@@ -1,7 +1,7 @@
 """The figure of the claims page (matplotlib only): one row per claim line, the reproduced effect with its 95%
-interval coloured by its verdict, the paper's figure as an open diamond, and the verdict written at the right,
-so a reader sees at a glance which claims hold. The x axis is each claim's own quantity: a gain or difference in
-AP points, or reproduced minus paper for the reported numbers (whose paper figure is therefore 0)."""
+interval coloured by its verdict, the paper's figure as an open diamond (at the paper scale only), and the verdict
+written at the right, so a reader sees at a glance which claims hold. The x axis is each claim's own quantity: a
+gain or difference in AP points, or reproduced minus paper for the reported numbers (their paper figure is 0)."""
 from afa.reporting import verdicts as v
 from afa.reporting.figures import _plt
 from afa.utils import atomic
@@ -20,6 +20,14 @@ def _paper_x(r):
     return r.paper
 
 
+def _point(r):
+    """mean(first row) - mean(second row) of a two-row claim whose rows both have a number; else None."""
+    if r.claim.kind in ('matches', 'no_baseline') or len(r.numbers) != 2:
+        return None
+    (_, a), (_, b) = r.numbers
+    return a.mean - b.mean if a is not None and b is not None and a.n and b.n else None
+
+
 def draw(results, scale, path):
     """Write the claims figure of ``results`` (claims.evaluate) to ``path``."""
     plt = _plt()
@@ -31,7 +39,9 @@ def draw(results, scale, path):
             low, high = r.estimate.interval()
             ax.errorbar([r.estimate.value], [y], xerr=[[r.estimate.value - low], [high - r.estimate.value]],
                         fmt='o', color=colour, capsize=2, markersize=4, zorder=4)
-        px = _paper_x(r)
+        elif _point(r) is not None:  # no spread known: the observed difference, without an interval
+            ax.scatter([_point(r)], [y], marker='o', facecolors='none', edgecolors=colour, s=18, zorder=4)
+        px = _paper_x(r) if scale == 'paper' else None  # synthetic data is never set against the paper
         if px is not None:
             ax.scatter([px], [y], marker='D', facecolors='none', edgecolors='black', s=22, zorder=5)
         ax.annotate(r.verdict, xy=(1.01, y), xycoords=('axes fraction', 'data'), va='center', fontsize=7,
@@ -43,15 +53,16 @@ def draw(results, scale, path):
     ax.set_yticks(ys)
     ax.set_yticklabels([_label(r) for r in results], fontsize=7)
     ax.set_ylim(len(results) - 0.5, -0.5)
-    ax.set_xlabel('AP points: gain or difference (reproduced - paper for the reported numbers); '
-                  'open diamond: the paper\'s figure; bar: 95% interval')
+    ax.set_xlabel('AP points: %s\nbar: 95%% interval; open circle: no interval (no known spread)%s' % (
+        'difference of the two rows on synthetic data' if scale == 'smoke' else
+        'gain or difference of the two rows (reproduced - paper for the reported numbers)',
+        '' if scale == 'smoke' else '; open diamond: the paper\'s figure'))
     ax.grid(axis='x', alpha=0.3)
     handles = [plt.Line2D([], [], marker='o', linestyle='', color=c, label=name) for name, c in COLOURS.items()]
-    ax.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, -0.06 - 1.2 / (1.6 + 0.26 * len(results))),
-              ncol=4, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize=8, frameon=False)
     ax.set_title('The paper\'s claims, checked%s' % (
         ' - SMOKE SCALE: synthetic data, says nothing about the paper' if scale == 'smoke' else ''),
-        color='tab:red' if scale == 'smoke' else 'black')
+        color='tab:red' if scale == 'smoke' else 'black', pad=22)
     fig.tight_layout()
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches='tight'))
     plt.close(fig)

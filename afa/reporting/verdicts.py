@@ -131,7 +131,7 @@ def gain(est, paper, margin=MARGIN_DIFFERENCE):
             what, ci, _pm(paper), margin, _pm(floor))
     if low > 0:
         size = ('larger than the paper\'s %s' % _pm(paper) if low > paper + margin
-                else 'within the margin %.2f of the paper\'s %s' % (margin, _pm(paper)))
+                else 'not below the paper\'s %s by more than the margin %.2f' % (_pm(paper), margin))
         return HOLDS, 'a gain: %s is above 0, %s' % (ci, size)
     return INCONCLUSIVE, '%s holds both no gain (0) and the paper\'s %s: too few seeds' % (ci, _pm(paper))
 

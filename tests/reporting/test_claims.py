@@ -13,7 +13,7 @@ import pytest
 
 from afa.cli import main
 from afa.planning import claim_seeds
-from afa.reporting import claims, verdicts
+from afa.reporting import claims, claims_figure, verdicts
 from afa.reporting.tables import build_frame, lines_of
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
@@ -64,7 +64,7 @@ def test_a_clear_gain_holds_with_one_seed_per_row_on_the_cited_spread():
     assert r.estimate.value == pytest.approx(1.9)
     assert r.estimate.interval() == pytest.approx((1.9 - half, 1.9 + half))
     assert r.paper == pytest.approx(paper('cmrcn_r50_mssa_adp_1x') - paper('cmrcn_r50_sumup_1x'))
-    assert r.verdict == verdicts.HOLDS and 'within the margin' in r.why
+    assert r.verdict == verdicts.HOLDS and 'not below the paper' in r.why
     assert r.seeds == 1  # a +1.8 gain is decided by one seed per row
     mask = one(results, 'gain_1x_mssa_adp', 'mask_val')
     assert mask.verdict == verdicts.HOLDS and mask.estimate.value == pytest.approx(2.5)
@@ -182,7 +182,7 @@ def _smoke_runs(seeds):
     return runs
 
 
-def test_the_smoke_page_is_about_synthetic_data_only():
+def test_the_smoke_page_is_about_synthetic_data_only(tmp_path):
     lines = lines_of(build_frame(ZOO, _smoke_runs(2), {}), ZOO)
     sections, spread, results = claims.evaluate(lines, ZOO, 'smoke')
     page = claims.render(sections, spread, results, 'smoke', ZOO)
@@ -196,6 +196,9 @@ def test_the_smoke_page_is_about_synthetic_data_only():
     record = claims.as_record(spread, results, 'smoke')
     assert record['synthetic_data'] is True and record['margins'] is None
     assert 'nothing about the paper' in record['about']
+    figure = str(tmp_path / 'claims.png')
+    claims_figure.draw(results, 'smoke', figure)
+    assert os.path.getsize(figure) > 10000
 
 
 def test_tables_write_the_claims_page_json_and_figure(tmp_path):

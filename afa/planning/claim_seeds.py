@@ -71,8 +71,11 @@ def format_lines(records, scale, zoo=None, results_root=layout.RESULTS_ROOT):
     found, spread = decisions(records, scale, zoo, results_root)
     if not found:
         return ''
-    sds = '; '.join('%s: %s' % (claims.METRICS[m], s.describe() if s else 'none known (run two or more seeds)')
-                    for m, s in spread.items())
+    described = collections.OrderedDict()  # one line for the metrics that share a spread
+    for metric, s in spread.items():
+        described.setdefault(s.describe() if s else 'none known (run two or more seeds)', []).append(
+            claims.METRICS[metric])
+    sds = '; '.join('%s: %s' % (' and '.join(metrics), text) for text, metrics in described.items())
     lines = ['Seeds per row to decide the claims these rows serve (95%%, an 80%% chance at the paper\'s effect; '
              '%s has the verdicts):' % os.path.join(layout.results_dir(results_root, scale),
                                                      layout.TABLE_FILES['claims']), '  spread: ' + sds]

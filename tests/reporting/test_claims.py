@@ -206,7 +206,7 @@ def test_tables_write_the_claims_page_json_and_figure(tmp_path):
     for run_id, payload in dict(seeds_of('cmrcn_r50_mssa_adp_1x', [43.1, 43.0], [38.4, 38.2]),
                                 **seeds_of('cmrcn_r50_sumup_1x', [41.2, 41.4], [35.9, 36.0])).items():
         write_run(runs, metrics_file(run_id, payload['bbox']['AP'], payload['segm']['AP']))
-    out = tmp_path / 'out'
+    out = tmp_path / 'results' / 'paper'
     assert main(['tables', '--scale', 'paper', '--runs', str(runs), '--out', str(out)]) == 0
     page = (out / layout.TABLE_FILES['claims']).read_text()
     assert "# The paper's claims, checked (paper scale)" in page
@@ -219,6 +219,8 @@ def test_tables_write_the_claims_page_json_and_figure(tmp_path):
     assert found['verdict'] == 'holds' and found['seeds'] == {'cmrcn_r50_mssa_adp_1x': 2, 'cmrcn_r50_sumup_1x': 2}
     assert record['spread']['box_val']['df'] == 2
     assert os.path.getsize(str(out / layout.TABLE_FILES['claims_figure'])) > 10000
+    planned = claim_seeds.format_lines([{'run_id': 'cmrcn_r50_mssa_1x'}], 'paper', results_root=str(out.parent))
+    assert "pooled from this reproduction's own seeds" in planned  # `afa plan` prices with the spread seen
 
 
 def test_plan_prints_the_seeds_and_their_gpu_hours(tmp_path):

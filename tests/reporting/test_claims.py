@@ -196,7 +196,7 @@ def test_the_smoke_page_is_about_synthetic_data_only(tmp_path):
     record = claims.as_record(spread, results, 'smoke')
     assert record['synthetic_data'] is True and record['margins'] is None
     assert 'nothing about the paper' in record['about']
-    figure = str(tmp_path / 'claims.png')
+    figure = str(tmp_path / layout.TABLE_FILES['claims_figure'])
     claims_figure.draw(results, 'smoke', figure)
     assert os.path.getsize(figure) > 10000
 

@@ -285,8 +285,9 @@ def render(sections, spread, results, scale, zoo):
                   '~0.1 note, which is a typical gap, not a 95%% bound. The cited sd: %s.'
                   % (v.MARGIN_ROW, v.MARGIN_DIFFERENCE, v.REFERENCE_SD, v.REFERENCE_CITATION)]
     parts += ['- Intervals: difference of the means +- q x sd x sqrt(1/n_a + 1/n_b) (a row against the paper\'s '
-              'number: sd / sqrt(n)), with the pooled sd above; q from Student\'s t at its degrees of freedom '
-              '(own seeds) or the normal distribution (cited sd).']
+              'number: sd / sqrt(n)), with the pooled sd above (one sd for every row, so that one seed per row can '
+              'be judged; the tables\' gains use each pair\'s own Welch interval instead); q from Student\'s t at '
+              'its degrees of freedom (own seeds) or the normal distribution (cited sd).']
     if scale == 'smoke':
         parts += ['- ' + SMOKE_RULE, '- Seeds to decide: the fewest seeds per row for which the 95% interval '
                   'clears 0 with an 80% chance when the effect is the one observed here, from the sd above.',

@@ -4,8 +4,10 @@ paper's figure and against a margin; and the seeds per row that decide a claim a
 Every interval is mean difference +- q * sd * sqrt(1/n_a + 1/n_b) (or sd / sqrt(n) against a paper number), with
 one run-to-run standard deviation ``sd`` per metric (a Spread): the reproduction's own seeds pooled over every
 line that has two or more (Student t quantiles, their degrees of freedom), else the cited figure below (normal
-quantiles: a known sd). One pooled sd, not each pair's two, so that a further seed never widens an interval and a
-single-seed row can be decided at all. The rules, as the page states them, are RULES.
+quantiles: a known sd). One pooled sd, not each pair's two (the tables' Welch interval): a single-seed row can then
+be decided at all, and a second seed does not swap a known sd for a two-value estimate with one degree of freedom.
+The assumption it rests on: every row varies about as much from seed to seed. The rules, as the page states them,
+are RULES.
 """
 import collections
 import math

@@ -116,12 +116,16 @@ def _paper_figure(claim, zoo, rows, metric):
 
 
 def spreads(lines, scale):
-    """{metric: verdicts.Spread}: the reproduction's own seeds pooled over its lines, else the cited figure at
-    the paper scale; None at the smoke scale without repeated seeds (no spread is known for synthetic data)."""
+    """{metric: verdicts.Spread}: the reproduction's own seeds pooled over its lines (at the paper scale from
+    verdicts.MIN_OWN_DF degrees of freedom on), else the cited figure at the paper scale; None at the smoke scale
+    without repeated seeds (no spread is known for synthetic data)."""
     out = {}
     for metric in METRICS:
         own = v.pooled_spread([ln.ours[metric] for ln in lines if ln.status == 'done'])
-        out[metric] = own or (v.reference_spread() if scale == 'paper' else None)
+        if scale == 'smoke':
+            out[metric] = own
+        else:
+            out[metric] = own if own and own.df >= v.MIN_OWN_DF else v.reference_spread(own)
     return out
 
 
@@ -300,6 +304,9 @@ def render(sections, spread, results, scale, zoo):
                   'difference; nearly matches: -margin, at the paper\'s difference; the control rows: a part as '
                   'large as the margin told from none), from the sd above: n = lines x ((q_95% + q_80%) x sd / '
                   'distance)^2. `afa plan ROW... --probe` shows them beside the GPU-hours.']
+    parts += ['- Each line is its own test at these levels, with no correction for multiplicity: over %d lines '
+              'a verdict or two may be wrong by chance alone (each one-sided error is held at 2.5 to 5%%).'
+              % len(results)]
     header = ['Claim', 'Metric', 'Rows', 'Paper%s' % (' (COCO)' if scale == 'smoke' else ''),
               'Reproduced [95% interval] (seeds)', 'Verdict', 'Seeds per row to decide']
     for name, section_title in sections.items():

@@ -12,6 +12,10 @@ are RULES.
 import collections
 import math
 
+# The reproduction's own spread replaces the cited one from 4 degrees of freedom on (say two seeds of four rows):
+# with fewer, an sd estimate is so loose (1 df: its 95% interval spans a factor of 30) that a second seed of one row
+# would turn every verdict of the page inconclusive; from 4 the t quantile (2.78) costs at most 40% of width.
+MIN_OWN_DF = 4
 LEVEL = 0.95   # two-sided intervals on gains; the TOST tests are at 5% each side (a 90% interval)
 POWER = 0.80   # the chance a claim is decided when the effect is as the paper says (the seeds needed)
 MAX_SEEDS = 50
@@ -75,7 +79,7 @@ class Spread(collections.namedtuple('Spread', 'sd df source')):
 
     def describe(self):
         if self.df is None:
-            return 'sd %.2f AP (cited: %s)' % (self.sd, REFERENCE_CITATION)
+            return 'sd %.2f AP (%s: %s)' % (self.sd, self.source, REFERENCE_CITATION)
         return 'sd %.2f AP pooled from this reproduction\'s own seeds (%s, %d degrees of freedom)' % (
             self.sd, self.source, self.df)
 
@@ -91,8 +95,12 @@ def pooled_spread(summaries):
     return Spread(sd, df, '%d line%s with repeated seeds' % (len(repeated), 's' if len(repeated) > 1 else ''))
 
 
-def reference_spread():
-    return Spread(REFERENCE_SD, None, 'cited')
+def reference_spread(own=None):
+    """The cited Spread; ``own``: the reproduction's, too loose to replace it (fewer than MIN_OWN_DF)."""
+    if own is None:
+        return Spread(REFERENCE_SD, None, 'cited')
+    return Spread(REFERENCE_SD, None, 'cited; this reproduction\'s own seeds give %d degree%s of freedom, fewer '
+                                      'than the %d that replace it' % (own.df, 's' if own.df > 1 else '', MIN_OWN_DF))
 
 
 class Estimate(collections.namedtuple('Estimate', 'value se spread n')):

@@ -70,6 +70,16 @@ def test_a_clear_gain_holds_with_one_seed_per_row_on_the_cited_spread():
     assert mask.verdict == verdicts.HOLDS and mask.estimate.value == pytest.approx(2.5)
 
 
+def test_a_second_seed_of_one_row_keeps_the_cited_spread():
+    runs = dict(seeds_of('cmrcn_r50_mssa_adp_1x', [43.1, 41.0], [38.4, 38.3]))  # 1 df, and a wild one
+    runs.update(seeds_of('cmrcn_r50_sumup_1x', [41.2], [35.9]))
+    results, spread, _, _ = evaluate(runs)
+    assert spread['box_val'].df is None and 'own seeds give 1 degree of freedom' in spread['box_val'].describe()
+    r = one(results, 'gain_1x_mssa_adp')
+    half = Z975 * SD * math.sqrt(1 / 2.0 + 1)
+    assert r.estimate.interval() == pytest.approx((0.85 - half, 0.85 + half))
+
+
 def test_no_gain_does_not_hold_and_the_control_says_the_neck_adds_nothing():
     runs = dict(seeds_of('cmrcn_r50_mssa_adp_1x', [41.2, 41.3, 41.1]))
     runs.update(seeds_of('cmrcn_r50_sumup_1x', [41.25, 41.15, 41.2]))
@@ -203,21 +213,21 @@ def test_the_smoke_page_is_about_synthetic_data_only(tmp_path):
 
 def test_tables_write_the_claims_page_json_and_figure(tmp_path):
     runs = tmp_path / 'runs'
-    for run_id, payload in dict(seeds_of('cmrcn_r50_mssa_adp_1x', [43.1, 43.0], [38.4, 38.2]),
-                                **seeds_of('cmrcn_r50_sumup_1x', [41.2, 41.4], [35.9, 36.0])).items():
+    for run_id, payload in dict(seeds_of('cmrcn_r50_mssa_adp_1x', [43.1, 43.0, 43.2], [38.4, 38.2, 38.3]),
+                                **seeds_of('cmrcn_r50_sumup_1x', [41.2, 41.4, 41.3], [35.9, 36.0, 35.8])).items():
         write_run(runs, metrics_file(run_id, payload['bbox']['AP'], payload['segm']['AP']))
     out = tmp_path / 'results' / 'paper'
     assert main(['tables', '--scale', 'paper', '--runs', str(runs), '--out', str(out)]) == 0
     page = (out / layout.TABLE_FILES['claims']).read_text()
     assert "# The paper's claims, checked (paper scale)" in page
     assert 'Margins, fixed in advance' in page and 'open-mmlab/mmdetection#3624' in page  # the margins' source
-    assert "pooled from this reproduction's own seeds" in page  # two seeds per row: the spread is its own
+    assert "pooled from this reproduction's own seeds" in page  # three seeds of two rows: 4 df, its own spread
     line = [ln for ln in page.splitlines() if ln.startswith('| MSSA-Adp beats Sum-Up (CMRCN R-50 1x) | box')][0]
-    assert '| +1.8 | +1.75 [' in line and '(seeds 2 vs 2)' in line and '**holds**' in line
+    assert '| +1.8 | +1.80 [' in line and '(seeds 3 vs 3)' in line and '**holds**' in line
     record = json.loads((out / layout.TABLE_FILES['claims_json']).read_text())
     found = [c for c in record['claims'] if c['id'] == 'gain_1x_mssa_adp' and c['metric'] == 'box_val'][0]
-    assert found['verdict'] == 'holds' and found['seeds'] == {'cmrcn_r50_mssa_adp_1x': 2, 'cmrcn_r50_sumup_1x': 2}
-    assert record['spread']['box_val']['df'] == 2
+    assert found['verdict'] == 'holds' and found['seeds'] == {'cmrcn_r50_mssa_adp_1x': 3, 'cmrcn_r50_sumup_1x': 3}
+    assert record['spread']['box_val']['df'] == 4
     assert os.path.getsize(str(out / layout.TABLE_FILES['claims_figure'])) > 10000
     planned = claim_seeds.format_lines([{'run_id': 'cmrcn_r50_mssa_1x'}], 'paper', results_root=str(out.parent))
     assert "pooled from this reproduction's own seeds" in planned  # `afa plan` prices with the spread seen

@@ -1,5 +1,7 @@
 """Training curves of every run, read from mmdet's JSON logs: total loss per iteration (left) and validation box
-AP per epoch (right; runs trained with validation: every paper-scale run, smoke runs with --validate).
+AP per epoch (right; runs trained with validation: every run of the workflow, `afa train` by hand at the paper
+scale or with --validate). No panel is left empty: without any validation the AP column is left out, and a table
+whose runs did not validate says so in one line.
 
 One row of panels per table of configs/zoo.yaml, one colour per row; the seeds and run kinds of a row share its
 colour (seeds dashed). The smoke scale logs every few iterations (afa.runs.smoke) so that even a short run shows a
@@ -44,21 +46,36 @@ def plot_curves(runs_dir, path, zoo=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
     from afa.runs import zoo as zoo_mod
     zoo = zoo or zoo_mod.load()
+    fig, drawn = draw_curves(read_curves(runs_dir, zoo), zoo)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
+    plt.close(fig)
+    return drawn
+
+
+def read_curves(runs_dir, zoo):
+    """{table: [(run name, [(iteration, loss)], [(epoch, box AP)])]} of the run folders that logged anything."""
     curves = {}
     for work_dir in sorted(glob.glob(os.path.join(runs_dir, '*'))):
         points, aps = read_losses(work_dir), read_val_ap(work_dir)
         if points or aps:
             name = os.path.basename(work_dir)
             curves.setdefault(_table_of(name, zoo), []).append((name, points, aps))
+    return curves
+
+
+def draw_curves(curves, zoo):
+    """(matplotlib figure, runs drawn) of ``read_curves``' result: one row of panels per table."""
+    import matplotlib.pyplot as plt
     order = sorted(zoo.tables, key=lambda t: zoo.tables[t].get('order', 0)) + ['other']
     panels = [t for t in order if t in curves] or ['other']
-    fig, axes = plt.subplots(len(panels), 2, figsize=(13, 3.2 * len(panels)), squeeze=False,
-                             gridspec_kw=dict(width_ratios=[3, 2]))
+    validated = any(aps for runs in curves.values() for _, _, aps in runs)
+    fig, axes = plt.subplots(len(panels), 2 if validated else 1, figsize=(13 if validated else 8, 3.2 * len(panels)),
+                             squeeze=False, gridspec_kw=dict(width_ratios=[3, 2]) if validated else None)
     colours = plt.get_cmap('tab10')
-    for (loss_ax, ap_ax), table in zip(axes, panels):
+    for panel_axes, table in zip(axes, panels):
+        loss_ax, ap_ax = panel_axes[0], (panel_axes[-1] if validated else None)
         rows = []
         for name, points, aps in curves.get(table, []):
             run = _parse(name)
@@ -70,31 +87,42 @@ def plot_curves(runs_dir, path, zoo=None):
                          else '-')
             if points:
                 loss_ax.plot([p[0] for p in points], [p[1] for p in points], **style)
-            if aps:
+            if aps and ap_ax is not None:
                 ap_ax.plot([a[0] for a in aps], [a[1] for a in aps], marker='o', markersize=3, **style)
         title = zoo.tables.get(table, {}).get('title', 'Other runs')
         loss_ax.set_title(title, fontsize=9)
         loss_ax.set_ylabel('training loss')
-        ap_ax.set_title('validation box AP per epoch', fontsize=9)
-        ap_ax.set_ylabel('box AP (%)')
-        ap_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for ax in (loss_ax, ap_ax):
-            ax.grid(alpha=0.3)
+        loss_ax.grid(alpha=0.3)
         if any(p for _, p, _ in curves.get(table, [])):
             loss_ax.legend(fontsize=6, ncol=2, loc='upper right')
-        if not any(a for _, _, a in curves.get(table, [])):
-            ap_ax.text(0.5, 0.5, 'no validation yet\n(afa train --validate)', ha='center', va='center',
-                       transform=ap_ax.transAxes, fontsize=8, color='grey')
         else:
-            ap_ax.legend(fontsize=6, loc='lower right')
+            _say(loss_ax, 'no training loss logged yet')
+        if ap_ax is not None:
+            _ap_panel(ap_ax, any(a for _, _, a in curves.get(table, [])))
     axes[-1, 0].set_xlabel('iteration')
-    axes[-1, 1].set_xlabel('epoch')
+    if validated:
+        axes[-1, 1].set_xlabel('epoch')
     drawn = sum(len(v) for v in curves.values())
     fig.suptitle('Training curves (%d runs)' % drawn)
     fig.tight_layout()
-    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
-    plt.close(fig)
-    return drawn
+    return fig, drawn
+
+
+def _say(ax, text):
+    """One grey line in the middle of a panel that has nothing to draw, saying why."""
+    ax.text(0.5, 0.5, text, ha='center', va='center', transform=ax.transAxes, fontsize=8, color='grey')
+
+
+def _ap_panel(ax, drawn):
+    from matplotlib.ticker import MaxNLocator
+    ax.set_title('validation box AP per epoch', fontsize=9)
+    ax.set_ylabel('box AP (%)')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=6, loc='lower right')
+    else:
+        _say(ax, 'these runs did not validate during training (afa train --validate)')
 
 
 def _parse(name):

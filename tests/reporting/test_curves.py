@@ -5,16 +5,18 @@ import os
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
-from afa.reporting.curves import plot_curves, read_losses
+from afa.reporting.curves import draw_curves, plot_curves, read_curves, read_losses
+from figure_panels import assert_no_empty_panel
 
 
-def write_log(folder, name, entries, tail=''):
+def write_log(folder, name, entries, tail='', validated=True):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, name), 'w') as f:
         f.write('{"env_info": "...", "seed": 0}\n')
         for epoch, it, loss in entries:
             f.write(json.dumps({'mode': 'train', 'epoch': epoch, 'iter': it, 'lr': 0.02, 'loss': loss}) + '\n')
-        f.write(json.dumps({'mode': 'val', 'epoch': 1, 'iter': 12, 'bbox_mAP': 0.1}) + '\n')
+        if validated:
+            f.write(json.dumps({'mode': 'val', 'epoch': 1, 'iter': 12, 'bbox_mAP': 0.1}) + '\n')
         f.write(tail)
 
 
@@ -51,3 +53,21 @@ def test_validation_ap_per_epoch_is_read_and_drawn(tmp_path):
     out = str(tmp_path / 'curves.png')
     assert plot_curves(str(tmp_path), out) == 2  # a run with validations and no loss line yet is drawn too
     assert os.path.getsize(out) > 20000
+
+
+def test_no_panel_is_empty(tmp_path):
+    """Runs that never validated: no AP column at all. A table whose runs did not validate while another's did:
+    its AP panel says why in one line."""
+    import matplotlib.pyplot as plt
+    zoo = zoo_mod.load()
+    losses = [(1, it, 3.0 - 0.1 * it) for it in range(2, 12, 2)]
+    write_log(str(tmp_path / 'cmrcn_r50_sumup_1x'), 'a.log.json', losses, validated=False)
+    fig, drawn = draw_curves(read_curves(str(tmp_path), zoo), zoo)
+    assert drawn == 1 and len(fig.axes) == 1
+    assert_no_empty_panel(fig)
+    plt.close(fig)
+    write_log(str(tmp_path / 'cmrcn_r50_sumup_3x'), 'a.log.json', losses)
+    fig, drawn = draw_curves(read_curves(str(tmp_path), zoo), zoo)
+    assert drawn == 2 and len(fig.axes) == 4
+    assert_no_empty_panel(fig)
+    plt.close(fig)

@@ -80,8 +80,14 @@ def test_default_reference_of_each_kind_of_run(tmp_path):
     _write_run_log(tmp_path, 'cmrcn_r50_mssa_adp_1x', {1: 22.0})
     ref, _ = reference.resolve('auto', _spec('cmrcn_r50_mssa_adp_1x', tmp_path, seed=2), ZOO, refs)
     assert ref.source == 'run:cmrcn_r50_mssa_adp_1x' and not ref.lower_only and ref.curve == {1: 22.0}
-    # the smoke scale: none unless named; named references
-    assert reference.resolve('auto', _spec('cmrcn_r50_sumup_1x', tmp_path, 'smoke'), ZOO, refs)[0] is None
+    # the smoke scale: no published curve for a Sum-Up row's seed 0, this project's own runs for the others
+    none, why = reference.resolve('auto', _spec('cmrcn_r50_sumup_1x', tmp_path, 'smoke'), ZOO, refs)
+    assert none is None and 'no published curve' in why
+    smoke, _ = reference.resolve('auto', _spec('cmrcn_r50_mssa_adp_1x', tmp_path, 'smoke'), ZOO, refs)
+    assert smoke.source == 'run:cmrcn_r50_sumup_1x' and smoke.lower_only
+    later, _ = reference.resolve('auto', _spec('cmrcn_r50_sumup_1x', tmp_path, 'smoke', seed=1), ZOO, refs)
+    assert later.source == 'run:cmrcn_r50_sumup_1x' and not later.lower_only
+    # named references
     assert reference.resolve('none', _spec('cmrcn_r50_sumup_1x', tmp_path), ZOO, refs)[0] is None
     named, _ = reference.resolve(LOG, _spec('cmrcn_r50_mssa_1x', tmp_path), ZOO, refs, offset=2.1)
     assert named.offset == 2.1 and named.hook_args()['curve'][0] == [1, pytest.approx(21.5)]

@@ -113,6 +113,10 @@ def nodes_of(run_id):
     return 1 if SMOKE else int(config.get("nodes_per_run") or 1)
 
 
+# Validation after every epoch (config `validate`, at both scales): the curves' AP, afa status and the early alarm.
+VALIDATE_ARG = "--validate" if config.get("validate", True) else "--no-validate"
+
+
 def layout_args(run_id):
     """The batch layout options of `afa train` and `afa plan` for a run (the same refusal in both)."""
     args = ["--gpus", str(gpus_of(run_id))]
@@ -170,7 +174,8 @@ def train_job_shape():
 def train_command(run_id):
     """`afa train` on one node, or on several: one srun task per node, each starting torchrun, which meets the
     others at a c10d rendezvous on the job's first node (rank 0 is not necessarily on MASTER_ADDR's node)."""
-    args = " ".join(shlex.quote(a) for a in [target_of(run_id)] + run_args(run_id) + layout_args(run_id))
+    args = " ".join(shlex.quote(a) for a in [target_of(run_id)] + run_args(run_id) + layout_args(run_id)
+                    + [VALIDATE_ARG])
     command = "%s train %s" % (AFA, args)
     if nodes_of(run_id) == 1:
         return command

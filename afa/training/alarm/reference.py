@@ -7,7 +7,8 @@ Which reference (``afa train --reference``; the default, ``auto``, is explained 
 - any other row, seed N > 0: the same run's seed 0 (an earlier repeat of the same recipe);
 - any other row, seed 0: this project's Sum-Up run of the same model, backbone and schedule, checked from below
   only (an AFA row is expected above its FPN baseline; falling below it means the run is broken);
-- the smoke scale: none unless named (its APs on the synthetic set are not comparable to any published curve).
+- at the smoke scale the same, except seed 0 of a Sum-Up row: no published curve compares with APs on the
+  synthetic set, so it has none unless named (the references that are this project's own runs do apply).
 Named: ``run:RUN_ID`` (a run of the same runs root and scale), a ``*.log.json`` file, or ``none``.
 ``--reference-offset`` shifts the reference curve by that many AP points (e.g. the paper's gain over Sum-Up).
 
@@ -89,10 +90,10 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
     if named != AUTO:
         return Reference(named, read_curve(named), offset, False, None), 'reference %s' % named
     row = spec.row
-    if spec.scale != 'paper' or row is None:
-        return None, 'no reference by default at the %s scale (name one with --reference)' % spec.scale
+    if row is None:
+        return None, 'no reference by default for a run of no row (name one with --reference)'
     run = layout.parse_run_id(spec.run_id)
-    if row['module'] == SUM_UP:
+    if row['module'] == SUM_UP and spec.scale == 'paper':
         path = layout.reference_path(reference_dir, row.id)
         if not os.path.exists(path):
             return None, ('no reference: %s is missing; `afa reference fetch %s` downloads mmdetection\'s '
@@ -101,6 +102,9 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
                 "mmdetection's published training log %s" % path)
     if run.seed != layout.DEFAULT_SEED:
         return _from_run(str(run._replace(seed=layout.DEFAULT_SEED)), spec, offset, lower_only=False)
+    if row['module'] == SUM_UP:
+        return None, ('no reference by default for seed 0 of a Sum-Up row at the %s scale: no published curve '
+                      'compares with it (name one with --reference)' % spec.scale)
     base = sum_up_row(zoo, row)
     if base is None:
         return None, 'no reference by default for %s (no Sum-Up row of its schedule)' % row.id

@@ -1,7 +1,7 @@
 """The reference curve of the early alarm (afa/training/alarm/hook.py): which box-AP-per-epoch curve a run is compared
 with, and how far from it a run may be before the alarm fires.
 
-Which reference (``afa train --reference``; the default, ``auto``, is explained in the README):
+Which reference (``afa train --reference``; the default, ``auto``, is explained in docs/usage.md):
 - a Sum-Up row at the paper scale: mmdetection's published training log of the same model (the row's
   ``reference_log`` in configs/zoo.yaml, fetched once by ``afa reference fetch ROW`` into data/references/);
 - any other row, seed N > 0: the same run's seed 0 (an earlier repeat of the same recipe);

@@ -46,7 +46,7 @@ def test_docs_links_resolve():
     """Every relative link of docs/, the READMEs and CONTRIBUTING names a file of the repository."""
     broken = []
     docs = ['docs/' + name for name in os.listdir(os.path.join(REPO, 'docs'))]
-    for rel in ['README.md', 'CONTRIBUTING.md', 'docker/README.md'] + docs:
+    for rel in ['README.md', 'CONTRIBUTING.md', 'docker/README.md', 'benchmarks/README.md'] + docs:
         path = os.path.join(REPO, rel)
         if not os.path.exists(path):
             continue

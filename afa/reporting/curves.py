@@ -5,7 +5,7 @@ whose runs did not validate says so in one line.
 
 One row of panels per table of configs/zoo.yaml, one colour per row; the seeds and run kinds of a row share its
 colour (seeds dashed). The smoke scale logs every few iterations (afa.runs.smoke) so that even a short run shows a
-trend. While runs train, TensorBoard shows the same curves live (RUN/tensorboard, see the README).
+trend. While runs train, TensorBoard shows the same curves live (RUN/tensorboard, docs/usage.md).
 """
 import glob
 import os

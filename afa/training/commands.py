@@ -16,7 +16,7 @@ def add_commands(sub):
     p.add_argument('--no-validate', dest='validate', action='store_false')
     p.add_argument('--reference', metavar='REF', default='auto',
                    help='early alarm: the box-AP-per-epoch curve to compare with after each validation: auto '
-                        '(default; see the README), none, run:RUN_ID, or a *.log.json file')
+                        '(default; see docs/usage.md), none, run:RUN_ID, or a *.log.json file')
     p.add_argument('--reference-offset', type=float, default=0.0, metavar='AP',
                    help='shift the reference curve by this many AP points (e.g. the expected gain over Sum-Up)')
     p.add_argument('--alarm-stop', action='store_true',

@@ -8,10 +8,13 @@ import sys
 import threading
 
 import pytest
+import yaml
 
 from afa.runs import layout
 from afa.runs import zoo as zoo_mod
+from afa.reporting.curves import read_val_ap
 from afa.runs.smoke import BOX_AP_FLOORS
+from afa.training.alarm.reference import sum_up_row
 from conftest import copy_checkout
 
 REPO = zoo_mod.REPO_ROOT
@@ -250,11 +253,19 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
     assert 'not run yet' not in tables
     box_ap = {}
+    with open(os.path.join(REPO, SMOKE_CONFIG)) as f:
+        epochs = yaml.safe_load(f)['smoke_epochs']
     for row in ZOO:
         run = layout.run_dir(os.path.join(repo, layout.RUNS_ROOT), 'smoke', row.id)
         with open(layout.metrics_path(run)) as f:
             box_ap[row.id] = json.load(f)['bbox']['AP']
         assert os.path.exists(layout.testdev_manifest(run))
+        # every run validated after each epoch (the curves' AP panels), and the early alarm ran where the smoke
+        # scale has a reference: an AFA row of a backbone and schedule with a Sum-Up row
+        assert [epoch for epoch, _ in read_val_ap(run)] == list(range(1, epochs + 1)), row.id
+        if row['module'] != 'Sum-Up' and sum_up_row(ZOO, row) is not None:
+            with open(layout.alarm_path(run)) as f:
+                assert 'checks' in json.load(f), row.id
     # The smoke scale learns: a broken evaluation or label mapping (AP near 0) fails here.
     below = {r.id: ap for r in ZOO for ap in [box_ap[r.id]] if ap < BOX_AP_FLOORS[r['model']]}
     assert not below, 'box AP under the smoke floors %s: %s' % (BOX_AP_FLOORS, below)

@@ -54,7 +54,7 @@ def test_every_command_flag_target_and_config_key_is_on_the_page():
 def test_a_new_flag_or_key_changes_the_page(tmp_path):
     parser = usage_page.top_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    sub.choices['zoo'].add_argument('--brand-new', help='a flag nobody documented')
+    sub.choices['zoo'].add_argument('--brand-new', action='store_true', help='a flag nobody documented')
     assert '| `--brand-new` |  | a flag nobody documented |' in usage_page.generated(parser=parser)
     page = committed()
     assert usage_page.render(page, parser=parser) != page

@@ -59,7 +59,8 @@ def test_one_table_and_named_rows_select_their_jobs():
                        'rows=[cmrcn_r50_mssa_adp_3x+release_steps]')
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout)['train'] == 1
-    assert 'afa.cli train cmrcn_r50_mssa_adp_3x+release_steps' in result.stdout
+    train = [line for line in result.stdout.splitlines() if 'afa.cli train cmrcn_r50_mssa_adp_3x+release_steps' in line]
+    assert train and all(' --validate' in line for line in train), train  # config validate: true
 
 
 def test_slurm_profile_assigns_gpus_and_runtime():

@@ -174,9 +174,8 @@ def train_job_shape():
 def train_command(run_id):
     """`afa train` on one node, or on several: one srun task per node, each starting torchrun, which meets the
     others at a c10d rendezvous on the job's first node (rank 0 is not necessarily on MASTER_ADDR's node)."""
-    args = " ".join(shlex.quote(a) for a in [target_of(run_id)] + run_args(run_id) + layout_args(run_id)
-                    + [VALIDATE_ARG])
-    command = "%s train %s" % (AFA, args)
+    options = [target_of(run_id)] + run_args(run_id) + layout_args(run_id) + [VALIDATE_ARG]
+    command = "%s train %s" % (AFA, " ".join(shlex.quote(a) for a in options))
     if nodes_of(run_id) == 1:
         return command
     python, _, module = AFA.partition(" -m ")
@@ -186,7 +185,7 @@ def train_command(run_id):
     # The launcher of one node, with the rendezvous the shell finds: the job's id and its first node.
     shell = {"@JOB@": '"$SLURM_JOB_ID"',
              "@FIRST_NODE@": '"$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1):%d"' % RDZV_PORT}
-    argv = ["train", target_of(run_id)] + run_args(run_id) + layout_args(run_id)
+    argv = ["train"] + options
     launcher = torchrun_command(gpus_of(run_id), argv, nodes=nodes_of(run_id), rendezvous="@FIRST_NODE@",
                                 rendezvous_id="@JOB@", python="@PYTHON@")
     words = [shell.get(a, shlex.quote(a)) for a in launcher]

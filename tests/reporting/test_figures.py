@@ -50,6 +50,6 @@ def test_a_gains_figure_without_afa_lines_says_why_in_one_line(lines, tmp_path):
     assert_no_empty_panel(fig)
     assert 'no AFA line' in fig.axes[0].texts[0].get_text()
     plt.close(fig)
-    out = str(tmp_path / 'gains.png')
+    out = str(tmp_path / 'figure.png')
     figures.gains(baselines, ZOO, out, 'smoke')  # the workflow expects the file all the same
     assert os.path.getsize(out) > 0

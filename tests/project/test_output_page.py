@@ -7,7 +7,8 @@ from afa.runs import layout
 from conftest import REPO
 
 PAGE = os.path.join('docs', 'output.md')
-FILE_NAME = re.compile(r'(_FILE|_DIR|_MANIFEST|_MARKER|_CHECKPOINT|_VERIFIED|_SUFFIX|_STAGING_PREFIX|_WEIGHTS|_RESULT)$')
+FILE_NAME = re.compile(r'(_FILE|_DIR|_MANIFEST|_MARKER|_CHECKPOINT|_VERIFIED|_SUFFIX|_STAGING_PREFIX|_WEIGHTS'
+                       r'|_RESULT)$')
 
 
 def owned_names():

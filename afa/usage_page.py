@@ -15,7 +15,8 @@ import sys
 
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from afa.utils.repo import REPO_ROOT as REPO
+
 PAGE = os.path.join('docs', 'usage.md')
 MARKER = '<!-- Generated below by `python -m afa.usage_page` from the parsers, the Makefile and the config schema: ' \
          'do not edit by hand. -->'

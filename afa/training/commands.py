@@ -68,11 +68,11 @@ def _train_segment(args):
         if args.gpus > 0:
             check_gpus(args.gpus)
         return relaunch_distributed(count, [a for a in args.argv if a != '--debug'], spec=spec,
-                                    retrain=args.retrain)  # rank 0 sets the --stop-before-limit timer
+                                    cfg=spec.build_config(), retrain=args.retrain)  # rank 0 sets the timer
     from afa.training.continuation.hook import ContinueLater
     from afa.training.train import train
     try:
-        train(spec, gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
+        train(spec, spec.build_config(), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,
               validate=args.validate, retrain=args.retrain,
               alarm=dict(reference=args.reference, offset=args.reference_offset, stop=args.alarm_stop),
               max_imgs_per_gpu=args.max_imgs_per_gpu, max_segments=args.max_segments,

@@ -11,14 +11,14 @@ from afa.runs.folder import RunFolder, claim
 from afa.utils.errors import AfaError
 
 
-def relaunch_distributed(gpus, argv, spec=None, retrain=False):
-    """Run this same command under torch.distributed.run with one process per GPU, holding the run's lock for
-    the workers (they find it through the environment)."""
+def relaunch_distributed(gpus, argv, spec=None, cfg=None, retrain=False):
+    """Run this same command under torch.distributed.run with one process per GPU, holding the folder of ``spec``
+    (``cfg``: its resolved config) for the workers (they find the lock through the environment)."""
     if spec is not None:
-        with claim(spec, spec.build_config(), retrain) as lock:
+        with claim(spec, cfg, retrain) as lock:
             argv = [a for a in argv if a != '--retrain']  # done here, once
             code = launch(gpus, argv, env=lock.child_env())
-            return continued_code(code, spec.build_config().work_dir)
+            return continued_code(code, cfg.work_dir)
     return launch(gpus, argv)
 
 

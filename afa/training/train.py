@@ -31,9 +31,10 @@ def _say(line):
     print(line, file=sys.stderr, flush=True)
 
 
-def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
+def train(spec, cfg, gpus=1, deterministic=False, launcher='none', validate=None, retrain=False, alarm=None,
           max_imgs_per_gpu=None, max_segments=segments.DEFAULT_MAX_SEGMENTS, stop_before_limit=0, plan=None):
-    """Train the run described by ``spec`` (a RunSpec). Returns the path of train_done.json; raises ContinueLater
+    """Train the run described by ``spec`` (a RunSpec) with ``cfg``, its resolved config (spec.build_config(),
+    made once by the caller; training completes it in place). Returns the path of train_done.json; raises ContinueLater
     when a stop signal ended this segment with a continuation checkpoint (the CLI exits CONTINUE_EXIT_CODE).
     ``alarm``: the early alarm's options (reference, offset, stop; afa/training/alarm/reference.py);
     ``max_imgs_per_gpu``: the cap of the batch plan (afa/planning/batch.py); ``plan``: the BatchPlan `afa train`
@@ -41,7 +42,6 @@ def train(spec, gpus=1, deterministic=False, launcher='none', validate=None, ret
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=_say)
-    cfg = spec.build_config()
     options = (alarm, max_imgs_per_gpu, max_segments, plan)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
@@ -77,8 +77,9 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
+        record = setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch)
         folder.write_config(cfg.pretty_text)
-        folder.write_run_record(setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch))
+        folder.write_run_record(record)
     if cfg.resume_from:
         logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
     logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,

@@ -1,11 +1,13 @@
 """What a run costs, from a measured time per iteration (probe.py) and the run's schedule as `afa plan` lays it
-out (plan.py: iterations per epoch on these devices, epochs): GPU-hours, wall time and the job segments a
+out (plan.py: the iterations mmcv will run on these devices, schedule.count): GPU-hours, wall time and the job segments a
 scheduler's time limit implies. Pure arithmetic: every input is measured or read from the config, none typed in.
 
 Assumes data-parallel scaling: every device runs its own micro-batch in the time the probe measured for one,
 plus nothing for gradient exchange, data loading or evaluation; the caveat is printed with the plan.
 """
 import math
+
+from afa.utils.errors import AfaError
 
 CAVEAT = ('estimates assume ideal data-parallel scaling (each GPU as fast as the probed one, no time for '
           'gradient exchange, data loading or evaluation): treat them as a lower bound')
@@ -25,7 +27,10 @@ def estimate(s_per_iter, iterations, devices, limit_h=None, margin_h=0.0):
 
 def with_cost(record, probed, limit_h=None, margin_h=0.0):
     """An `afa plan` record (plan.plan_row) with the probe's figures and the cost they imply."""
-    iterations = (record.get('iters_per_epoch') or 0) * (record.get('max_epochs') or 0)
+    iterations = record.get('total_iters')  # schedule.count: every mmcv epoch (repeats included) or max_iters
+    if iterations is None:
+        raise AfaError('%s: the schedule\'s iterations are unknown (its training annotations are missing), so '
+                       'its cost cannot be estimated; fetch the dataset or pass --data-root' % record['run_id'])
     out = dict(record)
     out.update(probe=probed, **estimate(probed['train_s_per_iter'], iterations, record['processes'], limit_h,
                                         margin_h))

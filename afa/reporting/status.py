@@ -24,6 +24,7 @@ import os
 import re
 import time
 
+from afa.planning import schedule as schedule_mod
 from afa.runs import layout, training_log
 from afa.runs.folder import RunFolder
 from afa.runs.runlock import holder_gone
@@ -49,7 +50,11 @@ def _text_progress(text_log):
     return tuple(int(v) for v in found[-1]) if found else None
 
 
-def _max_epochs(folder):
+def _max_epochs(folder, run):
+    """mmcv epochs of the run: the schedule run.json records (afa/planning/schedule.py), else its config.py."""
+    recorded = run.get('schedule', {}).get('max_epochs') if isinstance(run.get('schedule'), dict) else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
     text = folder.read_config_text()
     match = _MAX_EPOCHS.search(text) if text is not None else None
     return int(match.group(1)) if match else None
@@ -93,7 +98,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     run = folder.run_record()
     hours = _hours(text_logs)
     gpus = int(run.get('gpus') or 0)
-    status.update(hours=round(hours, 3), gpu_hours=round(hours * gpus, 2), max_epochs=_max_epochs(folder))
+    status.update(hours=round(hours, 3), gpu_hours=round(hours * gpus, 2), max_epochs=_max_epochs(folder, run))
     train = [e for e in entries if e.get('mode') == 'train']
     text_log = text_logs[-1] if text_logs else json_logs[-1][:-len(layout.LOG_JSON_SUFFIX)] + layout.LOG_TEXT_SUFFIX
     progress = _text_progress(text_log)
@@ -164,11 +169,11 @@ def _describe(record):
 def _eta(status, train):
     """Seconds to the last epoch's end at the recent time per iteration (validation time not included)."""
     times = [e['time'] for e in train[-RECENT:] if isinstance(e.get('time'), (int, float))]
-    if not times or not status['max_epochs'] or not status['iters_per_epoch']:
+    left = schedule_mod.iterations_left(status['max_epochs'], status['iters_per_epoch'], status['epoch'],
+                                        status['iter'])
+    if not times or left is None:
         return None
-    left = (status['max_epochs'] - status['epoch']) * status['iters_per_epoch'] + (
-        status['iters_per_epoch'] - status['iter'])
-    return int(max(0, left) * sum(times) / len(times))
+    return int(left * sum(times) / len(times))
 
 
 def _duration(seconds):

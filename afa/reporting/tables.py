@@ -314,6 +314,7 @@ def provenance_lines(metrics, run_ids, stack_names):
     return (['Provenance (%d runs):' % len(runs), '- git commit: %s' % ', '.join(commits)]
             + ['- stack [%s]: %s' % (stack_names[s], s) for s in stacks]
             + ['- trained on: %s' % layouts_line(runs)]
+            + schedule_lines(runs)
             + ['- dataset: %s' % '; '.join(datasets), '- evaluated: %s to %s' % (dates[0], dates[-1])]
             + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
                % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
@@ -331,6 +332,18 @@ def estimate_lines(metrics, run_ids):
                        % (run_id, t['actual_wall_h'], t['estimated_wall_h'],
                           ' on %s' % t['estimated_on'] if t.get('estimated_on') else '', t['ratio']))
     return out
+
+
+def schedule_lines(runs):
+    """'- schedule: 12 mmcv epochs x 3 repeats of the data = 36 passes, 263,856 optimizer steps (2 runs)': what
+    mmcv ran, as train_done.json recorded it (afa/planning/schedule.py); none for runs that did not record it."""
+    from afa.planning.schedule import describe
+    counts = collections.Counter(describe(s) for s in ((m.get('training_layout') or {}).get('schedule')
+                                                       for m in runs) if isinstance(s, dict))
+    if not counts:
+        return []
+    return ['- schedule: %s' % '; '.join('%s (%d run%s)' % (k, n, 's' if n > 1 else '')
+                                          for k, n in sorted(counts.items()))]
 
 
 def layouts_line(runs):

@@ -32,6 +32,12 @@ class ProcessGroup(object):
         return self.world_size if self.distributed else int(self.use_cuda)
 
 
+def schedule_of(cfg, spec, batch):
+    """What mmcv will run for this run on its batch plan (afa/planning/schedule.py, the one count)."""
+    from afa.planning import schedule
+    return schedule.count(cfg, batch.processes, batch.imgs_per_device, batch.accumulation, spec.scale)
+
+
 def batch_plan(spec, group, max_imgs_per_gpu=None):
     """The BatchPlan of this run on this process group (AfaError naming the plans that can, when none)."""
     from afa.planning.batch import split
@@ -103,14 +109,16 @@ def checkpoint_meta(cfg, mmdet_version, classes):
     cfg.checkpoint_config.meta = dict(cfg.checkpoint_config.meta, mmdet_version=mmdet_version, CLASSES=classes)
 
 
-def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None):
+def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None, schedule=None):
     """What `run.json` says of this start: what was asked, where it ran (the batch plan among it), the config
-    hash and what it resumed."""
+    hash, what it resumed and the schedule mmcv runs (afa/planning/schedule.py: `afa status`'s ETA reads it)."""
     record = dict(spec.describe(), gpus=group.gpus, seed=spec.seed, deterministic=deterministic,
                   device=group.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
                   library_fixes=fixes, provenance=provenance)
     if batch is not None:
         record.update(batch.as_record(group.device))
+    if schedule is not None:
+        record['schedule'] = dict(schedule)
     return record
 
 

@@ -60,6 +60,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
         folder.remove_partial_saves(say=lambda line: print(line, flush=True))
     where = join_process_group(spec, cfg, gpus, launcher)
     batch = plan if setup.plan_fits(plan, where) else setup.batch_plan(spec, where, max_imgs_per_gpu)
+    counted = setup.schedule_of(cfg, spec, batch)
 
     import afa
     afa.register_modules()
@@ -77,7 +78,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
-        record = setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch)
+        record = setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch, counted)
         folder.write_config(cfg.pretty_text)
         folder.write_run_record(record)
     if cfg.resume_from:
@@ -108,7 +109,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
                        % (spec.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
         folder.end_segment('finished')
-        finish(cfg, spec, folder, batch.as_record(where.device))
+        finish(cfg, spec, folder, batch.as_record(where.device), counted)
     return folder.done_path
 
 
@@ -167,14 +168,15 @@ def time_against_estimate(folder):
     return record
 
 
-def finish(cfg, spec, folder, batch_record=None):
+def finish(cfg, spec, folder, batch_record=None, schedule=None):
     """Write train_done.json (the final checkpoint and its sha256, the batch plan of the start that finished
-    it): the marker that the run is trained."""
+    it and the schedule mmcv ran: afa/planning/schedule.py): the marker that the run is trained."""
     numbered = folder.checkpoints()
     final = numbered[0][1] if numbered else None
     expected = layout.epoch_checkpoint(cfg.runner.max_epochs)
     if final is None or os.path.basename(final) != expected:
         raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, folder.path))
     folder.write_done(spec.run_id, spec.scale, spec.seed, final, config_hash(cfg), provenance.record(), spec.batch,
-                      spec.batch == spec.recipe_batch, dict(batch_record or {}, **time_against_estimate(folder)))
+                      spec.batch == spec.recipe_batch, dict(batch_record or {}, schedule=schedule,
+                                                            **time_against_estimate(folder)))
     print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)

@@ -35,7 +35,7 @@ def test_plan_probe_prints_the_cost_of_two_rows_from_a_measurement(synthetic_roo
     assert [r['run_id'] for r in rows] == ['cmrcn_r50_msca_adp_1x', 'ddetr_r50_1x']
     for r in rows:
         assert r['probe']['train_s_per_iter'] > 0 and r['probe']['infer_s_per_img'] > 0
-        assert r['iterations'] == r['iters_per_epoch'] * r['max_epochs'] > 0
+        assert r['iterations'] == r['total_iters'] == r['iters_per_epoch'] * r['max_epochs'] > 0
         assert r['wall_h'] == pytest.approx(r['s_per_iter'] * r['iterations'] / 3600.0)
         assert r['segments'] == -(-r['wall_h'] // (0.01 - 0.1 / 60))
         assert os.path.exists(os.path.join(str(tmp_path), 'smoke', r['run_id'], layout.ESTIMATE_FILE))
@@ -49,7 +49,7 @@ def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     from afa.runs.folder import RunFolder
     from afa.training.train import time_against_estimate
     probed = dict(device='cpu', train_s_per_iter=0.5, infer_s_per_img=0.1)
-    rows = [cost.with_cost(dict(run_id=run, iters_per_epoch=3600, max_epochs=1, processes=1), probed)
+    rows = [cost.with_cost(dict(run_id=run, total_iters=3600, processes=1), probed)
             for run in ('r1', 'r2')]
     done_folder = layout.run_dir(str(tmp_path), 'smoke', 'r2')
     os.makedirs(done_folder)
@@ -73,7 +73,7 @@ def test_a_training_job_asks_for_the_estimate_with_its_margin(tmp_path):
     estimate (or an unusable one) leaves the choice to the schedule's runtime_min."""
     from afa.planning import estimates
     probed = dict(device='cuda', train_s_per_iter=0.9, infer_s_per_img=0.1)
-    row = cost.with_cost(dict(run_id='r1', iters_per_epoch=7330, max_epochs=12, processes=8), probed)
+    row = cost.with_cost(dict(run_id='r1', total_iters=7330 * 12, processes=8), probed)
     estimates.write([row], str(tmp_path), 'paper')
     folder = layout.run_dir(str(tmp_path), 'paper', 'r1')
     assert row['wall_h'] == pytest.approx(21.99)

@@ -1,6 +1,8 @@
 """Cheap checks of a COCO-format dataset that name the bad file: annotation files that parse and have their
-keys, image files that exist and start like an image. Used by `afa data verify` and before training and
-evaluation, where a bad file would otherwise surface as a traceback deep in a data-loader worker."""
+keys, annotations inside the size their image declares, image files that exist, start like an image, end whole
+and are the width and height their annotation file declares (read from the file's header: no image is decoded).
+Used by `afa data verify` and before training and evaluation, where a bad file would otherwise surface as a
+traceback deep in a data-loader worker, or as numbers trained and evaluated at the wrong size."""
 import json
 import os
 
@@ -8,6 +10,11 @@ from afa.utils.errors import AfaError
 
 INSTANCE_KEYS = ('images', 'annotations', 'categories')
 IMAGE_INFO_KEYS = ('images', 'categories')
+# How far (pixels) a box or polygon point may lie outside its image's declared size: COCO's own boxes touch the
+# border with float coordinates.
+BOUNDS_TOLERANCE = 1.0
+# EXIF orientations that swap width and height (a rotated photo: its header's size is the stored one).
+_TRANSPOSED = (5, 6, 7, 8)
 # File signatures of the image formats OpenCV reads (COCO is all JPEG).
 _SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'II*\x00', b'MM\x00*', b'GIF8')
 
@@ -89,15 +96,69 @@ def content_problems(doc, with_annotations=True, limit=3):
             problems.append('annotation id %r is of the image id %r, which "images" does not list'
                             % (ann.get('id'), ann.get('image_id')))
             break
+    problems.extend(bounds_problems(doc, limit=1))
     return problems[:limit]
+
+
+def _numbers(values):
+    return isinstance(values, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in values)
+
+
+def bounds_problems(doc, limit=3):
+    """Annotations that do not fit the size their image declares (a box or polygon point beyond it by more than
+    BOUNDS_TOLERANCE, a negative box size, an RLE mask of another size): a declared size that is not the
+    image's, or annotations of another image."""
+    sizes = {img['id']: (img.get('width'), img.get('height')) for img in doc['images']
+             if _numbers([img.get('width'), img.get('height')])}
+    found = []
+    for ann in doc.get('annotations') or []:
+        if not isinstance(ann, dict) or ann.get('image_id') not in sizes:
+            continue
+        width, height = sizes[ann['image_id']]
+        why = _out_of_bounds(ann, width, height)
+        if why:
+            found.append('annotation id %r of image id %r: %s, but the image is declared %sx%s (width x height); '
+                         'the declared size or the annotation is wrong' % (ann.get('id'), ann['image_id'], why,
+                                                                           width, height))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _out_of_bounds(ann, width, height):
+    """Why ``ann`` does not fit a width x height image (a phrase), or None."""
+    tol = BOUNDS_TOLERANCE
+    box = ann.get('bbox')
+    if box is not None:
+        if not (_numbers(box) and len(box) == 4):
+            return 'its bbox %r is not [x, y, width, height]' % (box,)
+        x, y, w, h = box
+        if w < 0 or h < 0:
+            return 'its bbox %r has a negative size' % (box,)
+        if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+            return 'its bbox %r reaches (%g, %g)' % (box, x + w, y + h)
+    segmentation = ann.get('segmentation')
+    if isinstance(segmentation, dict):  # RLE: its size is [height, width]
+        size = segmentation.get('size')
+        if _numbers(size) and list(size) != [height, width]:
+            return 'its RLE mask is %sx%s (width x height)' % (size[1], size[0])
+    elif isinstance(segmentation, list):
+        for polygon in segmentation:
+            if _numbers(polygon) and polygon:
+                xs, ys = polygon[0::2], polygon[1::2]
+                if min(xs) < -tol or min(ys) < -tol or max(xs) > width + tol or max(ys) > height + tol:
+                    return 'its polygon reaches (%g, %g)' % (max(xs), max(ys))
+    return None
 
 
 def _root_of(path):
     return os.path.dirname(os.path.dirname(os.path.abspath(path)))
 
 
-def image_problem(path):
-    """Why ``path`` is not a usable image file (a phrase), or None."""
+def image_problem(path, declared=None):
+    """Why ``path`` is not a usable image file (a phrase), or None. ``declared``: the (width, height) its
+    annotation file gives, compared with the file's header."""
     try:
         with open(path, 'rb') as f:
             head = f.read(16)
@@ -108,8 +169,37 @@ def image_problem(path):
     if not head:
         return 'empty'
     if head.startswith(_SIGNATURES) or (head[:4] == b'RIFF' and head[8:12] == b'WEBP'):
-        return truncation(path, head)
+        return truncation(path, head) or (size_problem(path, declared) if declared else None)
     return 'not an image (starts with %s)' % head[:4].hex()
+
+
+def header_size(path):
+    """(width, height, EXIF orientation or None) from the image file's header; PIL reads the header only (the
+    pixels are decoded on first use, which never comes here)."""
+    from PIL import Image
+    with Image.open(path) as image:
+        orientation = None
+        getexif = getattr(image, 'getexif', None)
+        if getexif is not None:
+            try:
+                orientation = getexif().get(0x0112)
+            except Exception:  # a damaged EXIF block: the size still holds
+                orientation = None
+        return image.size[0], image.size[1], orientation
+
+
+def size_problem(path, declared):
+    """'declared WxH but the file is wxh' when the file's header disagrees with its declared (width, height)
+    (an image rotated by its EXIF orientation may be declared either way), else None."""
+    try:
+        width, height, orientation = header_size(path)
+    except Exception as e:  # PIL raises its own errors for a header it cannot read
+        return 'unreadable header (%s)' % (str(e)[:80] or type(e).__name__)
+    want = tuple(declared)
+    if want == (width, height) or (orientation in _TRANSPOSED and want == (height, width)):
+        return None
+    return ('declared %sx%s (width x height) but the file is %dx%d: fix the annotation file\'s width/height or '
+            'the image' % (want[0], want[1], width, height))
 
 
 # The end markers of the formats whose end is cheap to check: a file cut short lacks them.
@@ -132,12 +222,13 @@ def truncation(path, head):
     return None
 
 
-def image_problems(folder, file_names, limit=5):
-    """[(path, why)] of the first ``limit`` bad images among ``file_names`` in ``folder``."""
+def image_problems(folder, file_names, limit=5, sizes=None):
+    """[(path, why)] of the first ``limit`` bad images among ``file_names`` in ``folder``; ``sizes``: {file name:
+    declared (width, height)} to compare with the files' headers."""
     found = []
     for name in file_names:
         path = os.path.join(folder, name)
-        problem = image_problem(path)
+        problem = image_problem(path, (sizes or {}).get(name))
         if problem:
             found.append((path, problem))
             if len(found) >= limit:
@@ -145,10 +236,16 @@ def image_problems(folder, file_names, limit=5):
     return found
 
 
+def declared_sizes(doc):
+    """{file name: (width, height)} as the annotation file declares them."""
+    return {img['file_name']: (img['width'], img['height']) for img in doc['images']
+            if _numbers([img.get('width'), img.get('height')])}
+
+
 def check_dataset(ann_file, img_prefix, keys=INSTANCE_KEYS, fix_hint=None):
     """AfaError naming the first bad files when the annotation file or the images it lists are unusable."""
     doc = load_annotation_file(ann_file, keys)
-    bad = image_problems(img_prefix, [img['file_name'] for img in doc['images']])
+    bad = image_problems(img_prefix, [img['file_name'] for img in doc['images']], sizes=declared_sizes(doc))
     if bad:
         raise AfaError('%s: bad image file(s): %s; %s' % (
             img_prefix, ', '.join('%s (%s)' % p for p in bad),

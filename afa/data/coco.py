@@ -116,8 +116,9 @@ def expected_images(root, manifest):
 def verify(root, manifest=None, parts=None):
     """Check what the requested parts provide; returns a report dict, raises AfaError listing every problem.
 
-    An image part: its folder holds the expected number of images, each starting like an image. An annotation
-    part: its files parse and have their COCO keys, and (with the images) every listed image exists.
+    An image part: its folder holds the expected number of images, each starting like an image and ending whole.
+    An annotation part: its files parse and have their COCO keys, and every annotation fits the size its image
+    declares. Both: every listed image exists and its file's header has the declared width and height.
     """
     manifest = manifest or load_manifest()
     parts = list(parts or manifest['parts'])
@@ -136,14 +137,12 @@ def verify(root, manifest=None, parts=None):
             continue
         folder = os.path.join(root, split)
         entry = {}
-        images = set()
+        images, sizes = set(), None
         if with_images:
             images = set(os.listdir(folder)) if os.path.isdir(folder) else set()
             entry.update(images=len(images), expected_images=expected[split])
             if len(images) != expected[split]:
                 problems.append('%s: %d images, expected %d' % (folder, len(images), expected[split]))
-            bad = checks.image_problems(folder, sorted(images))
-            problems.extend('%s: %s' % item for item in bad)
         if with_annotations:
             ann_file = os.path.join(root, spec['annotations'])
             keys = checks.IMAGE_INFO_KEYS if spec.get('image_info_only') else checks.INSTANCE_KEYS
@@ -153,6 +152,7 @@ def verify(root, manifest=None, parts=None):
                 problems.append(str(e))
             else:
                 listed = {img['file_name'] for img in doc['images']}
+                sizes = checks.declared_sizes(doc)
                 entry.update(annotated_images=len(listed), annotations=len(doc.get('annotations', [])))
                 if not listed:
                     problems.append('%s lists no images' % ann_file)
@@ -160,6 +160,9 @@ def verify(root, manifest=None, parts=None):
                 if missing:
                     problems.append('%s lists %d images missing from %s (first: %s)'
                                     % (ann_file, len(missing), folder, missing[0]))
+        if with_images:
+            bad = checks.image_problems(folder, sorted(images), sizes=sizes)
+            problems.extend('%s: %s' % item for item in bad)
         report[split] = entry
     if problems:
         raise AfaError('dataset under %s failed verification:\n  - %s\nrerun `afa data coco --root %s` (COCO) or '

@@ -117,3 +117,51 @@ def test_options_applied_as_given_record_nothing_overridden(synthetic_root):
                    cfg_options={'data.workers_per_gpu': 0, 'model.rpn_head.loss_bbox.loss_weight': 2.0})
     spec.build_config()
     assert spec.describe()['cfg_options_overridden'] == {}
+
+
+def _declared(width, height):
+    def change(doc):
+        doc['images'][0].update(width=width, height=height)
+        doc['annotations'] = [a for a in doc['annotations'] if a['image_id'] != doc['images'][0]['id']]
+    return change
+
+
+@pytest.mark.parametrize('width, height', [(20000, 20000), (73, 57)])
+def test_a_declared_size_that_is_not_the_file_s_fails_verification(dataset, capsys, width, height):
+    """A declared 20000x20000 image (the file is smaller) would train at the declared size, a declared 73x57
+    val image would be evaluated at it: the header's size is compared (its annotations removed, so that only the
+    header can tell)."""
+    ann, images, doc = dataset
+    real = (doc['images'][0]['width'], doc['images'][0]['height'])
+    damage(ann, doc, _declared(width, height))
+    message = 'declared %dx%d (width x height) but the file is %dx%d' % (width, height, real[0], real[1])
+    with pytest.raises(AfaError, match=message):
+        check_dataset(ann, images)  # before training and testing
+    root = os.path.dirname(images)
+    assert main(['data', 'verify', '--root', root, '--parts', 'annotations', 'val2017']) == 2
+    err = capsys.readouterr().err
+    assert message in err and doc['images'][0]['file_name'] in err and 'Traceback' not in err
+
+
+def test_annotations_outside_their_declared_size_fail_verification(dataset, capsys):
+    ann, images, doc = dataset
+    image = doc['images'][0]
+    box = next(a for a in doc['annotations'] if a['image_id'] == image['id'])
+
+    size = (int(box['bbox'][0] + box['bbox'][2] / 2), int(box['bbox'][1] + box['bbox'][3] / 2))  # half the box out
+
+    def shrink(d):
+        d['images'][0].update(width=size[0], height=size[1])
+    damage(ann, doc, shrink)
+    with pytest.raises(AfaError, match='annotation id %r of image id %r: its bbox' % (box['id'], image['id'])):
+        check_dataset(ann, images)
+    root = os.path.dirname(images)
+    assert main(['data', 'verify', '--root', root, '--parts', 'annotations']) == 2  # annotations alone: no header
+    assert 'but the image is declared %dx%d' % size in capsys.readouterr().err
+
+
+def test_data_verify_says_what_it_checks(capsys):
+    with pytest.raises(SystemExit):
+        main(['data', 'verify', '--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'file header has the declared width and height' in out and 'fits the size its image declares' in out

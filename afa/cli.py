@@ -43,7 +43,12 @@ MINIMUMS = {'gpus': 0, 'train': 1, 'val': 1, 'test': 0, 'height': 32, 'width': 3
 
 
 def check_minimums(args):
-    """A one-line error for a numeric option below its least value (MINIMUMS), else None."""
+    """A one-line error for a numeric option that is not a finite number (argparse's float takes 'nan' and 'inf')
+    or is below its least value (MINIMUMS), else None."""
+    import math
+    for dest, value in sorted(vars(args).items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            return '--%s must be a finite number, got %s' % (dest.replace('_', '-'), value)
     for dest, least in sorted(MINIMUMS.items()):
         value = getattr(args, dest, None)
         if isinstance(value, (int, float)) and value < least:

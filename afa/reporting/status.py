@@ -25,7 +25,7 @@ import re
 import time
 
 from afa.planning import schedule as schedule_mod
-from afa.runs import layout, training_log
+from afa.runs import layout, scores, training_log
 from afa.runs.folder import RunFolder
 from afa.runs.runlock import holder_gone
 
@@ -125,8 +125,11 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
 def _set_state(status, folder, json_logs, text_log, stall_after, now):
     metrics = folder.metrics()
     if metrics and isinstance(metrics.get('bbox'), dict):
-        status.update(state=DONE, box_ap=metrics['bbox'].get('AP'))
-        return
+        why = scores.problem(metrics)
+        if why is None:
+            status.update(state=DONE, box_ap=metrics['bbox'].get('AP'))
+            return
+        status['note'] = '%s: %s; delete it and rerun `afa test`' % (folder.metrics_path, why)
     if folder.is_trained():
         held, _ = folder.lock_state(layout.output_lock_name(folder.metrics_path))
         status['state'] = EVALUATING if held == 'held' else TRAINED

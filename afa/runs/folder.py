@@ -10,7 +10,7 @@ Standard library only at import (torch is imported by the checkpoint checks that
 import json
 import os
 
-from afa.runs import checkpoints as checkpoint_files, fingerprint, layout, segments as job_segments
+from afa.runs import checkpoints as checkpoint_files, fingerprint, layout, scores, segments as job_segments
 from afa.runs.runlock import RunLock, lock_state
 from afa.utils import atomic, hashing
 from afa.utils.errors import AfaError
@@ -227,16 +227,20 @@ class RunFolder(object):
 
     @staticmethod
     def read_metrics_strictly(path, scale):
-        """A metrics file for the tables: AfaError naming the file when it is not valid, lacks a field or is of
-        another scale."""
+        """A metrics file for the tables: AfaError naming the file when it is not valid, lacks a field, holds a
+        number that is no AP (afa/runs/scores.py) or is of another scale."""
         try:
             with open(path) as f:
                 metrics = json.load(f)
         except ValueError as e:
             raise AfaError('%s is not valid JSON (%s); delete it and rerun its evaluation' % (path, e)) from None
         for key in ('run_id', 'scale', 'bbox'):
-            if key not in metrics:
+            if not isinstance(metrics, dict) or key not in metrics:
                 raise AfaError('%s lacks the field %r; was it written by `afa test`?' % (path, key))
+        why = scores.problem(metrics)
+        if why:
+            raise AfaError('%s: %s; it is no result to show: delete it and rerun its evaluation (`afa test`)'
+                           % (path, why))
         if metrics['scale'] != scale:
             raise AfaError('%s is a %s result but this table is %s: smoke and paper results never share a '
                            'table (use --runs of that scale)' % (path, metrics['scale'], scale))

@@ -77,7 +77,14 @@ def write_text(path, text):
 
 
 def write_json(path, payload, indent=2):
-    write_text(path, json.dumps(payload, indent=indent, sort_keys=True, default=str) + '\n')
+    """Strict JSON (no bare NaN or Infinity, which other readers refuse): AfaError naming the file otherwise,
+    the previous version left in place."""
+    try:
+        text = json.dumps(payload, indent=indent, sort_keys=True, default=str, allow_nan=False)
+    except ValueError as e:
+        raise AfaError('refusing to write %s: it would hold a number JSON cannot (%s); nothing was written'
+                       % (path, e)) from None
+    write_text(path, text + '\n')
 
 
 def write_file(path, write):

@@ -9,7 +9,6 @@ import time
 
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
-from afa.runs import training_log
 from afa.runs.folder import RunFolder
 from afa.training.alarm import reference as reference_mod
 
@@ -54,8 +53,7 @@ class ApAlarmHook(Hook):
             return False  # no validation this epoch
         epoch = runner.epoch + 1
         if self.reference.get('folder'):  # a reference run that may still be training: reread it
-            logs = training_log.log_files(self.reference['folder'])
-            self.curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
+            self.curve = reference_mod.run_curve(self.reference['folder'])
         verdict = reference_mod.check(self.curve, epoch, 100.0 * value, runner.max_epochs,
                                       self.reference['offset'], self.reference['lower_only'])
         if verdict is None:
@@ -65,7 +63,7 @@ class ApAlarmHook(Hook):
         self.record['checks'] = [c for c in self.record['checks'] if c['epoch'] != epoch] + [verdict]
         if verdict['outside']:
             message = ('epoch %d box AP %.1f is outside the band %.1f +- %.1f of %s%s' % (
-                epoch, verdict['ap'], verdict['expected'], verdict['band'], self.reference['source'],
+                epoch, 100.0 * value, verdict['expected'], verdict['band'], self.reference['source'],
                 ' (from below)' if verdict['lower_only'] else ''))
             stopping = self.stop and epoch < runner.max_epochs
             self.record.update(outside=True, epoch=self.record['epoch'] or epoch, message=message,

@@ -54,9 +54,9 @@ def check(curve, epoch, ap, max_epochs, offset=0.0, lower_only=False):
     expected = curve[epoch] + offset
     width = band(epoch, max_epochs)
     low, high = expected - width, expected + width
-    outside = ap < low or (not lower_only and ap > high)
-    return dict(epoch=epoch, ap=round(ap, 2), expected=round(expected, 2), band=round(width, 2), outside=outside,
-                lower_only=lower_only)
+    outside = not low <= ap or (not lower_only and ap > high)  # a NaN AP (a broken evaluation) is outside
+    return dict(epoch=epoch, ap=round(ap, 2) if ap == ap else None, expected=round(expected, 2), band=round(width, 2),
+                outside=outside, lower_only=lower_only)
 
 
 def read_curve(path):
@@ -69,7 +69,28 @@ def read_curve(path):
     if not curve:
         raise AfaError('reference %s has no validation entries ({"mode": "val", "bbox_mAP": ...}); is it a '
                        'training log of mmdetection or of `afa train --validate`?' % path)
+    bad = sorted(epoch for epoch, ap in curve.items() if not 0.0 <= ap <= 100.0)  # NaN fails both sides
+    if bad:
+        raise AfaError('reference %s: the box AP of epoch %d is %r, not a number from 0 to 1 (bbox_mAP); a curve '
+                       'with it would compare nothing; fix or fetch the log again, or pass another --reference'
+                       % (path, bad[0], curve[bad[0]] / 100.0))
     return curve
+
+
+def run_curve(folder):
+    """{epoch: box AP} of a reference run's logs as they stand, its non-finite values left out (a reference run
+    whose evaluation broke has no value for that epoch: nothing is compared with NaN)."""
+    logs = training_log.log_files(folder)
+    curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
+    return {epoch: ap for epoch, ap in curve.items() if 0.0 <= ap <= 100.0}
+
+
+def check_offset(offset):
+    """The --reference-offset as a finite number of AP points (NaN would make every epoch 'within nan')."""
+    import math
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset):
+        raise AfaError('--reference-offset must be a finite number of AP points, got %r' % (offset,))
+    return float(offset)
 
 
 def sum_up_row(zoo, row):
@@ -83,6 +104,7 @@ def sum_up_row(zoo, row):
 def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
     """(Reference or None, one line saying which and why) for a RunSpec ``spec`` and ``--reference named``."""
     named = named or AUTO
+    offset = check_offset(offset)
     if named == NONE:
         return None, 'no reference (--reference none)'
     if named.startswith(RUN_PREFIX):
@@ -114,8 +136,7 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
 
 def _from_run(run_id, spec, offset, lower_only):
     folder = os.path.join(os.path.dirname(os.path.normpath(spec.work_dir)), run_id)  # same runs root and scale
-    logs = training_log.log_files(folder)
-    curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
+    curve = run_curve(folder)
     why = 'the run %s (%s%s)' % (run_id, folder, '' if curve else '; not validated yet: each epoch is compared '
                                  'if the reference has validated it by then')
     return Reference('run:%s' % run_id, curve, offset, lower_only, folder), why

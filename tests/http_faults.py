@@ -8,7 +8,8 @@ class FaultyServer(object):
     """Serves ``files`` ({url path: bytes}). ``faults[path]`` is a list consumed one per request:
     'cut' (half the body, then the connection closes), 'ignore_range' (200 with the whole file),
     'corrupt' (other bytes of the same length), 'slow' (stall longer than the client's timeout), 'trickle' (one
-    byte every ``trickle_gap`` seconds: each read within any timeout, the file never done), or an HTTP
+    byte every ``trickle_gap`` seconds: each read within any timeout, the file never done), 'trickle_headers' (the
+    status line and headers one byte every ``trickle_gap`` seconds, the body never reached), or an HTTP
     status code (404, 500, ...). Requests are recorded as (path, Range header)."""
 
     def __init__(self, files, stall=3.0, trickle_gap=0.05):
@@ -31,6 +32,18 @@ class FaultyServer(object):
                     self.send_error(fault if isinstance(fault, int) else 404)
                     return
                 body = server.files[self.path]
+                if fault == 'trickle_headers':
+                    head = ('HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Padding: %s\r\n\r\n'
+                            % (len(body), 'x' * 4000)).encode()
+                    try:
+                        for i in range(len(head)):
+                            self.wfile.write(head[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle_gap)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
                 if fault == 'corrupt':
                     body = bytes(255 - b for b in body)
                 start = 0

@@ -7,14 +7,19 @@
 - Timeouts, dropped connections and 5xx answers are retried with exponential back-off; 403/404 (and other 4xx)
   fail at once with the URL in the message.
 - A checksum mismatch discards that download only and fetches once more before failing.
+- Every wait ends: the status line and headers must arrive within ``timeout`` seconds in all (a server sending
+  them a byte at a time keeps every read inside a socket timeout: _HeaderDeadline), then the body must keep
+  ``MIN_RATE`` over each ``timeout`` window (_Pace).
 """
+import http.client
 import os
 import socket
 import sys
+import threading
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPHandler, HTTPSHandler, Request, build_opener
 
 from afa.utils.errors import AfaError
 from afa.utils.hashing import file_digest
@@ -61,11 +66,90 @@ class _Progress(object):
             self.bar.close()
 
 
+class _HeaderDeadline(object):
+    """Ends the wait for a response's status line and headers after ``seconds`` in all: the sockets opened for
+    it (redirects included) are shut down when the time is up, which ends a read that is waiting."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.sockets = []
+        self.expired = False
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def watch(self, sock):
+        with self.lock:
+            self.sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self):
+        with self.lock:
+            self.expired = True
+            for sock in self.sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def opener(self):
+        deadline = self
+
+        def watched(base):
+            class Connection(base):
+                def connect(self):
+                    base.connect(self)
+                    deadline.watch(self.sock)
+            return Connection
+
+        class Http(HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(watched(http.client.HTTPConnection), req)
+
+        class Https(HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(watched(http.client.HTTPSConnection), req, context=self._context)
+        return build_opener(Http(), Https())
+
+
 def _open(url, start, timeout):
+    """The response to a GET of ``url`` from byte ``start``, its headers received within ``timeout`` seconds in
+    all (socket.timeout otherwise); the body's reads are left to the socket timeout and _Pace."""
     headers = {'User-Agent': 'afa-reproduction/0.1'}
     if start:
         headers['Range'] = 'bytes=%d-' % start
-    return urlopen(Request(url, headers=headers), timeout=timeout)
+    deadline = _HeaderDeadline(timeout)
+    deadline.timer.start()
+    try:
+        response = deadline.opener().open(Request(url, headers=headers), timeout=timeout)
+    except HTTPError:
+        if deadline.expired:
+            raise socket.timeout(_late_headers(timeout)) from None
+        raise
+    except (OSError, http.client.HTTPException) as e:
+        if deadline.expired:
+            raise socket.timeout(_late_headers(timeout)) from None
+        if isinstance(e, http.client.HTTPException):
+            raise ConnectionError('%s: %s' % (type(e).__name__, e)) from None
+        raise
+    finally:
+        deadline.timer.cancel()
+    with deadline.lock:
+        late = deadline.expired
+    if late:  # the headers were cut short by the deadline: what arrived is no answer to go on with
+        response.close()
+        raise socket.timeout(_late_headers(timeout))
+    return response
+
+
+def _late_headers(timeout):
+    return ('no complete response headers within %g s (the server sends them slower than that, or not at all)'
+            % timeout)
 
 
 class _Pace(object):

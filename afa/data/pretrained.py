@@ -30,7 +30,7 @@ def files_for_backbone(backbone):
     return names
 
 
-def fetch(directory, names=None, mirror=None, progress=True):
+def fetch(directory, names=None, mirror=None, progress=True, timeout=60.0):
     """Download (or verify) the named weight files into ``directory``; returns their paths."""
     from afa.data.download import download
     names = names or sorted(WEIGHTS)
@@ -43,5 +43,5 @@ def fetch(directory, names=None, mirror=None, progress=True):
         if mirror:
             url = mirror.rstrip('/') + '/' + name
         paths.append(download(url, os.path.join(directory, name), checksum=WEIGHTS[name]['checksum'],
-                              progress=progress))
+                              progress=progress, timeout=timeout))
     return paths

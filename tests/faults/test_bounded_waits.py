@@ -115,3 +115,75 @@ def test_a_held_run_folder_is_refused_at_once_naming_the_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_headers_trickling_in_end_the_download_attempt(tmp_path):
+    """A server sending its status line and headers a byte at a time (each read inside the socket timeout) is a
+    failed attempt after --timeout seconds in all, retried, then given up, saying why."""
+    with FaultyServer({'/f.bin': CONTENT}, trickle_gap=0.05) as server:
+        server.faults['/f.bin'] = ['trickle_headers', 'trickle_headers']
+        dest = str(tmp_path / 'f.bin')
+        finished, error = in_thread(lambda: download(
+            server.url + '/f.bin', dest, timeout=1.0, retries=1, backoff=0.01, progress=False, log=lambda m: None),
+            limit=60)
+    assert finished, 'the download still waits on headers trickling in'
+    assert isinstance(error, DownloadError) and 'no complete response headers within 1 s' in str(error)
+    assert 'giving up after 2 attempts' in str(error) and not os.path.exists(dest)
+
+
+def test_headers_trickling_then_a_good_answer_completes(tmp_path):
+    with FaultyServer({'/f.bin': CONTENT}, trickle_gap=0.05) as server:
+        server.faults['/f.bin'] = ['trickle_headers']
+        dest = str(tmp_path / 'f.bin')
+        download(server.url + '/f.bin', dest, checksum='sha256:' + hashlib.sha256(CONTENT).hexdigest(),
+                 timeout=1.0, retries=2, backoff=0.01, progress=False, log=lambda m: None)
+    assert open(dest, 'rb').read() == CONTENT
+
+
+class _NoWait(object):
+    """time for afa.data.download with its back-off sleeps skipped (the clock itself unchanged)."""
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
+
+    @staticmethod
+    def sleep(seconds):
+        pass
+
+
+class _AlwaysTrickling(dict):
+    def get(self, key, default=None):
+        return ['trickle_headers']
+
+
+@pytest.mark.parametrize('command', [
+    lambda url, tmp: ['data', 'coco', '--root', str(tmp / 'coco'), '--parts', 'annotations', '--mirror', url,
+                      '--timeout', '1', '--quiet'],
+    lambda url, tmp: ['reference', 'fetch', 'cmrcn_r50_sumup_1x', '--url', url + '/ref.log.json', '--dir',
+                      str(tmp / 'refs'), '--timeout', '1'],
+    lambda url, tmp: ['data', 'pretrained', '--dir', str(tmp / 'pre'), '--names', 'resnet50-0676ba61.pth',
+                      '--mirror', url, '--timeout', '1', '--quiet'],
+], ids=['data coco --mirror', 'reference fetch --url', 'data pretrained --mirror'])
+def test_every_download_command_ends_on_headers_trickling_in(tmp_path, monkeypatch, capsys, command):
+    """The commands as a user runs them, against a server that trickles the headers of every answer: each ends
+    with one line after its retries (their back-off skipped here) instead of hanging with no output."""
+    import afa.data.download
+    from afa.cli import main
+    monkeypatch.setattr(afa.data.download, 'time', _NoWait)
+    files = {p: b'x' * 100 for p in ('/annotations/annotations_trainval2017.zip', '/ref.log.json',
+                                     '/resnet50-0676ba61.pth')}
+    with FaultyServer(files, trickle_gap=0.2) as server:
+        server.faults = _AlwaysTrickling()
+        finished, code = in_thread_value(lambda: main(command(server.url, tmp_path)), limit=120)
+    assert finished, 'the command still waits on headers trickling in'
+    err = capsys.readouterr().err
+    assert code == 2 and 'no complete response headers within 1 s' in err and 'Traceback' not in err, err[-2000:]
+    assert 'giving up after 6 attempts' in err
+
+
+def in_thread_value(call, limit):
+    """Run ``call`` in a thread; (finished in time, its return value)."""
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(value=call()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    return not thread.is_alive(), outcome.get('value')

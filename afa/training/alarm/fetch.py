@@ -13,7 +13,7 @@ from afa.runs import zoo as zoo_mod
 from afa.utils.errors import AfaError
 
 
-def fetch(row_id, directory=layout.REFERENCE_DIR, url=None, source=None, zoo=None):
+def fetch(row_id, directory=layout.REFERENCE_DIR, url=None, source=None, zoo=None, timeout=60.0):
     """Download (or copy ``source``) the reference log of ``row_id``; returns its path."""
     row = (zoo or zoo_mod.load()).row(row_id)
     dest = layout.reference_path(directory, row.id)
@@ -31,7 +31,7 @@ def fetch(row_id, directory=layout.REFERENCE_DIR, url=None, source=None, zoo=Non
     if source:
         shutil.copyfile(source, staging)
     else:
-        download(url, staging, progress=False)
+        download(url, staging, progress=False, timeout=timeout)
     try:
         curve = reference.read_curve(staging)
     except AfaError as e:

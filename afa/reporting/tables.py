@@ -25,6 +25,7 @@ from afa.runs import zoo as zoo_mod
 from afa.utils.errors import AfaError
 
 TESTDEV_COLUMNS = ('run_id', 'box_ap', 'mask_ap')
+TITLE = '# AFA reproduction: regenerated tables (%s scale)'  # tables.md's first line: the scale of a results folder
 SCALE_BANNER = {
     'smoke': '> **Smoke results**: synthetic shapes, a shrunken model trained for minutes on a CPU. They show '
              'that the pipeline runs end to end and learns; they are not comparable with the paper.',
@@ -376,7 +377,7 @@ def render(zoo, metrics, testdev, scale, released=None):
     frame = build_frame(zoo, metrics, testdev, released)
     lines = lines_of(frame, zoo)
     stack_names = _stack_names(frame)
-    parts = ['# AFA reproduction: regenerated tables (%s scale)' % scale, '', SCALE_BANNER[scale], '',
+    parts = [TITLE % scale, '', SCALE_BANNER[scale], '',
              'Each cell: paper / reproduced (reproduced - paper). AP in percent. `-`: the paper gives no number. '
              'A line per run kind of a row (default, `+VARIANT`, `@PRECISION`); with several seeds a reproduced '
              'number is mean \u00b1 standard deviation (number of seeds), and summary.csv has every seed. '
@@ -414,10 +415,28 @@ def previous_runs(out_dir):
         return set()
 
 
-def check_not_fewer(out_dir, metrics, allow_fewer=False):
-    """Derived results are replaced only by better-founded ones: tables built from fewer runs than the ones in
-    ``out_dir`` (a run folder moved, --runs mistyped, a workflow interrupted) are refused, naming the runs they
-    would lose, unless ``allow_fewer``."""
+def previous_scale(out_dir):
+    """The scale of the tables already in ``out_dir`` (their tables.md's title), or None when there are none."""
+    import re
+    try:
+        with open(os.path.join(out_dir, layout.TABLE_FILES['tables'])) as f:
+            first = f.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = re.match(re.escape(TITLE).replace('%s', '(\\w+)') + '$', first)
+    return match.group(1) if match else None
+
+
+def check_not_fewer(out_dir, metrics, allow_fewer=False, scale=None):
+    """Derived results are replaced only by better-founded ones: tables of another scale never replace the
+    ones in ``out_dir`` (the two scales share run ids: smoke tables would pass for paper ones), and tables built
+    from fewer runs than the ones there (a run folder moved, --runs mistyped, a workflow interrupted) are
+    refused, naming the runs they would lose, unless ``allow_fewer``."""
+    there = previous_scale(out_dir)
+    if scale and there and there != scale:
+        raise AfaError('%s holds the %s-scale tables; %s-scale tables never replace them (they are left untouched): '
+                       'write these to another --out (default %s)' % (out_dir, there, scale,
+                                                                      layout.results_dir(layout.RESULTS_ROOT, scale)))
     lost = sorted(previous_runs(out_dir) - set(metrics))
     if lost and not allow_fewer:
         raise AfaError('%s holds tables built from %d run(s) that this regeneration lacks (%s%s); they are left '
@@ -431,7 +450,7 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
     than the tables already there (check_not_fewer)."""
     zoo = zoo or zoo_mod.load()
     metrics = load_metrics(runs_dir, scale)
-    check_not_fewer(out_dir, metrics, allow_fewer)
+    check_not_fewer(out_dir, metrics, allow_fewer, scale)
     for run_id, run_metrics in metrics.items():  # the early alarm's verdict goes with the run's numbers
         folder = RunFolder(os.path.join(runs_dir, run_id))
         alarm = folder.alarm()

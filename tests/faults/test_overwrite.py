@@ -55,6 +55,26 @@ def test_tables_from_fewer_runs_keep_the_complete_ones(tmp_path, capsys):
     assert '42.5' not in open(os.path.join(str(out), OUTPUTS['tables'])).read()
 
 
+def test_smoke_tables_never_replace_paper_tables(tmp_path, capsys):
+    """Both scales share run ids, so a comparison of run ids alone let `afa tables --scale smoke --out
+    results/paper` replace the paper tables, rc 0; with as many or more runs too."""
+    paper_runs, smoke_runs, out = tmp_path / 'paper', tmp_path / 'smoke', tmp_path / 'results'
+    write_run(paper_runs, metrics('cmrcn_r50_sumup_1x', 41.0, 36.0))
+    for row in ('cmrcn_r50_sumup_1x', 'cmrcn_r50_mssa_adp_1x'):
+        write_run(smoke_runs, metrics(row, 12.0, 10.0, scale='smoke'))
+    assert tables(paper_runs, out) == 0
+    complete = {f: open(os.path.join(str(out), f)).read() for f in os.listdir(str(out)) if f.endswith(('.md', '.csv'))}
+    capsys.readouterr()
+    for extra in ((), ('--allow-fewer',)):
+        assert main(['tables', '--scale', 'smoke', '--runs', str(smoke_runs), '--out', str(out), '--no-figure']
+                    + list(extra)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and 'holds the paper-scale tables; smoke-scale tables never replace them' in err[0]
+    assert {f: open(os.path.join(str(out), f)).read() for f in complete} == complete
+    assert main(['tables', '--scale', 'smoke', '--runs', str(smoke_runs), '--out', str(tmp_path / 'mine'),
+                 '--no-figure']) == 0
+
+
 def test_tables_of_a_mistyped_runs_folder_are_an_error(tmp_path, capsys):
     out = tmp_path / 'out'
     assert tables(tmp_path / 'typo', out) == 2

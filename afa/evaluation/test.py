@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 
 from afa.data.checks import IMAGE_INFO_KEYS, INSTANCE_KEYS, check_dataset
+from afa.evaluation import settings
 from afa.evaluation.coco_eval import evaluate as coco_evaluate
 from afa.integration import compat
 from afa.release import names as release
@@ -43,9 +44,10 @@ def resolve_checkpoint(path):
     return path
 
 
-def check_output(out, spec):
+def check_output(out, spec, evaluation=None):
     """Refuse to replace a file that is not an earlier result of this same run (another run's metrics, a record
-    such as train_done.json or run.json, or not a metrics file at all), or to write into another run's folder."""
+    such as train_done.json or run.json, or not a metrics file at all), or one of this run made on another val set
+    or under other settings than ``evaluation`` (settings.record), or to write into another run's folder."""
     check_output_place(out, spec)
     if not os.path.exists(out):
         return
@@ -54,6 +56,8 @@ def check_output(out, spec):
         raise AfaError('%s holds %s, not an earlier result of %s (%s scale); it is left untouched: choose another '
                        '--out' % (out, 'the metrics of %s (%s scale)' % owner if owner else 'something else',
                                   spec.run_id, spec.scale))
+    if evaluation is not None:
+        settings.check_same(out, atomic.read_json(out) or {}, evaluation)
 
 
 def check_output_place(out, spec):
@@ -149,7 +153,7 @@ def _checked_output(spec, cfg, checkpoint, out, format_only):
             raise AfaError('--out %s is a run folder; the test-dev files go to a folder of their own (leave --out '
                            'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
     else:
-        check_output(out, spec)
+        check_output(out, spec, settings.record(cfg, spec))
     return checkpoint, checkpoint_info, out
 
 
@@ -177,14 +181,15 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    check_output(out, spec)  # again, under the lock
+    evaluation = settings.record(cfg, spec)
+    check_output(out, spec, evaluation)  # again, under the lock
     trained_on = RunFolder(cfg.work_dir).training_batch() if checkpoint_info['checkpoint_origin'] == 'trained' else None
     payload = dict(
         spec.describe(), config_sha256=config_hash(cfg), checkpoint=checkpoint,
         checkpoint_sha256=hashing.sha256_file(checkpoint), unit='percent',
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
         bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(),
-        training_layout=trained_on, **checkpoint_info)
+        training_layout=trained_on, evaluation=evaluation, **checkpoint_info)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic.write_json(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)

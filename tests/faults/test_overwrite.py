@@ -229,3 +229,44 @@ def test_the_last_complete_tables_are_kept_beside(tmp_path):
         if name != layout.LAST_COMPLETE_DIR:
             os.remove(os.path.join(str(out), name))
     assert open(os.path.join(str(out), layout.LAST_COMPLETE_DIR, OUTPUTS['tables'])).read() == written
+
+
+@pytest.mark.slow
+def test_another_val_set_or_settings_never_replace_a_finished_runs_metrics(trained, synthetic_root, tmp_path):
+    """`afa test` of a finished run with another --data-root (here a val set of 1 image under the same names) or
+    other evaluation settings replaced its metrics.json, rc 0, and the tables showed the number unmarked."""
+    import shutil
+    work_dir, metrics_json = trained['work_dir'], layout.metrics_path(trained['work_dir'])
+    done = layout.done_path(work_dir)
+    first = afa('test', ROW, done, *trained['common'])
+    assert first.returncode == 0, first.stderr[-3000:]
+    try:
+        before = open(metrics_json).read()
+        small = str(tmp_path / 'small')
+        shutil.copytree(synthetic_root, small)
+        ann = os.path.join(small, 'annotations', 'instances_val2017.json')
+        with open(ann) as f:
+            doc = json.load(f)
+        keep = doc['images'][0]['id']
+        doc.update(images=doc['images'][:1], annotations=[a for a in doc['annotations'] if a['image_id'] == keep])
+        with open(ann, 'w') as f:
+            json.dump(doc, f)
+        other_data = [a if a != synthetic_root else small for a in trained['common']]
+        for extra, common in ((), other_data), (('--cfg-options', 'model.test_cfg.rcnn.score_thr=0.5'),
+                                                trained['common']):
+            refused = afa('test', ROW, done, *(common + list(extra)))
+            assert refused.returncode == 2, refused.stderr[-3000:]
+            line = one_line(refused.stderr)
+            assert "holds this run's metrics" in line and 'left untouched' in line and '--out' in line
+            assert open(metrics_json).read() == before
+        assert 'another annotation file' in afa('test', ROW, done, *other_data).stderr
+        elsewhere = str(tmp_path / 'small_val_metrics.json')
+        aside = afa('test', ROW, done, *other_data, '--out', elsewhere)
+        assert aside.returncode == 0, aside.stderr[-3000:]
+        with open(elsewhere) as f:
+            assert json.load(f)['evaluation']['images'] == 1
+        again = afa('test', ROW, done, *trained['common'])  # the same evaluation again: redone in place
+        assert again.returncode == 0, again.stderr[-3000:]
+    finally:
+        if os.path.exists(metrics_json):
+            os.remove(metrics_json)  # the module's other tests start without it

@@ -197,8 +197,8 @@ def build_frame(zoo, metrics, testdev, released=None):
     by_row, others = collections.defaultdict(list), []
     for run_id in sorted(metrics):
         run = _parse(run_id)
-        if run is not None and run.row in zoo.ids():
-            by_row[run.row].append(run)
+        if run is not None and run.row in zoo.ids() and metrics[run_id].get('row') == run.row:
+            by_row[run.row].append(run)  # the row it trained (RunSpec.describe), not only a name that parses
         else:
             others.append(run_id)
     records = []
@@ -214,7 +214,8 @@ def build_frame(zoo, metrics, testdev, released=None):
         rec['released_box_val'] = r['bbox']['AP'] if r else None
         rec['released_mask_val'] = (r.get('segm') or {}).get('AP') if r else None
     for run_id in others:
-        fields = {'id': run_id, 'table': 'other', 'model': '-', 'module': '-', 'backbone': '-', 'schedule': '-'}
+        fields = {'id': run_id, 'table': 'other', 'model': 'config file %s' % metrics[run_id].get('config', '?'),
+                  'module': '-', 'backbone': '-', 'schedule': '-'}
         rec = _run_record(fields, {}, None, metrics[run_id], testdev.get(run_id, {}))
         rec.update(run_id=run_id, line='default', precision=metrics[run_id].get('precision'),
                    seed=metrics[run_id].get('seed'))

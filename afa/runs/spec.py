@@ -46,6 +46,9 @@ class RunSpec(object):
         if target.endswith('.py') or os.sep in target:
             if not os.path.isfile(target):
                 raise AfaError('config file %s does not exist' % target)
+            zoo = zoo or zoo_mod.load()
+            target = row_of_config_file(target, zoo) or target
+        if target.endswith('.py') or os.sep in target:
             self.row, self.variant = None, None
             self._set_batch(batch)
             self.run_id = layout.run_id(os.path.splitext(os.path.basename(target))[0], precision, self.seed,
@@ -121,6 +124,27 @@ class RunSpec(object):
                 'data_root': self.data_root, 'cfg_options': self.cfg_options,
                 'cfg_options_overridden': dict(self.overridden), 'batch': self.batch,
                 'recipe_batch': self.batch == self.recipe_batch}
+
+
+def row_of_config_file(path, zoo):
+    """The row id whose config ``path`` is (the same file: it is that row, whatever the path), else None after
+    refusing a file named like a row: its run id would be the row's, so its run would take the row's folder and
+    line in the tables while training something else. A run counts for a row by what it trains, never by a name."""
+    for row in zoo:
+        other = row.config_path()
+        if os.path.isfile(other) and os.path.samefile(path, other):
+            return row.id
+    stem = os.path.splitext(os.path.basename(path))[0]
+    try:
+        named = layout.parse_run_id(stem)
+    except ValueError:
+        return None
+    if named.row in zoo.ids():
+        raise AfaError('config file %s is named like the row %s, but it is not that row\'s config (%s): its run '
+                       'would take the row\'s run folder and line in the tables. Rename the file (e.g. my_%s.py) to '
+                       'train it as a run of its own, or train the row by its id (`afa train %s`)'
+                       % (path, named.row, zoo.row(named.row)['config'], stem, named.row))
+    return None
 
 
 ADD_PREFIX = '+'

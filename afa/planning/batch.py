@@ -43,6 +43,14 @@ def plural(word, n):
     return word if n == 1 else word + ('es' if word.endswith('s') else 's')
 
 
+# The option that sets the devices per node: GPUs, or on CPU the processes standing in for them.
+DEVICE_OPTION = {'GPU': '--gpus', 'process': '--procs'}
+
+
+def device_option(device_word):
+    return DEVICE_OPTION.get(device_word, '--%ss' % device_word.lower())
+
+
 def _divisors(n):
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -51,9 +59,9 @@ def split(batch, devices, nodes=1, max_imgs_per_device=None, device_word='GPU'):
     """The BatchPlan that makes ``batch`` on ``nodes`` x ``devices``: as many images per device as the cap
     allows (fewest accumulation steps, the fastest), the rest as accumulation. AfaError naming the nearest layouts
     that can when none does."""
-    for name, value in (('batch', batch), ('%ss' % device_word, devices), ('nodes', nodes)):
+    for option, value in (('--batch', batch), (device_option(device_word), devices), ('--nodes', nodes)):
         if int(value) < 1:
-            raise AfaError('--%s must be 1 or more, got %s' % (name.lower(), value))
+            raise AfaError('%s must be 1 or more, got %s' % (option, value))
     if max_imgs_per_device is not None and max_imgs_per_device < 1:
         raise AfaError('--max-imgs-per-gpu must be 1 or more, got %s' % max_imgs_per_device)
     processes = nodes * devices
@@ -78,7 +86,12 @@ def refusal(batch, devices, nodes=1, device_word='GPU'):
     options = []
     for d in nearest_device_counts(batch, devices, nodes):
         layout = split(batch, d, nodes)
-        options.append('--%ss %d (%s)' % (device_word.lower(), d, layout.describe(device_word)))
+        options.append('%s %d (%s)' % (device_option(device_word), d, layout.describe(device_word)))
+    if not options:  # no device count works on this many nodes: the nearest node counts that can
+        for n in sorted((n for n in _divisors(batch) if n != nodes), key=lambda n: (abs(n - nodes), n))[:2]:
+            d = nearest_device_counts(batch, devices, n, limit=1)[0]
+            options.append('--nodes %d %s %d (%s)' % (n, device_option(device_word), d,
+                                                      split(batch, d, n).describe(device_word)))
     processes = nodes * devices
     lower, upper = (batch // processes) * processes, (batch // processes + 1) * processes
     other = ' or '.join('--batch %d' % b for b in (lower, upper) if b >= 1)

@@ -13,14 +13,20 @@ CAVEAT = ('estimates assume ideal data-parallel scaling (each GPU as fast as the
           'gradient exchange, data loading or evaluation): treat them as a lower bound')
 
 
+def check_limit(limit_h, margin_h=0.0):
+    """AfaError for a job time limit that leaves no time after the stop margin (None: no limit)."""
+    if limit_h is not None and limit_h - margin_h <= 0:
+        raise AfaError('--time-limit-h %g leaves nothing after the %g-minute stop margin (--stop-margin-min); give '
+                       'the cluster\'s job time limit in hours' % (limit_h, margin_h * 60))
+
+
 def estimate(s_per_iter, iterations, devices, limit_h=None, margin_h=0.0):
     """{s_per_iter, iterations, wall_h, gpu_hours, segments} of ``iterations`` (mmcv's counter: micro-batches)
     on ``devices`` devices each taking ``s_per_iter``; segments: job pieces under ``limit_h`` (each losing
     ``margin_h`` to the stop before the limit), 1 without a limit."""
     wall_h = s_per_iter * iterations / 3600.0
-    usable = (limit_h - margin_h) if limit_h else None
-    if usable is not None and usable <= 0:
-        raise ValueError('a time limit of %.2f h leaves nothing after the %.2f h stop margin' % (limit_h, margin_h))
+    check_limit(limit_h, margin_h)
+    usable = (limit_h - margin_h) if limit_h is not None else None
     return dict(s_per_iter=s_per_iter, iterations=iterations, wall_h=wall_h, gpu_hours=wall_h * devices,
                 segments=int(math.ceil(wall_h / usable)) if usable else 1)
 

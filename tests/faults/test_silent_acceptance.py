@@ -20,6 +20,22 @@ from afa.utils.errors import AfaError
     (['data', 'synthetic', '--train', '-5'], '--train must be >= 1, got -5'),
     (['data', 'synthetic', '--val', '0'], '--val must be >= 1, got 0'),
     (['data', 'coco', '--jobs', '0'], '--jobs must be >= 1, got 0'),
+    # issue 30: read as one process, no limit, or a spinning refresh
+    (['train', 'cmrcn_r50_sumup_1x', '--gpus', '0', '--procs', '0'], '--procs must be >= 1, got 0'),
+    (['train', 'cmrcn_r50_sumup_1x', '--gpus', '0', '--procs', '-1'], '--procs must be >= 1, got -1'),
+    (['train', 'cmrcn_r50_sumup_1x', '--max-segments', '-1'], '--max-segments must be >= 1, got -1'),
+    (['train', 'cmrcn_r50_sumup_1x', '--stop-before-limit', '-5'], '--stop-before-limit must be >= 0, got -5'),
+    (['plan', 'cmrcn_r50_sumup_1x', '--probe', '--time-limit-h', '0'], '--time-limit-h must be > 0, got 0.0'),
+    (['plan', 'cmrcn_r50_sumup_1x', '--probe', '--time-limit-h', '-5'], '--time-limit-h must be > 0, got -5.0'),
+    (['plan', 'cmrcn_r50_sumup_1x', '--probe', '--time-limit-h', '0.1'],
+     '--time-limit-h 0.1 leaves nothing after the 10-minute stop margin'),
+    (['plan', 'cmrcn_r50_sumup_1x', '--probe', '--probe-iters', '0'], '--probe-iters must be >= 1, got 0'),
+    (['plan', ''], 'ROW is empty; name a row'),
+    (['status', '--scale', 'paper', '--watch', '0'], '--watch must be > 0, got 0.0'),
+    (['status', '--scale', 'paper', '--seeds', '-1'], '--seeds must be >= 0, got -1'),
+    (['status', '--scale', 'paper', '--runs-root', '/nonexistent'], '--runs-root /nonexistent is not a folder'),
+    (['status', '--scale', 'paper', '--config', '/etc/passwd'], '--config /etc/passwd is not a workflow config'),
+    (['status', '--scale', 'paper', '--stall-after', 'nan'], '--stall-after must be a finite number, got nan'),
 ])
 def test_negative_counts_are_refused(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(str(tmp_path))  # nothing may be written: data/synthetic would appear here

@@ -51,3 +51,15 @@ def test_the_record_names_the_layout_fields():
 def test_nonsense_counts_are_refused(args):
     with pytest.raises(AfaError, match='must be 1 or more'):
         batch.split(*args)
+
+
+def test_suggestions_name_real_options_and_never_nothing():
+    """`--procs 3` suggested `--processs 2` (no such option); `--gpus 8 --nodes 3` suggested nothing at all."""
+    from afa.planning.batch import refusal, split
+    from afa.utils.errors import AfaError
+    cpu = refusal(16, 3, 1, 'process')
+    assert '--procs 2 (2 processes x 8 images) or --procs 4' in cpu and '--processs' not in cpu
+    nodes = refusal(16, 8, 3, 'GPU')
+    assert 'nearest layouts that can: --nodes 2 --gpus 8 (2 nodes x 8 GPUs x 1 image) or --nodes 4 --gpus 4' in nodes
+    with pytest.raises(AfaError, match='^--procs must be 1 or more, got 0$'):
+        split(16, 0, 1, None, 'process')

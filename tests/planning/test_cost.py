@@ -9,6 +9,7 @@ import pytest
 
 from afa.planning import cost
 from afa.runs import layout
+from afa.utils.errors import AfaError
 
 
 def test_estimate_segments_follow_the_time_limit_and_its_margin():
@@ -18,7 +19,7 @@ def test_estimate_segments_follow_the_time_limit_and_its_margin():
     long_run = cost.estimate(0.9, 36 * 7330, 8, limit_h=24, margin_h=10 / 60.0)
     assert long_run['wall_h'] > 48 and long_run['segments'] == 3  # 66 h in 23.8 h pieces
     assert cost.estimate(0.9, 36 * 7330, 8)['segments'] == 1
-    with pytest.raises(ValueError, match='leaves nothing'):
+    with pytest.raises(AfaError, match='leaves nothing'):
         cost.estimate(1.0, 100, 1, limit_h=0.1, margin_h=0.2)
 
 

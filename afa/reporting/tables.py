@@ -25,6 +25,8 @@ from afa.runs import zoo as zoo_mod
 from afa.utils.errors import AfaError
 
 TESTDEV_COLUMNS = ('run_id', 'box_ap', 'mask_ap')
+# The line of a run that trained no row (a config file's run), never pooled with a row's line of the same name.
+CONFIG_FILE_LINE = 'config file'
 TITLE = '# AFA reproduction: regenerated tables (%s scale)'  # tables.md's first line: the scale of a results folder
 SCALE_BANNER = {
     'smoke': '> **Smoke results**: synthetic shapes, a shrunken model trained for minutes on a CPU. They show '
@@ -217,7 +219,7 @@ def build_frame(zoo, metrics, testdev, released=None):
         fields = {'id': run_id, 'table': 'other', 'model': 'config file %s' % metrics[run_id].get('config', '?'),
                   'module': '-', 'backbone': '-', 'schedule': '-'}
         rec = _run_record(fields, {}, None, metrics[run_id], testdev.get(run_id, {}))
-        rec.update(run_id=run_id, line='default', precision=metrics[run_id].get('precision'),
+        rec.update(run_id=run_id, line=CONFIG_FILE_LINE, precision=metrics[run_id].get('precision'),
                    seed=metrics[run_id].get('seed'))
         records.append(rec)
     return pd.DataFrame.from_records(records)

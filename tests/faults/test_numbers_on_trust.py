@@ -39,7 +39,7 @@ def test_a_nan_in_a_reference_curve_is_refused_naming_the_epoch(tmp_path):
 @pytest.mark.parametrize('offset', ['nan', 'inf', '-inf'])
 def test_a_non_finite_reference_offset_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys, offset):
     monkeypatch.chdir(str(tmp_path))
-    assert main(['train', ROW, '--smoke', '--gpus', '0', '--reference-offset', offset]) == 2
+    assert main(['train', ROW, '--smoke', '--gpus', '0', '--reference-offset=' + offset]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ['afa train: error: --reference-offset must be a finite number, got %s' % float(offset)]
     assert os.listdir(str(tmp_path)) == []

@@ -11,11 +11,15 @@ from afa.runs.folder import RunFolder, claim
 from afa.utils.errors import AfaError
 
 
-def relaunch_distributed(gpus, argv, spec=None, cfg=None, retrain=False):
+def relaunch_distributed(gpus, argv, spec=None, cfg=None, retrain=False, batch=None, device_word='GPU'):
     """Run this same command under torch.distributed.run with one process per GPU, holding the folder of ``spec``
-    (``cfg``: its resolved config) for the workers (they find the lock through the environment)."""
+    (``cfg``: its resolved config) for the workers (they find the lock through the environment); ``batch`` (the
+    BatchPlan) is checked against a mid-epoch continuation before any worker starts."""
     if spec is not None:
         with claim(spec, cfg, retrain) as lock:
+            if batch is not None:
+                from afa.training.continuation import layout_check
+                layout_check.check(spec.folder, batch, device_word)
             argv = [a for a in argv if a != '--retrain']  # done here, once
             code = launch(gpus, argv, env=lock.child_env())
             return continued_code(code, cfg.work_dir)

@@ -21,7 +21,7 @@ from afa.runs.spec import config_hash
 from afa.data.checks import check_inputs
 from afa.training import setup
 from afa.training.alarm.reference import hook_config as alarm_hook_config
-from afa.training.continuation import job_limit, signals
+from afa.training.continuation import job_limit, layout_check as continued_layout, signals
 from afa.training.continuation.hook import ContinueLater
 from afa.utils import provenance
 from afa.utils.errors import AfaError
@@ -69,6 +69,7 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
 
     set_random_seed(spec.seed, deterministic=deterministic)
     resume_from = folder.resume_point(say=_say)
+    continued_layout.check(folder, batch, 'GPU' if where.use_cuda else 'process', resume_from)
     setup.training_config(cfg, spec, where, resume_from, batch)
     validate = setup.should_validate(spec, validate)
     setup.validation_config(cfg, validate)
@@ -93,7 +94,8 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
     except ContinueLater as stop:
         if where.rank == 0:
             folder.end_segment('continue', signal=stop.signal_name, checkpoint=os.path.basename(stop.checkpoint),
-                               epoch=stop.epoch, iteration=stop.inner_iter)
+                               epoch=stop.epoch, iteration=stop.inner_iter, processes=batch.processes,
+                               imgs_per_gpu=batch.imgs_per_device)  # the layout it continues under
             logger.info('afa: %s; run the same command to continue (exit %d)', stop, layout.CONTINUE_EXIT_CODE)
         raise
     except BaseException as e:

@@ -238,3 +238,32 @@ def test_two_processes_stopped_twice_mid_epoch_end_with_the_uninterrupted_weight
     done = json.load(open(layout.done_path(folder)))
     assert (done['processes'], done['effective_batch']) == (2, 2)
     _assert_same_weights(reference, folder)
+
+
+@pytest.mark.slow
+def test_continuing_under_another_batch_layout_is_refused_before_anything_is_written(synthetic_root, tmp_path):
+    """A mid-epoch stop (1 process x 2 images) continued with --max-imgs-per-gpu 1 was accepted and logged as
+    "same order ... as without the stop" while one image was trained twice (the position is counted in the new
+    micro-batches), and run.json then recorded only the new layout; with --procs 2 the refusal was buried in
+    torchrun's output, run.json rewritten to the refused layout and a failed segment counted. Both are refused in
+    one line before run.json, a segment or a worker; the same layout then continues."""
+    runs = str(tmp_path / 'runs')
+    stopped = _train(runs, synthetic_root, stop_after='3')
+    assert stopped.returncode == layout.CONTINUE_EXIT_CODE, stopped.stderr[-3000:]
+    folder = layout.run_dir(runs, 'smoke', ROW)
+    run_json = open(os.path.join(folder, layout.RUN_FILE)).read()
+    records = segments.read(folder)
+    assert (records[-1]['processes'], records[-1]['imgs_per_gpu']) == (1, 2)
+    for extra, now in ((['--max-imgs-per-gpu', '1'], '1 x 1'), (['--procs', '2'], '2 x 1')):
+        refused = _train(runs, synthetic_root, extra=extra)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        errors = [line for line in refused.stderr.splitlines() if 'error' in line.lower()]
+        assert len(errors) == 1 and errors[0].startswith('afa train: error: epoch_1_iter_3.pth stopped mid-epoch '
+                                                         'on 1 process x 2 images; this start has %s' % now), errors
+        assert '--procs 1 and --max-imgs-per-gpu 2' in errors[0] and 'launching' not in refused.stderr
+        assert 'Traceback' not in refused.stderr
+        assert open(os.path.join(folder, layout.RUN_FILE)).read() == run_json
+        assert segments.read(folder) == records
+    done = _train(runs, synthetic_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'continuing epoch 1 at iteration 3/4' in done.stdout + done.stderr

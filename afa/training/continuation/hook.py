@@ -87,6 +87,7 @@ class ContinuationHook(Hook):
         sampler.set_epoch(runner.epoch)
         self.offset = 0
         if self.pending is not None:
+            check_imgs_per_process(self.pending, self.loader.batch_size, runner.epoch)
             self.offset = self.pending['position']
             rank, world = get_dist_info()
             if 'rngs' not in self.pending and world > 1:
@@ -139,7 +140,8 @@ class ContinuationHook(Hook):
             # rng: rank 0's (what checkpoints before the per-rank states held, and the same object as rngs[0]:
             # pickled once)
             meta[META_KEY] = dict(epoch=runner.epoch, position=runner.inner_iter + 1, rng=states[0], rngs=states,
-                                  world_size=world, signal=signal_name)
+                                  world_size=world, signal=signal_name,
+                                  imgs_per_process=getattr(runner.data_loader, 'batch_size', None))
 
             def write(staging):
                 from mmcv.runner import save_checkpoint
@@ -175,6 +177,18 @@ def random_state_of(pending, rank):
     """The random state rank ``rank`` puts back from a checkpoint's continuation state (its own; rank 0's in a
     checkpoint written before the per-rank states)."""
     return pending['rngs'][rank] if 'rngs' in pending else pending['rng']
+
+
+def check_imgs_per_process(pending, imgs, epoch):
+    """Refuse to continue mid-epoch with another number of images per process: the position counts micro-batches
+    of the stopped run's size (layout_check.py refuses it before the start; this holds for any caller)."""
+    written = pending.get('imgs_per_process')
+    if written is None or written == imgs:
+        return
+    raise AfaError('the continuation checkpoint %s was written with %d images per process, this run has %d: '
+                   'continue it with --max-imgs-per-gpu %d, or move the epoch_*_iter_*.pth files out of the run '
+                   'folder to restart epoch %d' % (layout.continuation_checkpoint(epoch + 1, pending['position']),
+                                                   written, imgs, written, epoch + 1))
 
 
 def check_world_size(pending, world, epoch):

@@ -37,23 +37,38 @@ def _version():
     return __version__
 
 
-# The least value of each numeric option (a negative count is never meant: refused, not silently used).
+# The least value of each numeric option (a negative count is never meant: refused, not silently used), and the
+# options that must be above zero (0 would read as "no limit" or spin: --time-limit-h 0, --watch 0). A list
+# (--seeds) is checked value by value.
 MINIMUMS = {'gpus': 0, 'train': 1, 'val': 1, 'test': 0, 'height': 32, 'width': 32, 'smoke_epochs': 1, 'seed': 0,
-            'jobs': 1, 'timeout': 0.001}
+            'seeds': 0, 'jobs': 1, 'timeout': 0.001, 'procs': 1, 'nodes': 1, 'batch': 1, 'max_imgs_per_gpu': 1,
+            'max_segments': 1, 'stop_before_limit': 0, 'probe_iters': 1, 'probe_warmup': 0, 'stop_margin_min': 0}
+ABOVE_ZERO = ('time_limit_h', 'watch', 'stall_after')
+# Arguments that name something: an empty one ('') is never meant.
+NAMES = {'target': 'ROW', 'targets': 'ROW', 'row': 'ROW', 'runs': '--runs', 'out': '--out', 'root': '--root',
+         'dir': '--dir', 'runs_root': '--runs-root', 'config': '--config'}
 
 
 def check_minimums(args):
     """A one-line error for a numeric option that is not a finite number (argparse's float takes 'nan' and 'inf')
-    or is below its least value (MINIMUMS), else None."""
+    or is below its least value (MINIMUMS, ABOVE_ZERO), or an empty name (NAMES), else None."""
     import math
     for dest, value in sorted(vars(args).items()):
         if isinstance(value, float) and not math.isfinite(value):
             return '--%s must be a finite number, got %s' % (dest.replace('_', '-'), value)
-    for dest, least in sorted(MINIMUMS.items()):
-        value = getattr(args, dest, None)
-        if isinstance(value, (int, float)) and value < least:
-            option = '--' + dest.replace('_', '-')
-            return '%s must be >= %s, got %s' % (option, least, value)
+    bounds = [(dest, least, '>=') for dest, least in MINIMUMS.items()] + [(d, 0, '>') for d in ABOVE_ZERO]
+    for dest, least, relation in sorted(bounds):
+        values = getattr(args, dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                    value < least if relation == '>=' else value <= least):
+                return '%s must be %s %s, got %s' % ('--' + dest.replace('_', '-'), relation, least, value)
+    for dest, name in sorted(NAMES.items()):
+        values = getattr(args, dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and not value.strip():
+                return '%s is empty; name %s' % (name, 'a row (`afa zoo --ids`) or a config file' if name == 'ROW'
+                                                 else 'a path')
     return None
 
 

@@ -2,6 +2,11 @@
 released weights of rows."""
 import argparse
 
+# --timeout of every command that downloads (afa/data/download.py: headers within it in all, the body at a
+# least rate over each such window).
+TIMEOUT_HELP = ('seconds a download may wait: for the response headers in all, and for each stretch of the body '
+                'coming slower than 1 KiB/s; then it retries (default 60)')
+
 
 def add_commands(sub):
     p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained, release')
@@ -20,6 +25,7 @@ def add_commands(sub):
     q.add_argument('--dir', default='data/pretrained', help='cache folder (default data/pretrained)')
     q.add_argument('--names', nargs='+', help='only these files (default: all)')
     q.add_argument('--mirror', help='base URL serving the same file names')
+    q.add_argument('--timeout', type=float, default=60.0, help=TIMEOUT_HELP)
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_pretrained)
     q = data.add_parser('release', help="the authors' released config and weights of rows (Google Drive, gdown)")
@@ -35,12 +41,19 @@ def add_commands(sub):
     q.add_argument('--parts', nargs='+', choices=parts, help='default: all of %s' % ', '.join(parts))
     q.add_argument('--mirror', help='base URL with the official layout (zips/..., annotations/...)')
     q.add_argument('--jobs', type=int, default=3, help='parallel downloads (default 3)')
-    q.add_argument('--timeout', type=float, default=60.0, help='seconds without data before a retry')
+    q.add_argument('--timeout', type=float, default=60.0, help=TIMEOUT_HELP)
     q.add_argument('--delete-archives', action='store_true', help='remove the zips once verified')
     q.add_argument('--manifest', help=argparse.SUPPRESS)
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_coco)
-    q = data.add_parser('verify', help='verify a COCO 2017 folder you already have (no download)')
+    q = data.add_parser('verify', help='verify a COCO 2017 folder you already have (no download)',
+                        description='Verify a COCO-format folder without downloading: each image part holds the '
+                                    'expected number of files, each an image that ends whole; each annotation file '
+                                    'parses, has its COCO keys, lists no image or category twice, names only known '
+                                    'images and categories, and every box, polygon and RLE mask fits the size its '
+                                    'image declares; with both, every listed image exists and its file header has '
+                                    'the declared width and height (the header is read, no image is decoded). '
+                                    'ROOT/.afa-verified.json records the parts that verified.')
     q.add_argument('--root', default='data/coco')
     q.add_argument('--parts', nargs='+', choices=parts)
     q.add_argument('--manifest', help=argparse.SUPPRESS)
@@ -58,7 +71,7 @@ def _cmd_data_synthetic(args):
 
 def _cmd_data_pretrained(args):
     from afa.data.pretrained import fetch
-    for path in fetch(args.dir, names=args.names, mirror=args.mirror, progress=not args.quiet):
+    for path in fetch(args.dir, names=args.names, mirror=args.mirror, progress=not args.quiet, timeout=args.timeout):
         print('verified %s' % path)
     return 0
 

@@ -48,6 +48,9 @@ def planned_processes(args, spec, training=True):
 def _cmd_plan(args):
     import contextlib
     from afa.planning.plan import format_plan, plan_row
+    if args.probe:
+        from afa.planning.cost import check_limit
+        check_limit(args.time_limit_h, args.stop_margin_min / 60.0)  # before anything is built or probed
     # Libraries print to stdout while loading (torch 1.9: "No CUDA runtime is found"): stdout is the plan's alone.
     with contextlib.redirect_stdout(sys.stderr):
         specs = [run_spec(args, target) for target in args.targets]

@@ -93,6 +93,9 @@ def _cmd_curves(args):
 def _cmd_status(args):
     from afa.reporting import status
     run_ids = _status_runs(args)
+    if not os.path.isdir(args.runs_root):
+        raise AfaError('--runs-root %s is not a folder: no run was started under it; pass the folder your runs live '
+                       'in (`afa train --runs-root`, default runs/)' % args.runs_root)
     stall_after = args.stall_after * 60.0
 
     def show():

@@ -119,7 +119,7 @@ def run_spec(args, target=None):
                            % (item, 'key' if not key else 'value'))
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
-    return RunSpec(target or args.target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+    return RunSpec(args.target if target is None else target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
                    cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
 

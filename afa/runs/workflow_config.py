@@ -117,9 +117,13 @@ def read(path):
     import yaml
     try:
         with open(path) as f:
-            return yaml.safe_load(f) or {}
+            config = yaml.safe_load(f) or {}
     except (OSError, yaml.YAMLError) as e:
         raise AfaError('--config %s: cannot read it as a workflow config (%s)' % (path, e)) from None
+    if not isinstance(config, dict):
+        raise AfaError('--config %s is not a workflow config (it holds a %s, not YAML keys such as rows, seeds, '
+                       'scale); pass config/config.yaml or .test/config/config.yaml' % (path, type(config).__name__))
+    return config
 
 
 def selected_targets(config, zoo):

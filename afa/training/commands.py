@@ -2,6 +2,7 @@
 curves). Light at import: the training libraries are imported when a command runs."""
 import sys
 
+from afa.data.commands import TIMEOUT_HELP
 from afa.planning.commands import planned_processes
 from afa.runs import layout, segments
 from afa.runs.commands import add_run_arguments, run_spec
@@ -45,6 +46,7 @@ def add_commands(sub):
     q.add_argument('--url', help="the log's URL (default: the row's reference_log)")
     q.add_argument('--file', help='a log you downloaded yourself: checked and copied')
     q.add_argument('--dir', default=layout.REFERENCE_DIR, help='default %s' % layout.REFERENCE_DIR)
+    q.add_argument('--timeout', type=float, default=60.0, help=TIMEOUT_HELP)
     q.set_defaults(func=_cmd_reference_fetch)
 
 
@@ -68,7 +70,8 @@ def _train_segment(args):
         if args.gpus > 0:
             check_gpus(args.gpus)
         return relaunch_distributed(count, [a for a in args.argv if a != '--debug'], spec=spec,
-                                    cfg=spec.build_config(), retrain=args.retrain)  # rank 0 sets the timer
+                                    cfg=spec.build_config(), retrain=args.retrain, batch=plan,
+                                    device_word='GPU' if args.gpus > 0 else 'process')  # rank 0 sets the timer
     from afa.training.continuation.hook import ContinueLater
     from afa.training.train import train
     try:
@@ -85,6 +88,6 @@ def _train_segment(args):
 
 def _cmd_reference_fetch(args):
     from afa.training.alarm.fetch import fetch
-    path = fetch(args.row, args.dir, url=args.url, source=args.file)
+    path = fetch(args.row, args.dir, url=args.url, source=args.file, timeout=args.timeout)
     print('afa reference fetch: %s' % path)
     return 0

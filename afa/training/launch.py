@@ -16,6 +16,8 @@ def relaunch_distributed(gpus, argv, spec=None, cfg=None, retrain=False, batch=N
     (``cfg``: its resolved config) for the workers (they find the lock through the environment); ``batch`` (the
     BatchPlan) is checked against a mid-epoch continuation before any worker starts."""
     if spec is not None:
+        from afa.training.setup import check_optimizer
+        check_optimizer(cfg)  # one line here, not in every worker's output
         with claim(spec, cfg, retrain) as lock:
             if batch is not None:
                 from afa.training.continuation import layout_check

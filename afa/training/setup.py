@@ -38,6 +38,20 @@ def schedule_of(cfg, spec, batch):
     return schedule.count(cfg, batch.processes, batch.imgs_per_device, batch.accumulation, spec.scale)
 
 
+def check_optimizer(cfg):
+    """AfaError naming the optimizer's settings when torch refuses them (a negative lr, a momentum out of range,
+    an unknown argument: from the config or --cfg-options), found by building it on a one-weight module before
+    anything of the run is written or launched (not deep in mmdet's training, after run.json and a job segment)."""
+    import torch
+    from mmcv.runner import build_optimizer
+    from afa.utils.errors import AfaError
+    try:
+        build_optimizer(torch.nn.Linear(1, 1), cfg.optimizer)
+    except (ValueError, TypeError, KeyError) as e:
+        raise AfaError('the optimizer %s cannot be built: %s; fix the config or --cfg-options optimizer.*'
+                       % (dict(cfg.optimizer), e)) from None
+
+
 def batch_plan(spec, group, max_imgs_per_gpu=None):
     """The BatchPlan of this run on this process group (AfaError naming the plans that can, when none)."""
     from afa.planning.batch import split

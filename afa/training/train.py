@@ -42,6 +42,7 @@ def train(spec, cfg, gpus=1, deterministic=False, launcher='none', validate=None
     signals.install()
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=_say)
+    setup.check_optimizer(cfg)  # before the run folder is claimed or written
     options = (alarm, max_imgs_per_gpu, max_segments, plan)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder

@@ -31,6 +31,19 @@ def test_an_empty_cfg_options_value_is_one_line(synthetic_root, tmp_path, capsys
     assert not os.path.exists(str(tmp_path / 'smoke'))
 
 
+@pytest.mark.parametrize('layout_args', [[], ['--procs', '2']], ids=['one process', 'torchrun'])
+def test_an_optimizer_torch_refuses_is_one_line_before_the_run_folder(synthetic_root, tmp_path, capsys, layout_args):
+    """`--cfg-options optimizer.lr=-1` was a traceback deep in mmdet's training, after run.json was rewritten and
+    a job segment counted (with --procs 2, buried in torchrun's output): refused before the run folder is
+    claimed, in one line."""
+    code, err = run_main(['train', 'cmrcn_r50_sumup_1x', '--smoke', '--data-root', synthetic_root, '--runs-root',
+                          str(tmp_path), '--gpus', '0', '--cfg-options', 'optimizer.lr=-1'] + layout_args, capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert 'the optimizer' in err and 'cannot be built' in err and 'Invalid learning rate: -1' in err
+    assert 'optimizer.*' in err
+    assert not os.path.exists(str(tmp_path / 'smoke'))
+
+
 @pytest.mark.parametrize('name, message', [('', 'is a folder'), ('curves.xyz', "unknown figure format '.xyz'")])
 def test_curves_out_a_folder_or_an_unknown_format_is_one_line(tmp_path, capsys, name, message):
     (tmp_path / 'runs').mkdir()

@@ -24,6 +24,17 @@ class FaultyServer(object):
             def log_message(self, *args):
                 pass
 
+            def trickle(self, data):
+                """One byte every trickle_gap seconds, then the connection closes."""
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle_gap)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get('Range')))
                 queue = server.faults.get(self.path) or []
@@ -33,16 +44,8 @@ class FaultyServer(object):
                     return
                 body = server.files[self.path]
                 if fault == 'trickle_headers':
-                    head = ('HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Padding: %s\r\n\r\n'
-                            % (len(body), 'x' * 4000)).encode()
-                    try:
-                        for i in range(len(head)):
-                            self.wfile.write(head[i:i + 1])
-                            self.wfile.flush()
-                            time.sleep(server.trickle_gap)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
-                    self.close_connection = True
+                    self.trickle(('HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Padding: %s\r\n\r\n'
+                                  % (len(body), 'x' * 4000)).encode())
                     return
                 if fault == 'corrupt':
                     body = bytes(255 - b for b in body)
@@ -66,14 +69,7 @@ class FaultyServer(object):
                     time.sleep(server.stall)
                 payload = body[start:]
                 if fault == 'trickle':
-                    try:
-                        for i in range(len(payload)):
-                            self.wfile.write(payload[i:i + 1])
-                            self.wfile.flush()
-                            time.sleep(server.trickle_gap)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
-                    self.close_connection = True
+                    self.trickle(payload)
                     return
                 if fault == 'cut':
                     self.wfile.write(payload[:len(payload) // 2])

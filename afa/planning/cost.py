@@ -1,6 +1,7 @@
 """What a run costs, from a measured time per iteration (probe.py) and the run's schedule as `afa plan` lays it
-out (plan.py: the iterations mmcv will run on these devices, schedule.count): GPU-hours, wall time and the job segments a
-scheduler's time limit implies. Pure arithmetic: every input is measured or read from the config, none typed in.
+out (plan.py: the iterations mmcv will run on these devices, schedule.count): GPU-hours, wall time and the job
+segments a scheduler's time limit implies. Pure arithmetic: every input is measured or read from the config, none
+typed in.
 
 Assumes data-parallel scaling: every device runs its own micro-batch in the time the probe measured for one,
 plus nothing for gradient exchange, data loading or evaluation; the caveat is printed with the plan.

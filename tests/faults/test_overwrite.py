@@ -184,11 +184,9 @@ def test_a_checkpoint_that_is_not_the_final_one_never_writes_the_runs_metrics(tr
 
 # --- an interrupted or failed workflow -----------------------------------------------------------------------
 
-@pytest.mark.slow
-@pytest.mark.orchestrator
-def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
-    """A workflow that fails (here: its dataset cannot be made) leaves the finished tables as they were, even
-    when the runs folder holds fewer results than they show."""
+def workflow_checkout(tmp_path):
+    """(snakemake beside this interpreter, a copy of the checkout to run the workflow in, the smoke profile's
+    config file); skips when snakemake is not installed."""
     import yaml
     from conftest import copy_checkout
     exe = os.path.join(os.path.dirname(sys.executable), 'snakemake')
@@ -196,6 +194,17 @@ def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
         pytest.skip('snakemake is not installed beside %s' % sys.executable)
     checkout = str(tmp_path / 'checkout')
     copy_checkout(checkout)
+    with open(os.path.join(checkout, 'workflow', 'profiles', 'smoke', 'config.yaml')) as f:
+        return exe, checkout, yaml.safe_load(f)['configfile']
+
+
+@pytest.mark.slow
+@pytest.mark.orchestrator
+def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
+    """A workflow that fails (here: its dataset cannot be made) leaves the finished tables as they were, even
+    when the runs folder holds fewer results than they show."""
+    import yaml
+    exe, checkout, smoke_config = workflow_checkout(tmp_path)
     runs, results = tmp_path / 'runs', tmp_path / 'results'
     write_run(runs / 'smoke', metrics('cmrcn_r50_sumup_1x', 30.0, 25.0, scale='smoke'))
     assert main(['tables', '--scale', 'smoke', '--runs', str(runs / 'smoke'), '--out', str(results / 'smoke'),
@@ -209,8 +218,6 @@ def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
     override.write_text(yaml.safe_dump({'data': {'source': 'synthetic', 'root': str(blocker / 'synthetic')},
                                         'runs_root': str(runs), 'results_root': str(results),
                                         'rows': ['cmrcn_r50_sumup_1x']}))
-    with open(os.path.join(checkout, 'workflow', 'profiles', 'smoke', 'config.yaml')) as f:
-        smoke_config = yaml.safe_load(f)['configfile']
     result = subprocess.run([exe, '--profile', 'workflow/profiles/smoke', '--configfile', smoke_config,
                              str(override), '--cores', '1'], cwd=checkout, capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=checkout), timeout=900)
@@ -270,3 +277,38 @@ def test_another_val_set_or_settings_never_replace_a_finished_runs_metrics(train
     finally:
         if os.path.exists(metrics_json):
             os.remove(metrics_json)  # the module's other tests start without it
+
+
+@pytest.mark.slow
+@pytest.mark.orchestrator
+def test_a_changed_setting_never_leaves_a_finished_run_without_its_records(tmp_path):
+    """After a run finished, `--config smoke_epochs=2`: the banner said "trained and evaluated, skipped", yet
+    Snakemake reran train ("params have changed"), deleting train_done.json before `afa train` refused the changed
+    config, and the row was left without it (metrics.json likewise through evaluate). A finished run's settings
+    are afa's to judge: Snakemake skips it, and its records stay."""
+    import re
+    import yaml
+    exe, checkout, smoke_config = workflow_checkout(tmp_path)
+    runs, results = tmp_path / 'runs', tmp_path / 'results'
+    override = tmp_path / 'one_row.yaml'
+    override.write_text(yaml.safe_dump({
+        'data': {'source': 'synthetic', 'root': str(tmp_path / 'synthetic'),
+                 'synthetic': {'train': 8, 'val': 4, 'test': 2, 'height': 128, 'width': 160, 'seed': 0}},
+        'runs_root': str(runs), 'results_root': str(results), 'rows': [ROW], 'smoke_epochs': 1, 'testdev': False}))
+
+    def workflow(*extra):
+        return subprocess.run([exe, '--profile', 'workflow/profiles/smoke', '--configfile', smoke_config,
+                               str(override), '--cores', '1'] + list(extra), cwd=checkout, capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONPATH=checkout), timeout=900)
+    first = workflow()
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    folder = layout.run_dir(str(runs), 'smoke', ROW)
+    records = {name: open(os.path.join(folder, name)).read() for name in (layout.DONE_FILE, layout.METRICS_FILE)}
+    dry = workflow('-n', '--config', 'smoke_epochs=2')
+    assert dry.returncode == 0, (dry.stdout + dry.stderr)[-3000:]
+    planned = re.findall(r'^(train|evaluate)\s+\d+\s*$', dry.stdout + dry.stderr, re.M)
+    assert planned == [], (dry.stdout + dry.stderr)[-3000:]
+    again = workflow('--config', 'smoke_epochs=2')
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert 'trained and evaluated, skipped (1): %s' % ROW in again.stdout + again.stderr
+    assert {name: open(os.path.join(folder, name)).read() for name in records} == records

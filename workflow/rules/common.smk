@@ -93,6 +93,24 @@ def row_of(run_id):
     return ZOO.lookup(target_of(run_id))[0]
 
 
+class AfaJudged(object):
+    """The settings part of a per-run shell command (what `afa train|test` is asked): its shell text when the
+    command is formatted, but none of Snakemake's own parameter types, so Snakemake does not compare it with the
+    invocation that made the run's files. Whether a finished run's settings changed is afa's to judge (train:
+    the fingerprint; test: the evaluation record), which refuse with the way out (--retrain, another --out);
+    Snakemake's "params have changed" would delete the finished run's train_done.json or metrics.json before
+    asking, leaving the row without them when afa then refuses. So a finished run is skipped, as the banner says."""
+
+    def __init__(self, words):
+        self.text = words if isinstance(words, str) else " ".join(shlex.quote(w) for w in words)
+
+    def __str__(self):
+        return self.text
+
+    def __format__(self, spec):
+        return self.text
+
+
 def run_args(run_id):
     """The `afa train|test` options of a run, as a list (quoted one by one in the shell command)."""
     args = ["--runs-root", config["runs_root"], "--data-root", DATA_ROOT, "--precision", PRECISION,
@@ -229,6 +247,8 @@ def run_status_report():
              "  to train and evaluate (%d): %s" % (len(to_train), " ".join(to_train) or "-"),
              "  trained, to evaluate (%d): %s" % (len(to_evaluate), " ".join(to_evaluate) or "-"),
              "  trained and evaluated, skipped (%d): %s" % (len(evaluated), " ".join(evaluated) or "-"),
+             "  (a finished run is not retrained or re-evaluated when a setting changes: `afa train --retrain` "
+             "replaces one, never deleting it)",
              watch_line()]
     return "\n".join(lines)
 

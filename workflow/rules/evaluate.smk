@@ -9,7 +9,7 @@ rule evaluate:
     params:
         afa=AFA,
         target=lambda wc: target_of(wc.run),
-        args=lambda wc: run_args(wc.run),
+        args=lambda wc: AfaJudged(run_args(wc.run)),  # a changed setting is afa's to judge (common.smk)
     threads: config["resources"]["threads"]
     resources:
         **slurm_resources(GPU_PARTITION),
@@ -20,7 +20,7 @@ rule evaluate:
         benchmark_file("evaluate")
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.afa} test {params.target:q} {input:q}"
-        " {params.args:q} --gpus {resources.gpu} > {log:q} 2>&1"
+        " {params.args} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
 rule testdev:
@@ -31,7 +31,7 @@ rule testdev:
     params:
         afa=AFA,
         target=lambda wc: target_of(wc.run),
-        args=lambda wc: run_args(wc.run),
+        args=lambda wc: AfaJudged(run_args(wc.run)),  # a changed setting is afa's to judge (common.smk)
         out=lambda wc: layout.testdev_dir(os.path.join(RUNS_DIR, wc.run)),
     threads: config["resources"]["threads"]
     resources:
@@ -43,4 +43,4 @@ rule testdev:
         benchmark_file("testdev")
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.afa} test {params.target:q} {input:q}"
-        " {params.args:q} --gpus {resources.gpu} --format-only --out {params.out:q} > {log:q} 2>&1"
+        " {params.args} --gpus {resources.gpu} --format-only --out {params.out:q} > {log:q} 2>&1"

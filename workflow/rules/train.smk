@@ -14,7 +14,7 @@ rule train:
         run_file(layout.DONE_FILE),
     params:
         slurm_record=SLURM_RECORD,
-        command=lambda wc: train_command(wc.run),  # quoted argument by argument (common.smk)
+        command=lambda wc: AfaJudged(train_command(wc.run)),  # quoted argument by argument; afa judges changes
         stop_margin_s=STOP_MARGIN_S,  # in a SLURM job only: checkpoint before the limit and requeue (slurm.smk)
     threads: config["resources"]["threads"]
     resources:

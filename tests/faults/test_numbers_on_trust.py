@@ -61,13 +61,13 @@ def test_a_reference_run_s_nan_epoch_compares_nothing(tmp_path):
 
 
 def test_records_are_strict_json_and_a_non_finite_one_is_not_written(tmp_path):
-    path = str(tmp_path / 'alarm.json')
+    path = layout.alarm_path(str(tmp_path))
     atomic.write_json(path, dict(expected=30.0))
-    with pytest.raises(AfaError, match='refusing to write .*alarm.json.*nothing was written'):
+    with pytest.raises(AfaError, match='refusing to write .*%s.*nothing was written' % layout.ALARM_FILE):
         atomic.write_json(path, dict(expected=float('nan')))
     with open(path) as f:
         assert json.load(f) == dict(expected=30.0)
-    assert os.listdir(str(tmp_path)) == ['alarm.json']
+    assert os.listdir(str(tmp_path)) == [layout.ALARM_FILE]
 
 
 @pytest.mark.parametrize('value', ['"NaN"', 'NaN', '1e999', '-5', '"41.2"', 'null'])

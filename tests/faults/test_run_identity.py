@@ -8,7 +8,7 @@ import pytest
 
 from afa.cli import main
 from afa.reporting.gains import NOT_RUN
-from afa.runs import zoo as zoo_mod
+from afa.runs import layout, zoo as zoo_mod
 from afa.runs.spec import RunSpec
 from afa.utils.errors import AfaError
 from fault_inputs import metrics, write_run
@@ -59,6 +59,6 @@ def test_a_run_that_records_no_row_is_never_shown_on_a_row(tmp_path):
     write_run(runs, record)
     out = tmp_path / 'out'
     assert main(['tables', '--scale', 'paper', '--runs', str(runs), '--out', str(out), '--no-figure']) == 0
-    text = open(str(out / 'tables.md')).read()
+    text = open(str(out / layout.TABLE_FILES['tables'])).read()
     assert 'Other runs (a config file' in text and '47.3' in text.split('Other runs')[1]
     assert '47.3' not in text.split('Other runs')[0]

@@ -97,3 +97,26 @@ def test_afa_plan_prints_the_true_steps_of_a_3x_row():
     assert 'per mmcv epoch: 21988 optimizer steps' in result.stdout, result.stdout
     assert '12 mmcv epochs x 3 repeats of the data = 36 passes, 263,856 optimizer steps' in result.stdout
     assert 'lr steps after epochs 9, 11 of 12 (optimizer steps 197,892, 241,868)' in result.stdout
+
+
+def test_status_eta_reads_the_recorded_schedule(tmp_path):
+    """`afa status` takes the run's mmcv epochs from the schedule run.json records (schedule.count at the start),
+    and its ETA from schedule.iterations_left: epoch 2, iteration 40 of 50, of 12 epochs at 0.5 s each."""
+    import os
+    from afa.reporting import status
+    from afa.runs import layout
+    assert schedule.iterations_left(12, 50, 2, 40) == 10 * 50 + 10
+    assert schedule.iterations_left(None, 50, 2, 40) is None
+    folder = layout.run_dir(str(tmp_path), 'paper', 'cmrcn_r50_sumup_3x')
+    os.makedirs(folder)
+    counted = schedule.count(RunSpec('cmrcn_r50_sumup_3x').build_config(), 8, 2, 1, 'paper')
+    with open(os.path.join(folder, layout.RUN_FILE), 'w') as f:
+        json.dump(dict(run_id='cmrcn_r50_sumup_3x', gpus=8, schedule=counted), f)
+    stamp = '20261201_100000'
+    with open(os.path.join(folder, stamp + layout.LOG_TEXT_SUFFIX), 'w') as f:
+        f.write('2026-12-01 10:00:05,000 - mmdet - INFO - Epoch [2][40/21988]\tlr: 2.000e-02, time: 0.500\n')
+    with open(os.path.join(folder, stamp + layout.LOG_JSON_SUFFIX), 'w') as f:
+        f.write(json.dumps(dict(mode='train', epoch=2, iter=40, time=0.5)) + '\n')
+    found = status.run_status(folder)
+    assert (found['state'], found['max_epochs'], found['iters_per_epoch']) == ('training', 12, 21988)
+    assert found['eta_s'] == int(schedule.iterations_left(12, 21988, 2, 40) * 0.5)

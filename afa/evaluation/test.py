@@ -127,18 +127,20 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     its meta) is written to the released results instead (output_path). Both load strictly.
     """
     cfg = spec.build_config()
-    checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only)
+    evaluation = settings.record(cfg, spec)  # before inference changes cfg (its train_cfg)
+    checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only, evaluation)
     rank = 0
     if launcher != 'none':  # several processes: each infers its share, rank 0 alone evaluates and writes
         from afa.evaluation.distributed import join
         rank = join(launcher, use_cuda=gpus > 0, dist_params=cfg.get('dist_params', {}))
     if rank != 0:
-        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank)
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, evaluation, rank)
     with spec.folder.output_lock('test', out):
-        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank, launcher != 'none')
+        return _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, evaluation, rank,
+                     launcher != 'none')
 
 
-def _checked_output(spec, cfg, checkpoint, out, format_only):
+def _checked_output(spec, cfg, checkpoint, out, format_only, evaluation=None):
     """(checkpoint path, its description, the output path) after every check that precedes an evaluation."""
     checkpoint = resolve_checkpoint(checkpoint)
     checkpoint_info = release.describe(checkpoint)
@@ -153,7 +155,7 @@ def _checked_output(spec, cfg, checkpoint, out, format_only):
             raise AfaError('--out %s is a run folder; the test-dev files go to a folder of their own (leave --out '
                            'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
     else:
-        check_output(out, spec, settings.record(cfg, spec))
+        check_output(out, spec, evaluation or settings.record(cfg, spec))
     return checkpoint, checkpoint_info, out
 
 
@@ -167,7 +169,7 @@ def relaunch_test(spec, processes, argv, checkpoint, out=None, format_only=False
         return launch(processes, argv, env=lock.child_env())
 
 
-def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0, distributed=False):
+def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, evaluation, rank=0, distributed=False):
     dataset_cfg = _test_dataset_cfg(cfg, spec, format_only)
     iou_types = _iou_types(cfg)
     dataset, outputs = run_inference(cfg, checkpoint, dataset_cfg, gpus, distributed or rank != 0)
@@ -181,7 +183,6 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, rank=0
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    evaluation = settings.record(cfg, spec)
     check_output(out, spec, evaluation)  # again, under the lock
     trained_on = RunFolder(cfg.work_dir).training_batch() if checkpoint_info['checkpoint_origin'] == 'trained' else None
     payload = dict(

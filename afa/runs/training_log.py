@@ -32,10 +32,13 @@ def read_entries(paths):
     return entries
 
 
-def validation_ap(entries):
-    """{epoch: box AP in percent} of the validation entries (a rerun of an epoch replaces the earlier value)."""
+def validation_ap(entries, finite=True):
+    """{epoch: box AP in percent} of the validation entries (a rerun of an epoch replaces the earlier value).
+    ``finite``: leave out values that are no AP (NaN, infinite, outside [0, 1]: a broken evaluation), which are
+    then never shown or compared as numbers; False keeps them for a reader that refuses them by name."""
     curve = {}
     for entry in entries:
-        if entry.get('mode') == 'val' and isinstance(entry.get('bbox_mAP'), (int, float)):
-            curve[int(entry['epoch'])] = 100.0 * entry['bbox_mAP']
+        value = entry.get('bbox_mAP') if entry.get('mode') == 'val' else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or 0.0 <= value <= 1.0):
+            curve[int(entry['epoch'])] = 100.0 * value
     return curve

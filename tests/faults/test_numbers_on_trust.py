@@ -89,3 +89,16 @@ def test_a_metrics_file_whose_ap_is_not_a_number_is_one_line(tmp_path, capsys, v
     atomic.write_json(layout.done_path(folder), {})
     found = status.run_status(folder)  # trained, its evaluation to be redone: not done with a number
     assert found['state'] == status.TRAINED and found['box_ap'] is None and 'bbox.AP is' in found['note']
+
+
+def test_status_shows_no_nan_from_a_broken_validation(tmp_path, capsys):
+    """A run's own log with a NaN validation AP: `afa status` shows the last epoch with an AP, and its --json is
+    strict JSON."""
+    from afa.reporting import status
+    folder = layout.run_dir(str(tmp_path), 'paper', ROW)
+    os.makedirs(folder)
+    _log(os.path.join(folder, '20261201_100000' + layout.LOG_JSON_SUFFIX), ['0.30', 'NaN'])
+    found = status.run_status(folder)
+    assert (found['val_epoch'], found['val_ap']) == (1, 30.0)
+    assert main(['status', '--scale', 'paper', '--runs-root', str(tmp_path), '--rows', ROW, '--json']) == 0
+    json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail('bare %s in --json' % name))

@@ -62,7 +62,7 @@ def check(curve, epoch, ap, max_epochs, offset=0.0, lower_only=False):
 def read_curve(path):
     """{epoch: box AP in percent} of a ``*.log.json`` file; an error naming the file when it has none."""
     try:
-        curve = training_log.validation_ap(training_log.read_entries(path))
+        curve = training_log.validation_ap(training_log.read_entries(path), finite=False)
     except OSError as e:
         raise AfaError('reference %s cannot be read (%s); pass a *.log.json file, run:RUN_ID or none'
                        % (path, e)) from None
@@ -81,8 +81,7 @@ def run_curve(folder):
     """{epoch: box AP} of a reference run's logs as they stand, its non-finite values left out (a reference run
     whose evaluation broke has no value for that epoch: nothing is compared with NaN)."""
     logs = training_log.log_files(folder)
-    curve = training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
-    return {epoch: ap for epoch, ap in curve.items() if 0.0 <= ap <= 100.0}
+    return training_log.validation_ap(training_log.read_entries(logs)) if logs else {}
 
 
 def check_offset(offset):

@@ -11,9 +11,10 @@ from afa.utils import hashing
 from afa.utils.errors import AfaError
 
 
-def record(cfg, spec):
-    """{'settings_sha256', 'ann_file', 'ann_sha256', 'images'} of an evaluation of ``spec`` under ``cfg``."""
-    ann_file = cfg.data.test.ann_file
+def record(cfg, spec, ann_file=None):
+    """{'settings_sha256', 'ann_file', 'ann_sha256', 'images'} of an evaluation of ``spec`` under ``cfg`` on
+    ``ann_file`` (default the config's test set; test-dev's image info for the server's files)."""
+    ann_file = ann_file or cfg.data.test.ann_file
     images = None
     if os.path.isfile(ann_file):
         with open(ann_file) as f:
@@ -45,12 +46,12 @@ def differences(old, new):
     return found
 
 
-def check_same(out, previous, new):
-    """AfaError when ``previous`` (the metrics file at ``out``, of this same run) was made on another val set or
-    under other settings than ``new``: it is the run's result and stays; the new one goes elsewhere."""
+def check_same(out, previous, new, what='metrics'):
+    """AfaError when ``previous`` (the metrics file, or test-dev manifest, at ``out`` of this same run) was made
+    on another dataset or under other settings than ``new``: it is the run's result and stays; the new one goes
+    elsewhere."""
     found = differences(_of(previous), new)
     if found:
-        raise AfaError('%s holds this run\'s metrics, made on %s; this evaluation is on %s: it is left untouched. '
-                       'Write this one elsewhere with --out FILE (the tables read only the run\'s own metrics), or '
-                       'move the file away to replace it' % (out, 'another val set or settings',
-                                                            '; '.join(found)))
+        raise AfaError('%s holds this run\'s %s, made on %s; this evaluation is on %s: it is left untouched. '
+                       'Write this one elsewhere with --out (the tables and the workflow read only the run\'s own), '
+                       'or move it away to replace it' % (out, what, 'another dataset or settings', '; '.join(found)))

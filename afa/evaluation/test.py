@@ -127,7 +127,8 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     its meta) is written to the released results instead (output_path). Both load strictly.
     """
     cfg = spec.build_config()
-    evaluation = settings.record(cfg, spec)  # before inference changes cfg (its train_cfg)
+    # before inference changes cfg (its train_cfg)
+    evaluation = settings.record(cfg, spec, spec.data_root + TESTDEV_ANN if format_only else None)
     checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only, evaluation)
     rank = 0
     if launcher != 'none':  # several processes: each infers its share, rank 0 alone evaluates and writes
@@ -151,6 +152,9 @@ def _checked_output(spec, cfg, checkpoint, out, format_only, evaluation=None):
                       or RunFolder(cfg.work_dir).is_final_checkpoint(checkpoint), checkpoint=checkpoint)
     if format_only:
         check_output_place(out, spec)
+        manifest = os.path.join(out, layout.TESTDEV_MANIFEST)
+        if evaluation is not None and os.path.isfile(manifest):
+            settings.check_same(manifest, atomic.read_json(manifest) or {}, evaluation, 'test-dev files')
         if layout.is_run_folder(out):
             raise AfaError('--out %s is a run folder; the test-dev files go to a folder of their own (leave --out '
                            'out to write to %s)' % (out, layout.testdev_dir(cfg.work_dir)))
@@ -179,7 +183,7 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, evalua
     try:
         result_files, _ = dataset.format_results(outputs, jsonfile_prefix=os.path.join(tmp, 'results'))
         if format_only:
-            return write_testdev(result_files, iou_types, spec, out)
+            return write_testdev(result_files, iou_types, spec, out, evaluation)
         metrics = {iou: coco_evaluate(dataset.coco, result_files[iou], iou) for iou in iou_types}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -226,8 +230,9 @@ def output_path(run_folder, origin, format_only, out=None, final=True, checkpoin
     return out or beside
 
 
-def write_testdev(result_files, iou_types, spec, folder):
-    """COCO server files: detections_test-dev2017_<alg>_results.json, one zip per task (bbox, segm)."""
+def write_testdev(result_files, iou_types, spec, folder, evaluation=None):
+    """COCO server files: detections_test-dev2017_<alg>_results.json, one zip per task (bbox, segm); the manifest
+    records ``evaluation`` (settings.record), which a later evaluation into the folder must match."""
     os.makedirs(folder, exist_ok=True)
     alg = spec.run_id.replace('+', '-').replace('@', '-').replace('_', '')
     archives = {}
@@ -243,7 +248,7 @@ def write_testdev(result_files, iou_types, spec, folder):
         print('afa test: test-dev %s results for upload: %s' % (iou, archive), flush=True)
     # Written last: its presence says every archive is complete (the workflow's output for this step).
     atomic.write_json(os.path.join(folder, layout.TESTDEV_MANIFEST), dict(
-        spec.describe(), archives=archives,
+        spec.describe(), archives=archives, evaluation=evaluation,
         upload='the COCO detection evaluation server (cocodataset.org/#upload): one zip per task',
         provenance=provenance.record()))
     return folder

@@ -274,6 +274,18 @@ def test_another_val_set_or_settings_never_replace_a_finished_runs_metrics(train
             assert json.load(f)['evaluation']['images'] == 1
         again = afa('test', ROW, done, *trained['common'])  # the same evaluation again: redone in place
         assert again.returncode == 0, again.stderr[-3000:]
+        testdev = afa('test', ROW, done, *trained['common'], '--format-only')  # the run's test-dev files
+        assert testdev.returncode == 0, testdev.stderr[-3000:]
+        manifest = os.path.join(layout.testdev_dir(work_dir), layout.TESTDEV_MANIFEST)
+        files = open(manifest).read()
+        with open(os.path.join(small, 'annotations', 'image_info_test-dev2017.json')) as f:
+            info = json.load(f)
+        info['images'] = info['images'][:1]
+        with open(os.path.join(small, 'annotations', 'image_info_test-dev2017.json'), 'w') as f:
+            json.dump(info, f)
+        refused = afa('test', ROW, done, *other_data, '--format-only')
+        assert refused.returncode == 2 and "holds this run's test-dev files" in one_line(refused.stderr)
+        assert open(manifest).read() == files
     finally:
         if os.path.exists(metrics_json):
             os.remove(metrics_json)  # the module's other tests start without it

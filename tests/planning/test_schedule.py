@@ -120,3 +120,12 @@ def test_status_eta_reads_the_recorded_schedule(tmp_path):
     found = status.run_status(folder)
     assert (found['state'], found['max_epochs'], found['iters_per_epoch']) == ('training', 12, 21988)
     assert found['eta_s'] == int(schedule.iterations_left(12, 21988, 2, 40) * 0.5)
+
+
+def test_the_tables_provenance_says_what_mmcv_ran():
+    from afa.reporting.tables import schedule_lines
+    counted = schedule.count(RunSpec('cmrcn_r50_sumup_3x').build_config(), 8, 2, 1, 'paper')
+    runs = [dict(training_layout=dict(schedule=counted)), dict(training_layout=dict(schedule=counted)),
+            dict(training_layout=None)]
+    assert schedule_lines(runs) == ['- schedule: 12 mmcv epochs x 3 repeats of the data = 36 passes, 263,856 '
+                                    'optimizer steps (2 runs)']

@@ -199,8 +199,8 @@ def build_frame(zoo, metrics, testdev, released=None):
     by_row, others = collections.defaultdict(list), []
     for run_id in sorted(metrics):
         run = _parse(run_id)
-        if run is not None and run.row in zoo.ids() and metrics[run_id].get('row') == run.row:
-            by_row[run.row].append(run)  # the row it trained (RunSpec.describe), not only a name that parses
+        if run is not None and run.row in zoo.ids() and metrics[run_id].get('row', run.row) == run.row:
+            by_row[run.row].append(run)  # the row it trained (RunSpec.describe: null for a config file's run)
         else:
             others.append(run_id)
     records = []

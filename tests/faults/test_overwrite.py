@@ -202,7 +202,7 @@ def workflow_checkout(tmp_path):
 @pytest.mark.orchestrator
 def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
     """A workflow that fails (here: its dataset cannot be made) leaves the finished tables as they were, even
-    when the runs folder holds fewer results than they show."""
+    when the runs folder holds fewer results than they show, and says where they are."""
     import yaml
     exe, checkout, smoke_config = workflow_checkout(tmp_path)
     runs, results = tmp_path / 'runs', tmp_path / 'results'
@@ -212,18 +212,23 @@ def test_a_failed_workflow_keeps_the_last_complete_tables(tmp_path):
     finished = {f: open(os.path.join(str(results / 'smoke'), f)).read()
                 for f in os.listdir(str(results / 'smoke')) if f != layout.LAST_COMPLETE_DIR}
     os.rename(str(runs / 'smoke' / 'cmrcn_r50_sumup_1x'), str(tmp_path / 'aside'))  # e.g. being retrained
-    blocker = tmp_path / 'a file'
-    blocker.write_text('not a folder')
-    override = tmp_path / 'fail.yaml'
-    override.write_text(yaml.safe_dump({'data': {'source': 'synthetic', 'root': str(blocker / 'synthetic')},
+    override = tmp_path / 'fail.yaml'  # a seed numpy refuses: the dataset job fails
+    override.write_text(yaml.safe_dump({'data': {'source': 'synthetic', 'root': str(tmp_path / 'synthetic'),
+                                                 'synthetic': {'train': 2, 'val': 1, 'test': 1, 'height': 64,
+                                                               'width': 64, 'seed': -1}},
                                         'runs_root': str(runs), 'results_root': str(results),
                                         'rows': ['cmrcn_r50_sumup_1x']}))
     result = subprocess.run([exe, '--profile', 'workflow/profiles/smoke', '--configfile', smoke_config,
                              str(override), '--cores', '1'], cwd=checkout, capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=checkout), timeout=900)
-    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and 'Error in rule data_synthetic' in output, output[-3000:]
     assert {f: open(os.path.join(str(results / 'smoke'), f)).read()
             for f in os.listdir(str(results / 'smoke')) if f != layout.LAST_COMPLETE_DIR} == finished
+    # the workflow's last lines say so and where the kept tables are (its error handler used to regenerate them
+    # from what existed, replacing finished tables with 'not run yet')
+    assert 'the tables were not regenerated' in output, output[-3000:]
+    assert os.path.join(str(results / 'smoke'), OUTPUTS['tables']) in output, output[-3000:]
 
 
 def test_the_last_complete_tables_are_kept_beside(tmp_path):

@@ -1,5 +1,5 @@
-"""The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, the linter, paths with spaces,
-an interrupted run that keeps its tables, and (slow) the smoke DAG."""
+"""The Snakemake DAG: dry runs of the coco and slurm profiles, config validation, the linter, and (slow) paths with
+spaces and the smoke DAG. A failed run that keeps its tables: tests/faults/test_overwrite.py."""
 import json
 import os
 import re
@@ -148,25 +148,6 @@ def config_file(tmp_path, **values):
     with open(path, 'w') as f:
         yaml.safe_dump(values, f)
     return path
-
-
-def test_a_failed_run_keeps_the_last_complete_tables(tmp_path):
-    """onerror used to regenerate the tables from what existed, replacing finished tables with 'not run yet'."""
-    repo = str(tmp_path / 'repo')
-    copy_checkout(repo)
-    results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'smoke')
-    finished = os.path.join(results, layout.TABLE_FILES['tables'])  # the committed smoke tables, every row done
-    before = open(finished).read()
-    assert 'not run yet' not in before
-    # A seed numpy refuses: the dataset job fails.
-    extra = config_file(tmp_path, rows=['cmrcn_r50_sumup_1x'], data={
-        'source': 'synthetic', 'root': 'data/synthetic',
-        'synthetic': {'train': 2, 'val': 1, 'test': 1, 'height': 64, 'width': 64, 'seed': -1}})
-    result = snakemake('--profile', 'workflow/profiles/smoke', '--configfile', SMOKE_CONFIG, extra, cwd=repo)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0 and 'Error in rule data_synthetic' in output, output[-3000:]
-    assert open(finished).read() == before
-    assert 'the tables were not regenerated' in output and finished.replace(repo + '/', '') in output
 
 
 @pytest.mark.slow

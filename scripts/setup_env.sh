@@ -18,6 +18,16 @@ stamp="$venv/.afa-setup-stamp"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# Which torch build: "pypi" (default, what CI installs: PyPI's torch, which brings CUDA 13 libraries and triton,
+# about 4 GB that a CPU never loads) or "cpu-only" (the same versions from PyTorch's own CPU index, for machines
+# that reach it: requirements/torch-cpu-index.txt). Switching an existing .venv keeps the NVIDIA packages already
+# installed: remove .venv first to get the smaller one.
+case "${AFA_TORCH:-pypi}" in
+    pypi) torch_req="$req/torch-cpu.txt" ;;
+    cpu-only) torch_req="$req/torch-cpu-index.txt" ;;
+    *) log "error: AFA_TORCH=$AFA_TORCH is not a torch build; use pypi (the default) or cpu-only"; exit 2 ;;
+esac
+
 command -v "$python" >/dev/null 2>&1 || python=python3
 "$python" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 9) else 1)' || {
     log "error: $python is $("$python" --version 2>&1); the CPU environment needs Python 3.9+ (3.11 tested)."
@@ -25,7 +35,7 @@ command -v "$python" >/dev/null 2>&1 || python=python3
     exit 2
 }
 
-want=$(cat "$req"/torch-cpu.txt "$req"/build.txt "$req"/cpu.txt "$repo"/pyproject.toml "$0" "$repo/scripts/mmcv_wheel.sh" \
+want=$(cat "$torch_req" "$req"/build.txt "$req"/cpu.txt "$repo"/pyproject.toml "$0" "$repo/scripts/mmcv_wheel.sh" \
     | sha256sum | cut -c1-16)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     log "environment $venv is up to date (stamp $want)"
@@ -38,8 +48,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
-log "installing torch and build requirements (pinned in requirements/torch-cpu.txt, build.txt)"
-"${pip[@]}" install --progress-bar on -r "$req/torch-cpu.txt" -r "$req/build.txt"
+log "installing torch and build requirements (pinned in requirements/$(basename "$torch_req"), build.txt)"
+"${pip[@]}" install --progress-bar on -r "$torch_req" -r "$req/build.txt"
 
 wheel=$(bash "$repo/scripts/mmcv_wheel.sh" "$venv" "$mmcv_version" "$mmcv_sdist_sha256")
 

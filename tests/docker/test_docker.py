@@ -23,8 +23,8 @@ REPRODUCE = os.path.join(REPO, 'docker', 'reproduce')
 REQUIREMENTS = os.path.join(REPO, 'requirements')
 # image name -> (Dockerfile, non-pip pins, the requirements files it installs: its whole family)
 # requirements files that no image installs: tools for checks on the host (cuobjdump, for make image-modern and
-# tests/docker/test_cuda_compile.py)
-TOOLS = {'cuda-inspect.txt'}
+# tests/docker/test_cuda_compile.py) and the host's opt-in CPU-only torch (scripts/setup_env.sh, AFA_TORCH=cpu-only)
+TOOLS = {'cuda-inspect.txt', 'torch-cpu-index.txt'}
 IMAGES = {
     'paper': ('Dockerfile', 'paper-env.json', sorted(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt')))),
     'modern': ('Dockerfile.modern', 'modern-env.json',

@@ -36,6 +36,15 @@ def test_every_pin_is_exact_and_agrees_across_files():
     assert pins('paper.txt')['mmcv-full'] == '1.3.11' and pins('paper-torch.txt')['torch'] == '1.9.0'
 
 
+def test_the_cpu_only_torch_is_the_default_torch_built_without_cuda():
+    """AFA_TORCH=cpu-only (scripts/setup_env.sh) swaps PyTorch's build, never its version."""
+    default, cpu_only = pins('torch-cpu.txt'), pins('torch-cpu-index.txt')
+    assert cpu_only == {name: version + '+cpu' for name, version in default.items()}
+    with open(os.path.join(REQ, 'torch-cpu-index.txt')) as f:
+        options = [line.split() for line in f if line.startswith('-')]
+    assert options == [['--extra-index-url', 'https://download.pytorch.org/whl/cpu']]
+
+
 def test_the_host_setup_installs_every_paper_pin_file():
     with open(os.path.join(REPO, 'scripts', 'setup_paper_env.sh')) as f:
         script = f.read()

@@ -15,6 +15,12 @@ from afa.models.necks.paper_necks import PAPER_NECKS
 PATHS = [False] + ([True] if fused_attention_available() else [])
 # the linear layers as matrix products, and as 1x1 convolutions where this torch has them
 PRODUCTS = [False] + ([True] if conv_products_available() else [])
+# (use_fused, conv_products): every pair runs in make test-all; the fast set keeps as few pairs as hold each choice
+# of each (with both available: the two paths, the two products, and no mixed pair), half the grid's CPU
+_COVERING = {(PATHS[min(k, len(PATHS) - 1)], PRODUCTS[min(k, len(PRODUCTS) - 1)])
+             for k in range(max(len(PATHS), len(PRODUCTS)))}
+PATHS_AND_PRODUCTS = [pytest.param(fused, products, marks=() if (fused, products) in _COVERING else pytest.mark.slow)
+                      for fused in PATHS for products in PRODUCTS]
 
 
 def randomise(module, seed=0):
@@ -93,13 +99,12 @@ def relative_error(actual, expected):
     return ((actual - expected).abs().max() / expected.abs().max()).item()
 
 
-@pytest.mark.parametrize('use_fused', PATHS)
+@pytest.mark.parametrize('use_fused, conv_products', PATHS_AND_PRODUCTS)
 @pytest.mark.parametrize('pooling, ds', [('ms', 4), ('adp', None), ('adpms', None)])
 @pytest.mark.parametrize('cross', [False, True])
 # strips at inference: 0 the whole map; 1 token, one row per strip; 65 tokens, 2 rows of 30 (a thin last strip
 # avoided: 23 rows in 12 strips of 2 and 1); 200 tokens, 6 rows
 @pytest.mark.parametrize('strip_tokens', [0, 1, 65, 200])
-@pytest.mark.parametrize('conv_products', PRODUCTS)
 def test_block_matches_the_reference(use_fused, pooling, ds, cross, strip_tokens, conv_products):
     torch.manual_seed(1)
     block = randomise(AttentionBlock(64, 4, 2, pooling, ds=ds, cross=cross, use_fused=use_fused,
@@ -129,12 +134,11 @@ def build_test_neck(type_name, **kwargs):
 NECK_TYPES = list(PAPER_NECKS)  # the paper's six, from their owner
 
 
-@pytest.mark.parametrize('use_fused', PATHS)
+@pytest.mark.parametrize('use_fused, conv_products', PATHS_AND_PRODUCTS)
 @pytest.mark.parametrize('type_name', NECK_TYPES)
 # 'grad': the whole-map path that autograd runs; 0: the same without gradients (the neck before strips);
 # 100: strips of 3 rows at P2 (34 columns), 1 to 2 strips at the coarser levels; None: the default strips
 @pytest.mark.parametrize('strip_tokens', ['grad', 0, 100, None])
-@pytest.mark.parametrize('conv_products', PRODUCTS)
 def test_neck_matches_the_reference_and_returns_nchw_maps(use_fused, type_name, strip_tokens, conv_products):
     kwargs = {} if strip_tokens in ('grad', None) else dict(strip_tokens=strip_tokens)
     neck, inputs = build_test_neck(type_name, use_fused_attn=use_fused, use_conv_products=conv_products, **kwargs)
@@ -174,9 +178,8 @@ def test_recomputed_activations_give_the_same_gradients(type_name, recomputing):
         assert relative_error(a, e) < 1e-10
 
 
-@pytest.mark.parametrize('use_fused', PATHS)
+@pytest.mark.parametrize('use_fused, conv_products', PATHS_AND_PRODUCTS)
 @pytest.mark.parametrize('type_name', NECK_TYPES)
-@pytest.mark.parametrize('conv_products', PRODUCTS)
 def test_recomputed_cheap_layers_change_nothing_in_float32(use_fused, type_name, conv_products):
     """``recompute_cheap`` (the default) makes no sum in another order: outputs and gradients as autograd's,
     its products and their gradients as matrix products or as 1x1 convolutions."""

@@ -12,7 +12,12 @@ import afa.models  # noqa: E402,F401
 from conftest import mmdet_zoo_config  # noqa: E402
 from afa.models.necks import PAPER_NECKS  # noqa: E402
 
-NECKS = ['FPN'] + list(PAPER_NECKS)
+# mmdet's FPN and the paper's necks; in the fast set the neck with every part (multi-scale and adaptive pooling,
+# cross attention), the others in the slow set (make test-all): about 18 s of CPU each
+FAST_NECK = 'MSCAAdpMS'
+assert FAST_NECK in PAPER_NECKS, PAPER_NECKS
+NECKS = [pytest.param(neck, marks=() if neck == FAST_NECK else pytest.mark.slow)
+         for neck in ['FPN'] + list(PAPER_NECKS)]
 
 
 def synthetic_batch(height=96, width=128):

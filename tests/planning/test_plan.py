@@ -12,17 +12,23 @@ def afa(*args):
     return subprocess.run([sys.executable, '-m', 'afa.cli'] + list(args), capture_output=True, text=True)
 
 
-def test_plan_keeps_sixteen_images_per_step_on_every_layout():
+def plan_json(capsys, *args):
+    """`afa plan ... --json` in this process (the command line itself: the other tests here)."""
+    from afa.cli import main
+    capsys.readouterr()
+    assert main(['plan'] + list(args) + ['--json']) in (0, None)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_plan_keeps_sixteen_images_per_step_on_every_layout(capsys):
     layouts = [('1', '1'), ('2', '1'), ('4', '1'), ('8', '1'), ('8', '2')]
     for gpus, nodes in layouts:
-        result = afa('plan', ROW, 'ddetr_r50_1x', '--gpus', gpus, '--nodes', nodes, '--json')
-        assert result.returncode == 0, result.stderr[-2000:]
-        for record in json.loads(result.stdout):
+        for record in plan_json(capsys, ROW, 'ddetr_r50_1x', '--gpus', gpus, '--nodes', nodes):
             assert record['effective_batch'] == 16 and record['recipe_batch']
             assert record['nodes'] * record['gpus_per_node'] * record['imgs_per_gpu'] * record['accumulation'] == 16
             assert record['nodes'] == int(nodes) and record['gpus_per_node'] == int(gpus)
             assert record['optimizer_steps_per_epoch'] == 7330  # 117266 images / 16, as on 8 GPUs x 2
-    capped = json.loads(afa('plan', ROW, '--gpus', '1', '--max-imgs-per-gpu', '2', '--json').stdout)[0]
+    capped = plan_json(capsys, ROW, '--gpus', '1', '--max-imgs-per-gpu', '2')[0]
     assert (capped['imgs_per_gpu'], capped['accumulation']) == (2, 8)
     assert capped['lr'] == 1e-4  # the recipe's: accumulation keeps the update, nothing is rescaled
     # 58633 micro-batches of 2 images: the epoch's last optimizer step takes the 1 left over (flushed at the end)

@@ -101,6 +101,7 @@ def _largest_relative_difference(a, b):
     return max(float((a[k] - b[k]).norm() / b[k].norm()) for k in b)
 
 
+@pytest.mark.slow  # two training processes (gloo) beside the whole batch and accumulation: 18 s of CPU
 def test_whole_batch_accumulation_and_two_processes_give_the_same_parameters(tmp_path):
     whole = _train(BATCH, 1, tmp_path / 'whole')
     initial = Toy().state_dict()

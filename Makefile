@@ -6,6 +6,10 @@ PAPER_PY := $(PAPER_VENV)/bin/python
 # Rows of the paper-stack smoke DAG: Sum-Up, an AFA row and Deformable-DETR (every stage, every model family).
 PAPER_SMOKE_ROWS ?= [cmrcn_r50_sumup_1x,cmrcn_r50_mssa_adp_1x,ddetr_r50_1x]
 PYTEST_ARGS ?= -m "not slow"
+# Tests run in TEST_WORKERS processes (pytest-xdist; 2: the cores of the CI machine; 1: one process, no xdist);
+# tests/conftest.py hands the slow ones out (longest first, a module's together, the SLURM cluster's on one worker).
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 SNAKE_ARGS ?=
 
 .PHONY: setup test test-all smoke report bench help paper-env test-paper test-paper-all smoke-paper \
@@ -31,10 +35,10 @@ setup:
 	@bash scripts/setup_env.sh
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -m "slow or not slow"
+	$(PY) -m pytest $(XDIST) -m "slow or not slow"
 
 smoke: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke $(SNAKE_ARGS)
@@ -54,10 +58,10 @@ paper-env:
 	@bash scripts/setup_paper_env.sh
 
 test-paper: paper-env
-	$(PAPER_PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PAPER_PY) -m pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 test-paper-all: paper-env
-	$(PAPER_PY) -m pytest -p no:cacheprovider -m "slow or not slow"
+	$(PAPER_PY) -m pytest -p no:cacheprovider $(XDIST) -m "slow or not slow"
 
 # The image's split on a host: the orchestrator (.venv) runs Snakemake, the paper environment trains and tests.
 smoke-paper: setup paper-env

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -35,12 +36,58 @@ def running_paper_stack():
     return mmdet.__version__ == paper_mmdet_pin()
 
 
+# The per-test limit of a slow (end-to-end) test without its own @pytest.mark.timeout; the fast tests' limit is
+# pyproject.toml's `timeout`. Both only stop a stuck test: the smoke DAG takes about 10 minutes on 2 shared cores.
+SLOW_TIMEOUT_S = 1800
+
+
 def pytest_configure(config):
     for name, reason in PAPER_ONLY_DESELECTED.items():
         config.addinivalue_line('markers', '%s: deselected under the paper stack: %s' % (name, reason))
+    share_the_cores_between_workers()
+
+
+def share_out_the_slow_tests(items):
+    """For `make test-all` on several pytest-xdist workers (--dist loadgroup): the slow tests first, the longest
+    time budget (their timeout) first, so that the fast ones fill the other core at the end instead of one long
+    test running alone; the slow tests that share a module fixture (e.g. a trained run) on one worker, so that it
+    is made once; every test of the one SLURM cluster on one worker (its fixture starts and stops the cluster)."""
+    def budget(item):
+        timeout = item.get_closest_marker('timeout')
+        if not item.get_closest_marker('slow'):
+            return 0
+        return timeout.args[0] if timeout.args else timeout.kwargs.get('timeout', SLOW_TIMEOUT_S)
+    def group(item):
+        if 'slurm_cluster' in item.fixturenames:
+            return 'slurm-cluster'
+        definitions = getattr(item, '_fixtureinfo', None)
+        scopes = {d[-1].scope for d in definitions.name2fixturedefs.values() if d} if definitions else set()
+        return item.module.__name__ if 'module' in scopes else None
+
+    for item in items:
+        if item.get_closest_marker('slow') and not item.get_closest_marker('xdist_group') and group(item):
+            item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=lambda item: -budget(item))
+
+
+def share_the_cores_between_workers():
+    """Under pytest-xdist (make test: -n 2) each worker and the processes it starts get their share of the cores
+    as torch and OpenMP threads, instead of every one spinning a thread per core."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+            os.environ.setdefault(name, threads)
+        if 'torch' in sys.modules:  # imported before this hook: the variables came too late for it
+            sys.modules['torch'].set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker('slow') and not item.get_closest_marker('timeout'):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    if config.pluginmanager.hasplugin('xdist'):
+        share_out_the_slow_tests(items)
     if not running_paper_stack():
         return
     keep, dropped = [], []

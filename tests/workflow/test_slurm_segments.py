@@ -34,9 +34,8 @@ SYNTHETIC = {'train': 16, 'val': 4, 'test': 2, 'height': 128, 'width': 160, 'see
 
 
 @pytest.fixture
-def short_partition(request):
+def short_partition(slurm_cluster):  # noqa: F811 (the imported fixture, requested by name)
     """A partition on the cluster's CPU node whose jobs may run LIMIT_MIN minutes."""
-    request.getfixturevalue('slurm_cluster')
     node = subprocess.check_output(['sinfo', '-h', '-p', 'cpu', '-o', '%N'], text=True).strip()
     settings = ['PartitionName=%s' % PARTITION, 'Nodes=%s' % node, 'MaxTime=%d' % LIMIT_MIN, 'State=UP']
     if subprocess.run(['scontrol', 'create'] + settings, capture_output=True).returncode != 0:

@@ -213,6 +213,7 @@ class StatusWatcher(threading.Thread):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 10 minutes on 2 cores; the longest test, started first (tests/conftest.py)
 def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     repo = str(tmp_path / 'repo')
     copy_checkout(repo)

@@ -23,13 +23,15 @@ REPRODUCE = os.path.join(REPO, 'docker', 'reproduce')
 REQUIREMENTS = os.path.join(REPO, 'requirements')
 # image name -> (Dockerfile, non-pip pins, the requirements files it installs: its whole family)
 # requirements files that no image installs: tools for checks on the host (cuobjdump, for make image-modern and
-# tests/docker/test_cuda_compile.py) and the host's opt-in CPU-only torch (scripts/setup_env.sh, AFA_TORCH=cpu-only)
-TOOLS = {'cuda-inspect.txt', 'torch-cpu-index.txt'}
+# tests/docker/test_cuda_compile.py), and the host's opt-in CPU-only torch (scripts/setup_env.sh, AFA_TORCH=cpu-only)
+TOOLS = {'cuda-inspect.txt'}
+HOST_ONLY = TOOLS | {'torch-cpu-index.txt'}
 IMAGES = {
     'paper': ('Dockerfile', 'paper-env.json', sorted(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt')))),
     'modern': ('Dockerfile.modern', 'modern-env.json',
                sorted(p for p in set(glob.glob(os.path.join(REQUIREMENTS, '*.txt')))
-                      - set(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt'))) if os.path.basename(p) not in TOOLS)),
+                      - set(glob.glob(os.path.join(REQUIREMENTS, 'paper*.txt')))
+                      if os.path.basename(p) not in HOST_ONLY)),
 }
 # ARGs that are not pins: the digest comes from docker/build.sh, the rest describe the build itself
 NOT_PINS = {'BASE_DIGEST', 'AFA_VERSION', 'GIT_COMMIT', 'MAX_JOBS'}

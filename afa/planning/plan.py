@@ -7,7 +7,7 @@ it: both call batch.split.
 import collections
 
 from afa.planning import batch as batch_mod
-from afa.planning import schedule
+from afa.runs import schedule
 from afa.utils.errors import AfaError
 
 

@@ -24,7 +24,7 @@ import os
 import re
 import time
 
-from afa.planning import schedule as schedule_mod
+from afa.runs import schedule as schedule_mod
 from afa.runs import layout, scores, training_log
 from afa.runs.folder import RunFolder
 from afa.runs.runlock import holder_gone
@@ -51,7 +51,7 @@ def _text_progress(text_log):
 
 
 def _max_epochs(folder, run):
-    """mmcv epochs of the run: the schedule run.json records (afa/planning/schedule.py), else its config.py."""
+    """mmcv epochs of the run: the schedule run.json records (afa/runs/schedule.py), else its config.py."""
     recorded = run.get('schedule', {}).get('max_epochs') if isinstance(run.get('schedule'), dict) else None
     if isinstance(recorded, int) and not isinstance(recorded, bool):
         return recorded

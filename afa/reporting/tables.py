@@ -340,8 +340,8 @@ def estimate_lines(metrics, run_ids):
 
 def schedule_lines(runs):
     """'- schedule: 12 mmcv epochs x 3 repeats of the data = 36 passes, 263,856 optimizer steps (2 runs)': what
-    mmcv ran, as train_done.json recorded it (afa/planning/schedule.py); none for runs that did not record it."""
-    from afa.planning.schedule import describe
+    mmcv ran, as train_done.json recorded it (afa/runs/schedule.py); none for runs that did not record it."""
+    from afa.runs.schedule import describe
     counts = collections.Counter(describe(s) for s in ((m.get('training_layout') or {}).get('schedule')
                                                        for m in runs) if isinstance(s, dict))
     if not counts:

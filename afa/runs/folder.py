@@ -18,7 +18,7 @@ from afa.utils.errors import AfaError
 # The batch plan's fields in every record (run.json, train_done.json, the metrics, summary.csv), written by
 # afa/planning/batch.py's BatchPlan.as_record; train_done.json adds the batch asked for and whether it is the recipe's.
 BATCH_RECORD_FIELDS = ('nodes', 'gpus_per_node', 'processes', 'imgs_per_gpu', 'accumulation', 'effective_batch')
-DONE_BATCH_FIELDS = ('batch', 'recipe_batch', 'schedule')  # schedule: afa/planning/schedule.py
+DONE_BATCH_FIELDS = ('batch', 'recipe_batch', 'schedule')  # schedule: afa/runs/schedule.py
 
 
 class RunFolder(object):

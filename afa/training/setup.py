@@ -33,8 +33,8 @@ class ProcessGroup(object):
 
 
 def schedule_of(cfg, spec, batch):
-    """What mmcv will run for this run on its batch plan (afa/planning/schedule.py, the one count)."""
-    from afa.planning import schedule
+    """What mmcv will run for this run on its batch plan (afa/runs/schedule.py, the one count)."""
+    from afa.runs import schedule
     return schedule.count(cfg, batch.processes, batch.imgs_per_device, batch.accumulation, spec.scale)
 
 
@@ -125,7 +125,7 @@ def checkpoint_meta(cfg, mmdet_version, classes):
 
 def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None, schedule=None):
     """What `run.json` says of this start: what was asked, where it ran (the batch plan among it), the config
-    hash, what it resumed and the schedule mmcv runs (afa/planning/schedule.py: `afa status`'s ETA reads it)."""
+    hash, what it resumed and the schedule mmcv runs (afa/runs/schedule.py: `afa status`'s ETA reads it)."""
     record = dict(spec.describe(), gpus=group.gpus, seed=spec.seed, deterministic=deterministic,
                   device=group.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
                   library_fixes=fixes, provenance=provenance)

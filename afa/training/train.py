@@ -173,7 +173,7 @@ def time_against_estimate(folder):
 
 def finish(cfg, spec, folder, batch_record=None, schedule=None):
     """Write train_done.json (the final checkpoint and its sha256, the batch plan of the start that finished
-    it and the schedule mmcv ran: afa/planning/schedule.py): the marker that the run is trained."""
+    it and the schedule mmcv ran: afa/runs/schedule.py): the marker that the run is trained."""
     numbered = folder.checkpoints()
     final = numbered[0][1] if numbered else None
     expected = layout.epoch_checkpoint(cfg.runner.max_epochs)

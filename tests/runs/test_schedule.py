@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from afa.planning import schedule
+from afa.runs import schedule
 from afa.runs import zoo as zoo_mod
 from afa.runs.spec import RunSpec
 

@@ -90,12 +90,26 @@ def _cmd_curves(args):
     return 0
 
 
+def check_runs_root(runs_root):
+    """A runs root that is a file, or whose parent folder is missing too, is a mistyped path: refused. One not made
+    yet is what a status polled before the first run starts sees: every run 'not started', and a note on stderr
+    so that a mistyped name does not pass in silence."""
+    parent = os.path.dirname(os.path.abspath(runs_root))
+    if os.path.exists(runs_root) and not os.path.isdir(runs_root):
+        raise AfaError('--runs-root %s is a file, not a folder: pass the folder your runs live in '
+                       '(`afa train --runs-root`, default runs/)' % runs_root)
+    if not os.path.isdir(parent):
+        raise AfaError('--runs-root %s is not a folder and neither is %s: pass the folder your runs live in '
+                       '(`afa train --runs-root`, default runs/)' % (runs_root, parent))
+    if not os.path.isdir(runs_root):
+        print('afa status: note: %s does not exist yet, so no run has started under it (a mistyped --runs-root? '
+              'runs live where `afa train --runs-root` put them, default runs/)' % runs_root, file=sys.stderr)
+
+
 def _cmd_status(args):
     from afa.reporting import status
     run_ids = _status_runs(args)
-    if not os.path.isdir(args.runs_root):
-        raise AfaError('--runs-root %s is not a folder: no run was started under it; pass the folder your runs live '
-                       'in (`afa train --runs-root`, default runs/)' % args.runs_root)
+    check_runs_root(args.runs_root)
     stall_after = args.stall_after * 60.0
 
     def show():

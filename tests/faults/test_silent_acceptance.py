@@ -34,7 +34,8 @@ from afa.utils.errors import AfaError
     (['plan', ''], 'ROW is empty; name a row'),
     (['status', '--scale', 'paper', '--watch', '0'], '--watch must be > 0, got 0.0'),
     (['status', '--scale', 'paper', '--seeds', '-1'], '--seeds must be >= 0, got -1'),
-    (['status', '--scale', 'paper', '--runs-root', '/nonexistent'], '--runs-root /nonexistent is not a folder'),
+    (['status', '--scale', 'paper', '--runs-root', '/nonexistent/runs'],
+     '--runs-root /nonexistent/runs is not a folder and neither is /nonexistent'),
     (['status', '--scale', 'paper', '--config', '/etc/passwd'], '--config /etc/passwd is not a workflow config'),
     (['status', '--scale', 'paper', '--stall-after', 'nan'], '--stall-after must be a finite number, got nan'),
 ])
@@ -44,6 +45,16 @@ def test_negative_counts_are_refused(tmp_path, monkeypatch, capsys, argv, messag
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_status_of_a_runs_root_not_made_yet_says_so(tmp_path, capsys):
+    """Polled before the first run starts (or with a mistyped name): every run not started, and a note names the
+    folder that does not exist."""
+    missing = str(tmp_path / 'runs')
+    assert main(['status', '--scale', 'smoke', '--runs-root', missing, '--rows', 'cmrcn_r50_sumup_1x']) == 0
+    out, err = capsys.readouterr()
+    assert 'not started' in out
+    assert '%s does not exist yet' % missing in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.fixture

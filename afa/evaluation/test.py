@@ -195,8 +195,7 @@ def _test(spec, cfg, checkpoint, checkpoint_info, out, format_only, gpus, evalua
         dataset=dict(root=spec.data_root, ann_file=dataset_cfg.ann_file, images=len(dataset)),
         bbox=metrics['bbox'], segm=metrics.get('segm'), provenance=provenance.record(),
         training_layout=trained_on, evaluation=evaluation, **checkpoint_info)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    atomic.write_json(out, payload)
+    RunFolder.write_metrics(out, payload)
     summary = ', '.join('%s AP %.1f' % (iou, metrics[iou]['AP']) for iou in iou_types)
     print('afa test: %s (%s checkpoint): %s -> %s' % (spec.run_id, checkpoint_info['checkpoint_origin'], summary, out),
           flush=True)

@@ -226,6 +226,13 @@ class RunFolder(object):
             return None
 
     @staticmethod
+    def write_metrics(path, record):
+        """Write a metrics file (`afa test`): at ``path``, the run's own metrics.json or an --out elsewhere."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        atomic.write_json(path, record)
+        return path
+
+    @staticmethod
     def read_metrics_strictly(path, scale):
         """A metrics file for the tables: AfaError naming the file when it is not valid, lacks a field, holds a
         number that is no AP (afa/runs/scores.py) or is of another scale."""

@@ -63,10 +63,12 @@ def _afa(repo, *args):
 
 
 def _train(repo, data_root, runs_root, epochs):
-    """The row trained without SLURM and without stopping; its run folder and the command's wall time."""
+    """The row trained without SLURM and without stopping; its run folder and the command's wall time. It validates
+    after every epoch as the workflow's training job does (config `validate`): a validation draws from torch's
+    random state (each DataLoader iterator takes a seed from it), so the weights depend on it."""
     t0 = time.time()
     _afa(repo, 'train', ROW, '--smoke', '--smoke-epochs', str(epochs), '--data-root', data_root + '/',
-         '--runs-root', runs_root, '--gpus', '0')
+         '--runs-root', runs_root, '--gpus', '0', '--validate')
     return layout.run_dir(runs_root, 'smoke', ROW), time.time() - t0
 
 

@@ -12,13 +12,15 @@ TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 SNAKE_ARGS ?=
 
-.PHONY: setup test test-all smoke report bench help paper-env test-paper test-paper-all smoke-paper \
+.PHONY: setup test test-all smoke rehearsal report bench help paper-env test-paper test-paper-all smoke-paper \
 	image-tools image-modern wheelhouse
 
 help:
 	@echo "make smoke     set up .venv and run the whole pipeline on synthetic data on CPU (tables in results/smoke)"
 	@echo "make test      set up .venv and run the fast tests"
 	@echo "make test-all  the fast tests and the slow end-to-end ones (what CI runs)"
+	@echo "make rehearsal every row's full-size recipe for a few steps on COCO-shaped synthetic data, data to tables"
+	@echo "               (CPU: ~1-5 min a row; GPU node: snakemake --profile workflow/profiles/coco --config scale=rehearsal)"
 	@echo "make report    the Snakemake HTML report of the smoke run (results/smoke/report.html)"
 	@echo "make bench     the benchmarks under benchmarks/ (minutes to an hour on 2 cores)"
 	@echo "make paper-env     set up .venv-paper: the paper image's pins (torch 1.9.0, mmcv-full 1.3.11, mmdet 2.16.0) on CPU"
@@ -44,6 +46,11 @@ smoke: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke $(SNAKE_ARGS)
 	@cat results/smoke/tables.md
 	@echo "smoke tables: results/smoke/tables.md (figures: results/smoke/*.png; HTML report: make report)"
+
+rehearsal: setup
+	$(VENV)/bin/snakemake --profile workflow/profiles/rehearsal $(SNAKE_ARGS)
+	@cat results/rehearsal/tables.md
+	@echo "rehearsal tables: results/rehearsal/tables.md (runs/rehearsal/ROW/: backbone.json says which weights served)"
 
 report: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke --report results/smoke/report.html

@@ -6,6 +6,8 @@ traceback deep in a data-loader worker, or as numbers trained and evaluated at t
 import json
 import os
 
+from afa.data.classes import check_classes
+from afa.data.pretrained import pretrained_checkpoint
 from afa.utils.errors import AfaError
 
 INSTANCE_KEYS = ('images', 'annotations', 'categories')
@@ -255,7 +257,8 @@ def check_dataset(ann_file, img_prefix, keys=INSTANCE_KEYS, fix_hint=None):
 
 def check_inputs(cfg, scale):
     """Fail before any work when the dataset or the pretrained weights are missing, saying how to get them."""
-    fetch_data = ('afa data synthetic --root %s' if scale == 'smoke' else 'afa data coco --root %s')
+    fetch_data = {'smoke': 'afa data synthetic --root %s', 'rehearsal': 'afa data synthetic --coco-like --root %s'}.get(
+        scale, 'afa data coco --root %s')
     for ann_file, img_prefix in dataset_files(cfg.data.train):
         if not os.path.isfile(ann_file):
             root = os.path.dirname(os.path.dirname(ann_file.rstrip('/'))) or '.'
@@ -264,12 +267,24 @@ def check_inputs(cfg, scale):
         if not os.path.isdir(img_prefix):
             raise AfaError('training images folder %s not found (dataset incomplete?); run `afa data verify '
                            '--root %s`' % (img_prefix, os.path.dirname(img_prefix.rstrip('/'))))
-        check_dataset(ann_file, img_prefix)
-    init_cfg = cfg.model.backbone.get('init_cfg') or {}
-    checkpoint = init_cfg.get('checkpoint') if init_cfg.get('type') == 'Pretrained' else None
-    if checkpoint and '://' not in checkpoint and not os.path.isfile(checkpoint):
-        raise AfaError('pretrained backbone %s not found; fetch it with `afa data pretrained --dir %s` or pass '
-                       '--pretrained-dir' % (checkpoint, os.path.dirname(checkpoint) or '.'))
+        check_classes(cfg, check_dataset(ann_file, img_prefix), ann_file)
+    check_backbone_file(pretrained_checkpoint(cfg.model.backbone), scale)
+
+
+def check_backbone_file(checkpoint, scale):
+    """The backbone file exists; a stand-in (afa/data/standin.py) serves the rehearsal scale only."""
+    from afa.data import standin
+    if not checkpoint or '://' in checkpoint:
+        return
+    folder = os.path.dirname(checkpoint) or '.'
+    if not os.path.isfile(checkpoint):
+        fetch = ('afa data standin --dir %s' if scale == 'rehearsal' else 'afa data pretrained --dir %s') % folder
+        raise AfaError('pretrained backbone %s not found; fetch it with `%s` or pass --pretrained-dir'
+                       % (checkpoint, fetch))
+    if scale != 'rehearsal' and standin.read_record(checkpoint) is not None:
+        raise AfaError('pretrained backbone %s is a stand-in with random values (`afa data standin` made it for the '
+                       'rehearsal scale), not the real weights; fetch them with `afa data pretrained --dir %s`'
+                       % (checkpoint, folder))
 
 
 def dataset_files(dataset_cfg):

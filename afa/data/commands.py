@@ -20,7 +20,18 @@ def add_commands(sub):
     q.add_argument('--height', type=int, default=128)
     q.add_argument('--width', type=int, default=160)
     q.add_argument('--seed', type=int, default=0)
+    q.add_argument('--coco-like', action='store_true',
+                   help="COCO 2017's 80 categories and ids, image sizes and quirks (crowd RLE, polygons in parts, "
+                        "tiny and zero-area boxes, images without annotations) for the rehearsal scale; --height "
+                        "and --width do not apply")
     q.set_defaults(func=_cmd_data_synthetic)
+    q = data.add_parser('standin', help='backbone weights for the rehearsal: links to the real files where present, '
+                                        'else stand-ins with their keys and shapes (random values)')
+    q.add_argument('--dir', default='data/pretrained-rehearsal', help='folder to fill (default %(default)s)')
+    q.add_argument('--real-dir', default='data/pretrained',
+                   help='where `afa data pretrained` put the real files (default %(default)s)')
+    q.add_argument('--names', nargs='+', help='only these files (default: all)')
+    q.set_defaults(func=_cmd_data_standin)
     q = data.add_parser('pretrained', help='fetch the ImageNet backbone weights into a local cache (verified)')
     q.add_argument('--dir', default='data/pretrained', help='cache folder (default data/pretrained)')
     q.add_argument('--names', nargs='+', help='only these files (default: all)')
@@ -61,11 +72,22 @@ def add_commands(sub):
 
 
 def _cmd_data_synthetic(args):
-    from afa.data.synthetic import generate
-    manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test,
-                        height=args.height, width=args.width, seed=args.seed)
+    if args.coco_like:
+        from afa.data.coco_like import generate
+        manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test, seed=args.seed)
+    else:
+        from afa.data.synthetic import generate
+        manifest = generate(args.root, num_train=args.train, num_val=args.val, num_test=args.test,
+                            height=args.height, width=args.width, seed=args.seed)
     print('synthetic dataset in %s: %s images, %d annotations'
           % (args.root, manifest['images'], manifest['annotations']))
+    return 0
+
+
+def _cmd_data_standin(args):
+    from afa.data.standin import prepare
+    for name, served in sorted(prepare(args.dir, args.real_dir, names=args.names).items()):
+        print('%s: %s (%s)' % (served['file'], served['served'], served['sha256'][:12]))
     return 0
 
 

@@ -21,6 +21,12 @@ WEIGHTS = {
 }
 
 
+def pretrained_checkpoint(backbone_cfg):
+    """The file a backbone config's ``init_cfg`` loads (None without a Pretrained init_cfg)."""
+    init_cfg = backbone_cfg.get('init_cfg') or {}
+    return init_cfg.get('checkpoint') if init_cfg.get('type') == 'Pretrained' else None
+
+
 def files_for_backbone(backbone):
     """Weight files a row with this backbone (zoo.yaml's name) loads."""
     names = [name for name, spec in WEIGHTS.items() if backbone in spec['backbones']]

@@ -113,9 +113,56 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
 
     Re-running with the same parameters on a complete dataset does nothing.
     """
-    import cv2
     params = dict(num_train=num_train, num_val=num_val, num_test=num_test, height=height, width=width,
                   max_objects=max_objects, seed=seed, version=1)
+
+    def build(staging):
+        import cv2
+        rng = np.random.default_rng(seed)
+        counts = dict(zip(SPLITS, (num_train, num_val, num_test)))
+        next_image, next_ann = 1, 1
+        os.makedirs(os.path.join(staging, 'annotations'))
+        for split in SPLITS:
+            os.makedirs(os.path.join(staging, split))
+            images, annotations = [], []
+            for _ in range(counts[split]):
+                # Vary sizes a little so that batches need padding, as real COCO images do.
+                h = int(height - rng.integers(0, height // 8 + 1))
+                w = int(width - rng.integers(0, width // 8 + 1))
+                pixels, anns = _image(rng, next_image, h, w, max_objects)
+                name = '%012d.jpg' % next_image
+                cv2.imwrite(os.path.join(staging, split, name), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                images.append({'id': next_image, 'file_name': name, 'height': h, 'width': w})
+                for ann in anns:
+                    ann['id'] = next_ann
+                    next_ann += 1
+                annotations.extend(anns)
+                next_image += 1
+                if progress:
+                    progress(split)
+            info = {'description': 'AFA synthetic shapes (%s)' % split, 'version': '1.0'}
+            write_split(staging, split, info, images, annotations, CATEGORIES)
+        return {'params': params, 'categories': [c['name'] for c in CATEGORIES],
+                'images': counts, 'annotations': next_ann - 1}
+    return write_dataset(root, params, build)
+
+
+def write_split(staging, split, info, images, annotations, categories):
+    """One split's annotation file, named as COCO 2017 names it: test2017 lists image info only (test-dev)."""
+    if split == 'test2017':
+        doc = {'info': info, 'images': images, 'categories': categories}
+        target = 'image_info_test-dev2017.json'
+    else:
+        doc = {'info': info, 'images': images, 'annotations': annotations, 'categories': categories}
+        target = 'instances_%s.json' % split
+    with open(os.path.join(staging, 'annotations', target), 'w') as f:
+        json.dump(doc, f)
+
+
+def write_dataset(root, params, build):
+    """Make a generated dataset under ``root`` once: ``build(staging)`` writes its files into a staging folder
+    and returns the manifest (with ``params``), which is written last. The same ``params`` on a complete dataset
+    do nothing; other ones remake it; a folder that is not a dataset made here is refused."""
     manifest_path = os.path.join(root, MANIFEST)
     if os.path.exists(manifest_path):
         try:
@@ -140,39 +187,7 @@ def generate(root, num_train=48, num_val=16, num_test=8, height=128, width=160, 
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent)
     try:
-        rng = np.random.default_rng(seed)
-        counts = dict(zip(SPLITS, (num_train, num_val, num_test)))
-        next_image, next_ann = 1, 1
-        os.makedirs(os.path.join(staging, 'annotations'))
-        for split in SPLITS:
-            os.makedirs(os.path.join(staging, split))
-            images, annotations = [], []
-            for _ in range(counts[split]):
-                # Vary sizes a little so that batches need padding, as real COCO images do.
-                h = int(height - rng.integers(0, height // 8 + 1))
-                w = int(width - rng.integers(0, width // 8 + 1))
-                pixels, anns = _image(rng, next_image, h, w, max_objects)
-                name = '%012d.jpg' % next_image
-                cv2.imwrite(os.path.join(staging, split, name), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                images.append({'id': next_image, 'file_name': name, 'height': h, 'width': w})
-                for ann in anns:
-                    ann['id'] = next_ann
-                    next_ann += 1
-                annotations.extend(anns)
-                next_image += 1
-                if progress:
-                    progress(split)
-            info = {'description': 'AFA synthetic shapes (%s)' % split, 'version': '1.0'}
-            if split == 'test2017':
-                doc = {'info': info, 'images': images, 'categories': CATEGORIES}
-                target = 'image_info_test-dev2017.json'
-            else:
-                doc = {'info': info, 'images': images, 'annotations': annotations, 'categories': CATEGORIES}
-                target = 'instances_%s.json' % split
-            with open(os.path.join(staging, 'annotations', target), 'w') as f:
-                json.dump(doc, f)
-        manifest = {'params': params, 'categories': [c['name'] for c in CATEGORIES],
-                    'images': counts, 'annotations': next_ann - 1}
+        manifest = build(staging)
         with open(os.path.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=1)
         if in_place:

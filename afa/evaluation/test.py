@@ -14,6 +14,8 @@ import tempfile
 import zipfile
 
 from afa.data.checks import IMAGE_INFO_KEYS, INSTANCE_KEYS, check_dataset
+from afa.data.classes import check_classes
+from afa.data.standin import describe_backbone
 from afa.evaluation import settings
 from afa.evaluation.coco_eval import evaluate as coco_evaluate
 from afa.integration import compat
@@ -83,8 +85,10 @@ def _test_dataset_cfg(cfg, spec, format_only):
     test.test_mode = True
     if not os.path.isfile(test.ann_file):
         raise AfaError('annotations %s not found; get the dataset with `afa data %s --root %s`'
-                       % (test.ann_file, 'synthetic' if spec.scale == 'smoke' else 'coco', spec.data_root))
-    check_dataset(test.ann_file, test.img_prefix, IMAGE_INFO_KEYS if format_only else INSTANCE_KEYS)
+                       % (test.ann_file, {'smoke': 'synthetic', 'rehearsal': 'synthetic --coco-like'}.get(
+                           spec.scale, 'coco'), spec.data_root))
+    doc = check_dataset(test.ann_file, test.img_prefix, IMAGE_INFO_KEYS if format_only else INSTANCE_KEYS)
+    check_classes(cfg, doc, test.ann_file, data_key='test')
     return test
 
 
@@ -127,6 +131,7 @@ def test(spec, checkpoint, out=None, format_only=False, gpus=1, launcher='none')
     its meta) is written to the released results instead (output_path). Both load strictly.
     """
     cfg = spec.build_config()
+    spec.backbone_weights = describe_backbone(cfg.model.backbone)  # what the trained run started from
     # before inference changes cfg (its train_cfg)
     evaluation = settings.record(cfg, spec, spec.data_root + TESTDEV_ANN if format_only else None)
     checkpoint, checkpoint_info, out = _checked_output(spec, cfg, checkpoint, out, format_only, evaluation)

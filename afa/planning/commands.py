@@ -2,7 +2,7 @@
 command starts on this node after the plan's refusal (`afa train`, `afa test`)."""
 import sys
 
-from afa.runs.commands import add_run_arguments, run_spec
+from afa.runs.commands import add_run_arguments, run_scale, run_spec
 
 
 def add_commands(sub):
@@ -63,7 +63,7 @@ def _cmd_plan(args):
                                                imgs_per_gpu=r['imgs_per_gpu']),
                                       args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
             if args.record:
-                estimates.write(records, args.runs_root, 'smoke' if args.smoke else 'paper')
+                estimates.write(records, args.runs_root, run_scale(args))
     if args.json:
         import json
         print(json.dumps(records if not args.probe else dict(rows=records, total=cost.total(records),

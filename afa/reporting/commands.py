@@ -11,7 +11,7 @@ TESTDEV_SCORES = 'results/testdev_scores.csv'  # the paper scale's default --tes
 def add_commands(sub):
     p = sub.add_parser('tables', help='regenerate the markdown tables (seeds pooled, AFA gains with 95%% intervals), '
                                       'summary and gains CSV and figures from metrics JSONs')
-    p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
+    p.add_argument('--scale', choices=layout.SCALES, required=True)
     p.add_argument('--runs', help='folder of run folders (default runs/SCALE)')
     p.add_argument('--out', help='output folder (default results/SCALE)')
     p.add_argument('--testdev-scores', help='CSV of server scores: run_id,box_ap,mask_ap '
@@ -30,7 +30,7 @@ def add_commands(sub):
 
     p = sub.add_parser('status', help='where every run stands (state, epoch, throughput, ETA, validation AP, '
                                       'GPU-hours, alarms), read from the run folders alone')
-    p.add_argument('--scale', choices=['paper', 'smoke'], required=True)
+    p.add_argument('--scale', choices=layout.SCALES, required=True)
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
     p.add_argument('--config', help="a workflow config (config/config.yaml for COCO, .test/config/config.yaml for "
                                     "the smoke run): its rows or tables, seeds and precision")

@@ -23,7 +23,8 @@ def _label(line):
 
 
 def _title(scale):
-    note = ' (synthetic data, smoke scale: not comparable)' if scale == 'smoke' else ''
+    note = {'smoke': ' (synthetic data, smoke scale: not comparable)',
+            'rehearsal': ' (rehearsal: a few steps on synthetic data, not results)'}.get(scale, '')
     return 'AFA reproduction%s' % note
 
 
@@ -110,7 +111,7 @@ def gains_figure(lines, scale):
     ax.set_xlabel('box AP val gain (AP points); no error bar: one seed')
     ax.grid(axis='x', alpha=0.3)
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
-    ax.set_title('Box AP gain of the AFA necks%s' % (' (smoke scale)' if scale == 'smoke' else ''))
+    ax.set_title('Box AP gain of the AFA necks%s' % ('' if scale == 'paper' else ' (%s scale)' % scale))
     fig.tight_layout()
     return fig
 

@@ -31,6 +31,9 @@ TITLE = '# AFA reproduction: regenerated tables (%s scale)'  # tables.md's first
 SCALE_BANNER = {
     'smoke': '> **Smoke results**: synthetic shapes, a shrunken model trained for minutes on a CPU. They show '
              'that the pipeline runs end to end and learns; they are not comparable with the paper.',
+    'rehearsal': '> **Rehearsal results**: the paper\'s full-size recipes for a few optimizer steps on a handful of '
+                 'COCO-shaped synthetic images, with stand-in backbone weights where the real ones were not cached. '
+                 'They show that every row runs from data to tables; the numbers are not results.',
     'paper': '> COCO 2017, the paper\'s recipes. val2017 numbers are computed by this pipeline; test-dev numbers '
              'come from the evaluation server (results/testdev_scores.csv).',
 }
@@ -375,12 +378,25 @@ def _stack_names(frame):
     return {s: chr(ord('A') + i) if i < 26 else str(i) for i, s in enumerate(stacks)}
 
 
+def backbone_lines(metrics):
+    """Which backbone files served the runs (real, stand-in: afa/data/standin.py), from their metrics: a line
+    and a blank one, or nothing when no run recorded it (trained from scratch, or before it was recorded)."""
+    served = collections.defaultdict(list)
+    for run_id, m in sorted(metrics.items()):
+        if m.get('backbone_weights'):
+            served[m['backbone_weights'].get('served', 'unknown')].append(run_id)
+    if not served:
+        return []
+    return ['Backbone weights: %s.' % '; '.join('%s for %d run%s' % (kind, len(ids), '' if len(ids) == 1 else 's')
+                                                for kind, ids in sorted(served.items())), '']
+
+
 def render(zoo, metrics, testdev, scale, released=None):
     """(per-run frame, lines, markdown text)."""
     frame = build_frame(zoo, metrics, testdev, released)
     lines = lines_of(frame, zoo)
     stack_names = _stack_names(frame)
-    parts = [TITLE % scale, '', SCALE_BANNER[scale], '',
+    parts = [TITLE % scale, '', SCALE_BANNER[scale], ''] + backbone_lines(metrics) + [
              'Each cell: paper / reproduced (reproduced - paper). AP in percent. `-`: the paper gives no number. '
              'A line per run kind of a row (default, `+VARIANT`, `@PRECISION`); with several seeds a reproduced '
              'number is mean \u00b1 standard deviation (number of seeds), and summary.csv has every seed. '

@@ -195,9 +195,8 @@ def check_checkpoint_identity(meta, spec, path):
                        'checked to be %s; evaluate the checkpoint of that run (RUN/train_done.json)'
                        % (path, spec.run_id))
     if scale != spec.scale:
-        raise AfaError('%s is a %s-scale checkpoint but this is a %s-scale evaluation of %s; %s' % (
-            path, scale, spec.scale, spec.run_id,
-            'add --smoke' if scale == 'smoke' else 'drop --smoke'))
+        raise AfaError('%s is a %s-scale checkpoint but this is a %s-scale evaluation of %s; evaluate it with %s' % (
+            path, scale, spec.scale, spec.run_id, layout.scale_flag_hint(scale)))
     if run_id != spec.run_id:
         raise AfaError('%s is the checkpoint of %s, not of %s: its metrics would be filed under the wrong row; '
                        'evaluate it as `afa test %s ...`' % (path, run_id, spec.run_id, run_id))

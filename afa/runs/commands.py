@@ -119,9 +119,14 @@ def run_spec(args, target=None):
                            % (item, 'key' if not key else 'value'))
         cfg_options[key] = _parse_value(value)
     data_root = args.data_root or ('data/synthetic/' if args.smoke else None)
-    return RunSpec(args.target if target is None else target, scale='smoke' if args.smoke else 'paper', data_root=data_root,
+    return RunSpec(args.target if target is None else target, scale=run_scale(args), data_root=data_root,
                    pretrained_dir=args.pretrained_dir, runs_root=args.runs_root, precision=args.precision,
                    cfg_options=cfg_options, smoke_epochs=args.smoke_epochs, seed=args.seed, batch=args.batch)
+
+
+def run_scale(args):
+    """The scale a run command's flags ask for (layout.SCALE_FLAGS)."""
+    return 'smoke' if args.smoke else 'rehearsal' if args.rehearsal else 'paper'
 
 
 def add_run_arguments(p, many=False):
@@ -132,12 +137,17 @@ def add_run_arguments(p, many=False):
     else:
         p.add_argument('target', metavar='ROW|CONFIG', help='a row id of configs/zoo.yaml (ROW or ROW+VARIANT) or '
                                                             'a config file')
-    p.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
-                                                        '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument('--smoke', action='store_true', help='the CPU smoke scale on the synthetic dataset '
+                                                            '(results go to RUNS_ROOT/smoke, never mixed with real runs)')
+    scale.add_argument('--rehearsal', action='store_true',
+                       help='the rehearsal scale: the full-size recipe for a few steps and images on the COCO-shaped '
+                            'synthetic set (results go to RUNS_ROOT/rehearsal; afa/runs/rehearsal.py)')
     p.add_argument('--smoke-epochs', type=int, default=2, help='epochs at the smoke scale (default 2)')
-    p.add_argument('--data-root', help='dataset folder with train2017/ val2017/ annotations/ '
-                                       '(default data/coco/, data/synthetic/ with --smoke)')
-    p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/)')
+    p.add_argument('--data-root', help='dataset folder with train2017/ val2017/ annotations/ (default data/coco/, '
+                                       'data/synthetic/ with --smoke, data/coco-like/ with --rehearsal)')
+    p.add_argument('--pretrained-dir', help='folder of the backbone weights (default data/pretrained/, '
+                                            'data/pretrained-rehearsal/ with --rehearsal)')
     p.add_argument('--runs-root', default='runs', help='where run folders live (default runs/)')
     p.add_argument('--precision', default='fp32', choices=layout.PRECISIONS,
                    help='fp32 (the paper configs), amp (native PyTorch), apex (NVIDIA apex O1), mixed (apex O1 '

@@ -273,6 +273,13 @@ class RunFolder(object):
     def write_alarm(self, record):
         atomic.write_json(layout.alarm_path(self.path), record)
 
+    def write_backbone_record(self, record):
+        """Which backbone file served and how its load went (afa/training/backbone_weights.py)."""
+        atomic.write_json(layout.backbone_path(self.path), record)
+
+    def backbone_record(self):
+        return atomic.read_json(layout.backbone_path(self.path))
+
     def stopped_by_alarm(self):
         """The alarm's message when it stopped this run's last start, else None."""
         record = self.alarm() or {}

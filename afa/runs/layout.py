@@ -21,7 +21,11 @@ PRECISION_SEPARATOR = '@'
 SEED_PREFIX = '-seed'
 BATCH_PREFIX = '-batch'
 PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
-SCALES = ('paper', 'smoke')
+# paper: COCO and the recipes; smoke: shrunken models on synthetic shapes (afa/runs/smoke.py); rehearsal: the full-size
+# recipes for a few steps on a COCO-shaped synthetic set (afa/runs/rehearsal.py). Each has its runs and results folder.
+SCALES = ('paper', 'smoke', 'rehearsal')
+# The `afa train|test|plan` flag of each scale (the paper scale has none).
+SCALE_FLAGS = {'paper': None, 'smoke': '--smoke', 'rehearsal': '--rehearsal'}
 RUNS_ROOT = 'runs'
 RESULTS_ROOT = 'results'               # RESULTS_ROOT/SCALE/: what `afa tables` and `afa curves` write
 
@@ -48,6 +52,7 @@ LOG_JSON_SUFFIX = '.log.json'          # mmcv's JSON training log, one per start
 LOG_TEXT_SUFFIX = '.log'               # mmcv's text training log beside it
 TENSORBOARD_DIR = 'tensorboard'        # TensorBoard event files of the run (`tensorboard --logdir RUNS_ROOT/SCALE`)
 ALARM_FILE = 'alarm.json'              # the early alarm's verdict per validated epoch (afa/training/alarm/hook.py)
+BACKBONE_FILE = 'backbone.json'        # which backbone file served and how its load went (training/backbone_weights.py)
 
 # The exit status of `afa train` that means "stopped on request (a scheduler's warning signal or preemption),
 # checkpoint written: run the same command again to continue" (EX_TEMPFAIL of sysexits.h).
@@ -91,7 +96,7 @@ RUN_ID_PATTERN = r'{row}(\+{row})?(@({precisions}))?(-batch[1-9][0-9]*)?(-seed[0
 FILES = {'run': RUN_FILE, 'config': CONFIG_FILE, 'done': DONE_FILE, 'metrics': METRICS_FILE,
          'released-metrics': RELEASED_METRICS_FILE, 'lock': LOCK_FILE, 'fingerprint': FINGERPRINT_FILE,
          'coco-verified': COCO_VERIFIED, 'synthetic-marker': SYNTHETIC_MARKER, 'release-marker': RELEASE_MARKER,
-         'curves': CURVES_FILE, 'segments': SEGMENTS_FILE, 'estimate': ESTIMATE_FILE}
+         'curves': CURVES_FILE, 'segments': SEGMENTS_FILE, 'estimate': ESTIMATE_FILE, 'backbone': BACKBONE_FILE}
 FILES.update(TABLE_FILES)
 
 
@@ -170,6 +175,15 @@ def output_lock_name(output):
 
 def alarm_path(run_folder):
     return os.path.join(run_folder, ALARM_FILE)
+
+
+def backbone_path(run_folder):
+    return os.path.join(run_folder, BACKBONE_FILE)
+
+
+def scale_flag_hint(scale):
+    """How to ask for ``scale`` on the command line (for messages)."""
+    return SCALE_FLAGS[scale] or 'neither %s' % ' nor '.join(f for f in SCALE_FLAGS.values() if f)
 
 
 def tensorboard_dir(run_folder):

@@ -1,6 +1,6 @@
 """From a row id (or a config path) to the exact mmcv Config a run uses, and where the run lives.
 
-One place decides the data root, the pretrained-weights folder, the scale (paper or smoke), the precision and
+One place decides the data root, the pretrained-weights folder, the scale (layout.SCALES), the precision and
 the work directory, so that `afa train` and `afa test` (and Snakemake, through them) always agree.
 """
 import copy
@@ -37,8 +37,13 @@ class RunSpec(object):
         self.requested_precision = precision
         self.precision = resolve_precision(precision)
         self.smoke_epochs = smoke_epochs
-        self.data_root = _dir(data_root or DEFAULT_DATA_ROOT)
-        self.pretrained_dir = _dir(pretrained_dir or DEFAULT_PRETRAINED)
+        from afa.runs import rehearsal
+        rehearsing = scale == 'rehearsal'
+        self.data_root = _dir(data_root or (rehearsal.DATA_ROOT if rehearsing else DEFAULT_DATA_ROOT))
+        self.pretrained_dir = _dir(pretrained_dir or (rehearsal.PRETRAINED_DIR if rehearsing else DEFAULT_PRETRAINED))
+        # Which backbone file serves (afa.data.standin.describe_backbone; None: from scratch), set by the commands
+        # that load it (train, test) and recorded in their files through describe().
+        self.backbone_weights = None
         self.cfg_options = dict(cfg_options or {})
         self.user_cfg_options = dict(self.cfg_options)  # checked against the config's keys (variants are not)
         self.variant_options = {}
@@ -73,8 +78,13 @@ class RunSpec(object):
 
     def _set_batch(self, batch):
         """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
-        from afa.runs import smoke
-        self.recipe_batch = smoke.BATCH if self.scale == 'smoke' else zoo_mod.recipe_batch(self.row)
+        from afa.runs import rehearsal, smoke
+        if self.scale == 'smoke':
+            self.recipe_batch = smoke.BATCH
+        elif self.scale == 'rehearsal':
+            self.recipe_batch = rehearsal.batch(self.row, zoo_mod.PAPER_IMGS_PER_GPU)
+        else:
+            self.recipe_batch = zoo_mod.recipe_batch(self.row)
         if batch is not None and int(batch) < 1:
             raise AfaError('--batch must be 1 or more, got %s' % batch)
         self.batch = int(batch) if batch else self.recipe_batch
@@ -107,6 +117,10 @@ class RunSpec(object):
             plain = shrink(plain, epochs=self.smoke_epochs)
             _set_classes(plain['data'], tuple(c['name'] for c in CATEGORIES))
             stages.append(('the smoke scale', copy.deepcopy(plain)))
+        elif self.scale == 'rehearsal':
+            from afa.runs.rehearsal import rehearse
+            plain = rehearse(plain)
+            stages.append(('the rehearsal scale', copy.deepcopy(plain)))
         plain['work_dir'] = self.work_dir
         stages.append(('the run layout (RUNS_ROOT/SCALE/RUN_ID)', copy.deepcopy(plain)))
         apply_precision(plain, self.precision)
@@ -121,7 +135,7 @@ class RunSpec(object):
         return {'run_id': self.run_id, 'row': self.row.id if self.row else None, 'variant': self.variant,
                 'config': self.config_path, 'scale': self.scale, 'precision': self.precision,
                 'requested_precision': self.requested_precision, 'seed': self.seed,
-                'data_root': self.data_root, 'cfg_options': self.cfg_options,
+                'data_root': self.data_root, 'backbone_weights': self.backbone_weights, 'cfg_options': self.cfg_options,
                 'cfg_options_overridden': dict(self.overridden), 'batch': self.batch,
                 'recipe_batch': self.batch == self.recipe_batch}
 

@@ -137,8 +137,8 @@ def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None, s
 
 
 def should_validate(spec, validate=None):
-    """Evaluate on val after each epoch: by default for real runs, not at the smoke scale."""
-    return spec.scale == 'paper' if validate is None else validate
+    """Evaluate on val after each epoch: by default for real runs and their rehearsal, not at the smoke scale."""
+    return spec.scale != 'smoke' if validate is None else validate
 
 
 def validation_config(cfg, validate):

@@ -19,8 +19,10 @@ from afa.runs import layout, segments
 from afa.runs.folder import RunFolder, claim
 from afa.runs.spec import config_hash
 from afa.data.checks import check_inputs
+from afa.data.standin import describe_backbone
 from afa.training import setup
 from afa.training.alarm.reference import hook_config as alarm_hook_config
+from afa.training.backbone_weights import init_checked
 from afa.training.continuation import job_limit, layout_check as continued_layout, signals
 from afa.training.continuation.hook import ContinueLater
 from afa.utils import provenance
@@ -43,6 +45,7 @@ def train(spec, cfg, gpus=1, deterministic=False, launcher='none', validate=None
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=_say)
     setup.check_optimizer(cfg)  # before the run folder is claimed or written
+    spec.backbone_weights = describe_backbone(cfg.model.backbone)  # real or stand-in: in every record
     options = (alarm, max_imgs_per_gpu, max_segments, plan)
     if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
         return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
@@ -149,7 +152,8 @@ def _fit(cfg, spec, where, validate, timestamp):
     from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
-    model.init_weights()
+    init_checked(model, cfg.model.backbone, spec.backbone_weights,
+                 RunFolder(cfg.work_dir).write_backbone_record if where.rank == 0 else None, say=_say)
     datasets = [build_dataset(cfg.data.train)]
     model.CLASSES = datasets[0].CLASSES
     setup.checkpoint_meta(cfg, mmdet_version, datasets[0].CLASSES)

@@ -6,16 +6,20 @@ import os
 import shlex
 import sys
 
-from afa.runs import layout
+from afa.runs import layout, rehearsal
 from afa.runs.folder import RunFolder
 from afa.runs import workflow_config, zoo as zoo_mod
+from afa.training.continuation import signals
 from afa.data.pretrained import files_for_backbone
 from afa.training.launch import torchrun_command
 
 ZOO = zoo_mod.load()
 SCALE = config["scale"]
 SMOKE = SCALE == "smoke"
-if SMOKE != (config["data"]["source"] == "synthetic"):
+# The rehearsal (config scale: rehearsal, the one switch on any profile): the paper's recipes for a few steps on
+# its own COCO-shaped set and backbone files (afa/runs/rehearsal.py), whatever `data` and `pretrained_dir` say.
+REHEARSAL = SCALE == "rehearsal"
+if not REHEARSAL and SMOKE != (config["data"]["source"] == "synthetic"):
     raise ValueError(
         "config: scale %r needs data.source %r, got %r (smoke runs use the synthetic dataset, paper runs COCO)"
         % (SCALE, "synthetic" if SMOKE else "coco", config["data"]["source"])
@@ -26,14 +30,16 @@ AFA = config.get("afa_command") or "%s -m afa.cli" % shlex.quote(sys.executable)
 RUNS_DIR = layout.runs_dir(config["runs_root"], SCALE)
 RESULTS_DIR = layout.results_dir(config["results_root"], SCALE)
 # Folders with a trailing separator, as `afa` records them.
-DATA_ROOT = os.path.join(os.path.normpath(config["data"]["root"]), "")
-PRETRAINED_DIR = os.path.join(os.path.normpath(config["pretrained_dir"]), "")
-DATA_MARKER = os.path.join(DATA_ROOT, layout.SYNTHETIC_MARKER if SMOKE else layout.COCO_VERIFIED)
+DATA_ROOT = os.path.join(os.path.normpath(rehearsal.DATA_ROOT if REHEARSAL else config["data"]["root"]), "")
+# The real weights' cache; the rehearsal's folder links to them or holds stand-ins (`afa data standin`).
+REAL_PRETRAINED_DIR = os.path.join(os.path.normpath(config["pretrained_dir"]), "")
+PRETRAINED_DIR = rehearsal.PRETRAINED_DIR if REHEARSAL else REAL_PRETRAINED_DIR
+DATA_MARKER = os.path.join(DATA_ROOT, layout.COCO_VERIFIED if SCALE == "paper" else layout.SYNTHETIC_MARKER)
 PRECISION = config["precision"]
 SEEDS = config.get("seeds") or [layout.DEFAULT_SEED]
 TESTDEV_CSV = config.get("testdev_scores") or ""
 # The tables' test-dev option: arguments, quoted one by one in the shell command ({params.testdev:q}).
-TESTDEV_ARGS = ["--testdev-scores", TESTDEV_CSV] if TESTDEV_CSV and not SMOKE else []
+TESTDEV_ARGS = ["--testdev-scores", TESTDEV_CSV] if TESTDEV_CSV and SCALE == "paper" else []
 # Logs and Snakemake benchmark records of this scale's jobs (the runs' own training logs stay in their folders).
 LOG_DIR = os.path.join("logs", SCALE)
 # First line of every GPU job's log: what the scheduler granted (GPUs, CPUs, memory, time limit, node).
@@ -52,10 +58,10 @@ RUN_IDS = [layout.run_id(t, PRECISION, seed) for t in TARGETS for seed in SEEDS]
 # (workflow/rules/release.smk).
 RELEASE = bool(config.get("release"))
 RELEASE_DIR = config.get("release_dir") or "data/release"
-if RELEASE and SMOKE:
+if RELEASE and SCALE != "paper":
     raise ValueError("config: release: true evaluates the authors' paper-scale weights; it needs scale paper")
 # Released weights are of the rows themselves (not of a variant), and of the paper scale only.
-RELEASE_ROWS = [] if SMOKE else [t for t in TARGETS if layout.VARIANT_SEPARATOR not in t and ZOO.row(t).get("release")]
+RELEASE_ROWS = [] if SCALE != "paper" else [t for t in TARGETS if layout.VARIANT_SEPARATOR not in t and ZOO.row(t).get("release")]
 RELEASED_METRICS = [layout.released_metrics_path(os.path.join(RUNS_DIR, row)) for row in RELEASE_ROWS]
 
 
@@ -117,18 +123,20 @@ def run_args(run_id):
             "--seed", str(seed_of(run_id))]
     if SMOKE:
         return args + ["--smoke", "--smoke-epochs", str(config["smoke_epochs"])]
-    return args + ["--pretrained-dir", PRETRAINED_DIR]
+    return args + (["--rehearsal"] if REHEARSAL else []) + ["--pretrained-dir", PRETRAINED_DIR]
 
 
 def gpus_of(run_id):
     """GPUs per node of a training run (0 at the smoke scale: CPU)."""
     if SMOKE:
         return 0
+    if REHEARSAL:
+        return int(config.get("rehearsal_gpus", 1))
     return int(config.get("gpus_per_run") or row_of(run_id)["gpus"])
 
 
 def nodes_of(run_id):
-    return 1 if SMOKE else int(config.get("nodes_per_run") or 1)
+    return 1 if SCALE != "paper" else int(config.get("nodes_per_run") or 1)
 
 
 # Validation after every epoch (config `validate`, at both scales): the curves' AP, afa status and the early alarm.
@@ -154,7 +162,7 @@ def announce_training_layout():
     from afa.planning.batch import split
     from afa.runs.zoo import recipe_batch
     from afa.utils.errors import AfaError
-    if SMOKE or not workflow.is_main_process:
+    if SCALE != "paper" or not workflow.is_main_process:
         return
     seen = set()
     for row in [ZOO.lookup(t)[0] for t in TARGETS]:
@@ -182,7 +190,7 @@ def train_job_shape():
     One task per node is spelled tasks=nodes, not tasks_per_node=1: the plugin (2.6.0) refuses an mpi job with
     tasks_per_node <= 1, and it refuses inside its submission thread, where Snakemake swallows the error and
     waits forever. sbatch --nodes N --ntasks N places one task on each node."""
-    nodes = 1 if SMOKE else int(config.get("nodes_per_run") or 1)
+    nodes = nodes_of(None)
     if nodes == 1:
         return dict(nodes=1, tasks_per_gpu=0, gpu=lambda wc: gpus_of(wc.run))
     return dict(nodes=nodes, tasks_per_gpu=0, tasks=nodes, mpi="srun",
@@ -194,6 +202,11 @@ def train_command(run_id):
     others at a c10d rendezvous on the job's first node (rank 0 is not necessarily on MASTER_ADDR's node)."""
     options = [target_of(run_id)] + run_args(run_id) + layout_args(run_id) + [VALIDATE_ARG]
     command = "%s train %s" % (AFA, " ".join(shlex.quote(a) for a in options))
+    if REHEARSAL:
+        # The stop drill: a continuation checkpoint after STOP_AFTER_ITER steps (exit CONTINUE_EXIT_CODE), then the
+        # same command resumes it (the drill fires once per run: its iteration is then behind it).
+        return "%s=%d %s || [ $? -eq %d ] && %s" % (
+            signals.DRILL_ENV, rehearsal.STOP_AFTER_ITER, command, layout.CONTINUE_EXIT_CODE, command)
     if nodes_of(run_id) == 1:
         return command
     python, _, module = AFA.partition(" -m ")
@@ -215,10 +228,28 @@ def result_file(name):
 
 
 def pretrained_inputs(wildcards):
-    """The backbone weights a paper-scale run loads (smoke runs train from scratch)."""
+    """The backbone weights a run loads (smoke runs train from scratch; the rehearsal's are in its own folder)."""
     if SMOKE:
         return []
     return [os.path.join(PRETRAINED_DIR, name) for name in files_for_backbone(row_of(wildcards.run)["backbone"])]
+
+
+def data_synthetic_args():
+    """`afa data synthetic` options: the smoke set's (config data.synthetic) or the rehearsal's COCO-shaped one."""
+    if REHEARSAL:
+        return ["--coco-like", "--train", str(rehearsal.TRAIN_IMAGES), "--val", str(rehearsal.VAL_IMAGES),
+                "--test", str(rehearsal.TEST_IMAGES)]
+    s = config["data"].get("synthetic", {})
+    return ["--train", str(s["train"]), "--val", str(s["val"]), "--test", str(s["test"]), "--height",
+            str(s["height"]), "--width", str(s["width"]), "--seed", str(s["seed"])]
+
+
+def pretrained_command(name):
+    """The `afa data` arguments that put one backbone file in place: the real download, or at the rehearsal a
+    link to it where it is cached, else a stand-in."""
+    if REHEARSAL:
+        return ["standin", "--dir", PRETRAINED_DIR, "--real-dir", REAL_PRETRAINED_DIR, "--names", name]
+    return ["pretrained", "--dir", PRETRAINED_DIR, "--names", name]
 
 
 def final_outputs():

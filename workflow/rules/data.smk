@@ -7,15 +7,13 @@ rule data_synthetic:
     params:
         afa=AFA,
         root=lambda wc, output: os.path.dirname(output[0]),
-        s=config["data"].get("synthetic", {}),
+        args=data_synthetic_args(),  # the smoke set's or the rehearsal's COCO-shaped one (common.smk)
     resources:
         **slurm_resources(CPU_PARTITION),
     log:
         log_file("data_synthetic"),
     shell:
-        "{params.afa} data synthetic --root {params.root:q} --train {params.s[train]} --val {params.s[val]}"
-        " --test {params.s[test]} --height {params.s[height]} --width {params.s[width]} --seed {params.s[seed]}"
-        " > {log:q} 2>&1"
+        "{params.afa} data synthetic --root {params.root:q} {params.args:q} > {log:q} 2>&1"
 
 
 rule data_coco:
@@ -39,10 +37,10 @@ rule pretrained:
         os.path.join(PRETRAINED_DIR, "{weights}.pth"),
     params:
         afa=AFA,
-        dir=lambda wc, output: os.path.dirname(output[0]),
+        args=lambda wc: pretrained_command(wc.weights + ".pth"),  # at the rehearsal: real file or stand-in
     resources:
         **slurm_resources(CPU_PARTITION),
     log:
         log_file("pretrained", "weights"),
     shell:
-        "{params.afa} data pretrained --dir {params.dir:q} --names {wildcards.weights:q}.pth > {log:q} 2>&1"
+        "{params.afa} data {params.args:q} > {log:q} 2>&1"

@@ -100,6 +100,8 @@ def training_minutes(run_id):
     (afa/planning/estimates.py), else resources.runtime_min of the row's schedule; capped as job_minutes says."""
     from afa.planning import estimates
     estimated = estimates.estimated_job_minutes(os.path.join(RUNS_DIR, run_id))
+    if estimated is None and REHEARSAL:
+        estimated = rehearsal.JOB_MINUTES
     if estimated is None:
         estimated = config["resources"]["runtime_min"].get(row_of(run_id)["schedule"], 60)
     return job_minutes(estimated, GPU_PARTITION)

@@ -30,5 +30,5 @@ rule train:
     benchmark:
         benchmark_file("train")
     shell:
-        "({params.slurm_record}OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command}"
+        "({params.slurm_record}export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; {params.command}"
         " ${{SLURM_JOB_ID:+--stop-before-limit {params.stop_margin_s} --requeue-on-stop}}) >> {log:q} 2>&1"

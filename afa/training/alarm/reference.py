@@ -8,7 +8,9 @@ Which reference (``afa train --reference``; the default, ``auto``, is explained 
 - any other row, seed 0: this project's Sum-Up run of the same model, backbone and schedule, checked from below
   only (an AFA row is expected above its FPN baseline; falling below it means the run is broken);
 - at the smoke scale the same, except seed 0 of a Sum-Up row: no published curve compares with APs on the
-  synthetic set, so it has none unless named (the references that are this project's own runs do apply).
+  synthetic set, so it has none unless named (the references that are this project's own runs do apply);
+- at the rehearsal scale as at the paper scale (the published log where fetched), so that the alarm's whole
+  route runs; its verdicts there say nothing of the recipe.
 Named: ``run:RUN_ID`` (a run of the same runs root and scale), a ``*.log.json`` file, or ``none``.
 ``--reference-offset`` shifts the reference curve by that many AP points (e.g. the paper's gain over Sum-Up).
 
@@ -114,7 +116,7 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
     if row is None:
         return None, 'no reference by default for a run of no row (name one with --reference)'
     run = layout.parse_run_id(spec.run_id)
-    if row['module'] == SUM_UP and spec.scale == 'paper':
+    if row['module'] == SUM_UP and spec.scale != 'smoke':
         path = layout.reference_path(reference_dir, row.id)
         if not os.path.exists(path):
             return None, ('no reference: %s is missing; `afa reference fetch %s` downloads mmdetection\'s '

@@ -1,0 +1,93 @@
+"""The rehearsal through the workflow: its jobs on this CPU (`make rehearsal`) and, by one config switch, on the
+GPU node and SLURM profiles (dry runs); and (slow) a subset of rows from data to tables on CPU, covering each
+model family, schedule kind, neck kind and backbone kind: every stage of the real path at full size."""
+import json
+import os
+import re
+
+import pytest
+
+from afa.runs import layout, rehearsal
+from afa.runs import zoo as zoo_mod
+from afa.training.backbone_weights import HARMLESS_UNEXPECTED
+from conftest import copy_checkout
+from test_workflow import job_counts, jobs, snakemake
+
+ZOO = zoo_mod.load()
+pytestmark = pytest.mark.orchestrator
+# Sum-Up 1x (FPN, SGD), an AFA 3x multi-scale row (AdamW, RepeatDataset), Deformable-DETR, an X-101 row (mmdet's
+# ResNeXt naming, the other AFA neck): each model family, schedule kind, neck kind and backbone naming once.
+CI_ROWS = ['cmrcn_r50_sumup_1x', 'cmrcn_r50_mssa_adp_3x', 'ddetr_r50_1x', 'cmrcn_x101_msca_adp_1x']
+
+
+def test_make_rehearsal_runs_every_row_on_cpu_with_stand_ins_and_the_stop_drill():
+    result = snakemake('--profile', 'workflow/profiles/rehearsal', '-n')
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = len(ZOO)
+    assert job_counts(result.stdout) == {
+        'data_synthetic': 1, 'pretrained': 3, 'train': rows, 'evaluate': rows, 'testdev': rows, 'tables': 1,
+        'curves': 1, 'all': 1, 'total': 3 * rows + 7}
+    for block in jobs(result.stdout, 'train'):
+        assert '--rehearsal' in block and '--gpus 0' in block and '--pretrained-dir data/pretrained-rehearsal/' in block
+        assert 'AFA_STOP_AFTER_ITER=%d' % rehearsal.STOP_AFTER_ITER in block, block
+        assert os.path.join(layout.RUNS_ROOT, 'rehearsal') in block
+    for block in jobs(result.stdout, 'pretrained'):
+        assert 'data standin --dir data/pretrained-rehearsal/ --real-dir data/pretrained/' in block
+    (block,) = jobs(result.stdout, 'data_synthetic')
+    assert 'synthetic --root data/coco-like --coco-like --train %d' % rehearsal.TRAIN_IMAGES in block
+
+
+@pytest.mark.parametrize('profile', ['coco', 'slurm'])
+def test_the_gpu_node_and_slurm_rehearse_with_one_switch(profile):
+    result = snakemake('--profile', 'workflow/profiles/' + profile, '-n', '--config', 'scale=rehearsal')
+    assert result.returncode == 0, result.stderr[-3000:]
+    blocks = jobs(result.stdout, 'train')
+    assert len(blocks) == len(ZOO)
+    for block in blocks:
+        assert '--rehearsal' in block and '--gpus 1' in block and re.search(r'resources: .*\bgpu=1\b', block)
+        if profile == 'slurm':
+            assert int(re.search(r'\bruntime=(\d+)', block).group(1)) == rehearsal.JOB_MINUTES
+    assert job_counts(result.stdout)['pretrained'] == 3
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.mark.slow
+def test_rehearsal_of_a_subset_runs_from_data_to_tables(tmp_path):
+    repo = str(tmp_path / 'repo')
+    copy_checkout(repo)
+    result = snakemake('--profile', 'workflow/profiles/rehearsal', '--config', 'rows=[%s]' % ','.join(CI_ROWS),
+                       cwd=repo, timeout=3600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    runs = layout.runs_dir(os.path.join(repo, layout.RUNS_ROOT), 'rehearsal')
+    for row in CI_ROWS:
+        run = os.path.join(runs, row)
+        run_record, done = _read(os.path.join(run, layout.RUN_FILE)), _read(layout.done_path(run))
+        metrics, manifest = _read(layout.metrics_path(run)), _read(layout.testdev_manifest(run))
+        for record in (run_record, done, metrics, manifest):
+            assert record['scale'] == 'rehearsal', row
+        for record in (run_record, metrics, manifest):
+            assert record['backbone_weights']['served'] == 'stand-in', row
+        # The stop drill: a continuation checkpoint after the first step, then a resume that finished the run.
+        segments = _read(layout.segments_path(run))
+        assert [s['outcome'] for s in segments] == ['continue', 'finished'], segments
+        assert segments[0]['iteration'] == rehearsal.STOP_AFTER_ITER and run_record['resumed_from']
+        # The backbone loaded through the config's init_cfg: nothing missing, only torchvision's classifier extra.
+        load = _read(layout.backbone_path(run))['load']
+        assert load['missing'] == [] and load['mismatched'] == [] and load['values_equal']
+        assert load['unexpected'] == ([] if 'x101' in row else sorted(HARMLESS_UNEXPECTED)), row
+        # Validation after the epoch, at full size, with the 80 categories; evaluation and test-dev of 2 images.
+        assert metrics['dataset']['images'] == rehearsal.VAL_IMAGES and 0 <= metrics['bbox']['AP'] <= 100
+        assert ('segm' in metrics and metrics['segm'] is not None) == row.startswith('cmrcn')
+        assert set(manifest['archives']) == ({'bbox', 'segm'} if row.startswith('cmrcn') else {'bbox'})
+        val_lines = [json.loads(line) for name in os.listdir(run) if name.endswith(layout.LOG_JSON_SUFFIX)
+                     for line in open(os.path.join(run, name)) if '"mode": "val"' in line]
+        assert val_lines and all('bbox_mAP' in line for line in val_lines), row
+    results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'rehearsal')
+    tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
+    assert 'Rehearsal results' in tables and 'Backbone weights: stand-in for %d runs' % len(CI_ROWS) in tables
+    assert os.path.getsize(os.path.join(results, layout.CURVES_FILE)) > 0
+    assert not os.path.exists(os.path.join(repo, layout.RUNS_ROOT, 'paper'))  # never mixed with real runs

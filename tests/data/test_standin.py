@@ -9,7 +9,7 @@ import pytest
 from afa.data import standin
 from afa.data.pretrained import WEIGHTS
 from afa.training.backbone_weights import HARMLESS_UNEXPECTED, check_report, init_with_report
-from afa.training.inputs import check_backbone_file
+from afa.data.checks import check_backbone_file
 from afa.utils.errors import AfaError
 
 pytest.importorskip('mmdet')
@@ -35,7 +35,7 @@ def test_resnet50_standin_has_torchvisions_keys_and_loads_through_the_rows_init_
     reference = torchvision.models.resnet50().state_dict()
     assert {k: tuple(v.shape) for k, v in state.items()} == {k: tuple(v.shape) for k, v in reference.items()}
     backbone, checkpoint, spec = _backbone('cmrcn_r50_sumup_1x', str(tmp_path / 'rehearsal'))
-    assert checkpoint == path and spec.backbone_weights['served'] == 'stand-in'
+    assert checkpoint == path and standin.describe_backbone(spec.build_config().model.backbone)['served'] == 'stand-in'
     report = check_report(init_with_report(backbone, checkpoint))
     assert report['missing'] == [] and report['mismatched'] == [] and report['values_equal']
     assert report['unexpected'] == sorted(HARMLESS_UNEXPECTED)

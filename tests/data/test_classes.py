@@ -3,7 +3,7 @@ file and the fix (mmdet would raise a KeyError in a data-loader worker); a match
 import pytest
 
 from afa.runs.spec import RunSpec
-from afa.training.inputs import check_inputs
+from afa.data.checks import check_inputs
 from afa.utils.errors import AfaError
 
 pytest.importorskip('mmdet')

@@ -72,7 +72,7 @@ def _train_segment(args):
         return relaunch_distributed(count, [a for a in args.argv if a != '--debug'], spec=spec,
                                     cfg=spec.build_config(), retrain=args.retrain, batch=plan,
                                     device_word='GPU' if args.gpus > 0 else 'process')  # rank 0 sets the timer
-    from afa.training.continuation.hook import ContinueLater
+    from afa.training.continuation.signals import ContinueLater
     from afa.training.train import train
     try:
         train(spec, spec.build_config(), gpus=args.gpus, deterministic=args.deterministic, launcher=args.launcher,

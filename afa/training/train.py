@@ -24,7 +24,7 @@ from afa.training import setup
 from afa.training.alarm.reference import hook_config as alarm_hook_config
 from afa.training.backbone_weights import init_checked
 from afa.training.continuation import job_limit, layout_check as continued_layout, signals
-from afa.training.continuation.hook import ContinueLater
+from afa.training.continuation.signals import ContinueLater
 from afa.utils import provenance
 from afa.utils.errors import AfaError
 

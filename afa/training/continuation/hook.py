@@ -30,22 +30,10 @@ from afa.runs import layout
 from afa.runs.checkpoints import save_atomically
 from afa.training.hooks.atomic_checkpoint import estimated_bytes
 from afa.training.continuation import resumable_loader, rng, signals
+from afa.training.continuation.signals import ContinueLater  # noqa: F401 (raised here; its home is light)
 from afa.utils.errors import AfaError
 
 META_KEY = 'afa_continuation'
-
-
-class ContinueLater(Exception):
-    """Training stopped on request after writing its continuation checkpoint: run the same command again."""
-
-    def __init__(self, checkpoint, signal_name, epoch, inner_iter, iters_per_epoch):
-        super(ContinueLater, self).__init__(
-            'stopped on %s after iteration %d/%d of epoch %d; continuation checkpoint %s'
-            % (signal_name, inner_iter, iters_per_epoch, epoch, checkpoint))
-        self.checkpoint = checkpoint
-        self.signal_name = signal_name
-        self.epoch = epoch
-        self.inner_iter = inner_iter
 
 
 def at_accumulation_boundary(runner):

@@ -63,3 +63,18 @@ def ignore_termination():
 
 def send_drill():
     os.kill(os.getpid(), getattr(signal, os.environ.get(DRILL_SIGNAL_ENV) or 'SIGUSR2'))
+
+
+class ContinueLater(Exception):
+    """Training stopped on request after writing its continuation checkpoint: run the same command again.
+    Here, not in the hook's module (which imports mmcv.runner): `afa train` catches it before mmcv is loaded,
+    and importing the hook first would re-enter it through the hooks' registration (a circular import)."""
+
+    def __init__(self, checkpoint, signal_name, epoch, inner_iter, iters_per_epoch):
+        super(ContinueLater, self).__init__(
+            'stopped on %s after iteration %d/%d of epoch %d; continuation checkpoint %s'
+            % (signal_name, inner_iter, iters_per_epoch, epoch, checkpoint))
+        self.checkpoint = checkpoint
+        self.signal_name = signal_name
+        self.epoch = epoch
+        self.inner_iter = inner_iter

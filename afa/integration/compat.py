@@ -10,6 +10,9 @@ limited to the CPU path: CUDA runs take the libraries' own code unchanged.
 4. torch 1.9's ``torch.utils.tensorboard`` (mmcv's TensorBoard logger) reads ``distutils.version`` without
    importing it, which setuptools >= 59.6 no longer does for it: the import fails, on any device.
 
+On any device, both stacks: mmdet's COCO evaluation of a set without a single detection returns no AP
+(afa/integration/empty_detections.py): the validation line then lacks ``bbox_mAP`` and the early alarm is silent.
+
 Several processes on CPU (torch.distributed with gloo: what CI runs of the multi-GPU path) need two more, on
 both stacks, applied only inside ``cpu_distributed`` and only where probed:
 
@@ -23,6 +26,8 @@ import ast
 import contextlib
 import inspect
 import textwrap
+
+from afa.integration import empty_detections
 
 _applied = {}
 
@@ -183,6 +188,7 @@ FIXES = (
     ('cpu_scatter', scatter_adds_a_dimension, _fix_scatter),
     ('deform_attn_cpu_fallback', deform_attn_fallback_miscalled, _fix_deform_attn_fallback),
     ('tensorboard_distutils_import', tensorboard_import_needs_distutils_version, _fix_tensorboard_import),
+    ('empty_detections_metrics', empty_detections.empty_results_drop_metrics, empty_detections.fix),
 )
 
 

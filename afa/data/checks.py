@@ -256,9 +256,11 @@ def check_dataset(ann_file, img_prefix, keys=INSTANCE_KEYS, fix_hint=None):
 
 
 def check_inputs(cfg, scale):
-    """Fail before any work when the dataset or the pretrained weights are missing, saying how to get them."""
+    """Fail before any work when the dataset or the pretrained weights are missing (saying how to get them), or
+    when the config's classes are not the dataset's categories (afa/data/classes.py)."""
     fetch_data = {'smoke': 'afa data synthetic --root %s', 'rehearsal': 'afa data synthetic --coco-like --root %s'}.get(
         scale, 'afa data coco --root %s')
+    annotations = []
     for ann_file, img_prefix in dataset_files(cfg.data.train):
         if not os.path.isfile(ann_file):
             root = os.path.dirname(os.path.dirname(ann_file.rstrip('/'))) or '.'
@@ -267,8 +269,10 @@ def check_inputs(cfg, scale):
         if not os.path.isdir(img_prefix):
             raise AfaError('training images folder %s not found (dataset incomplete?); run `afa data verify '
                            '--root %s`' % (img_prefix, os.path.dirname(img_prefix.rstrip('/'))))
-        check_classes(cfg, check_dataset(ann_file, img_prefix), ann_file)
+        annotations.append((ann_file, check_dataset(ann_file, img_prefix)))
     check_backbone_file(pretrained_checkpoint(cfg.model.backbone), scale)
+    for ann_file, doc in annotations:
+        check_classes(cfg, doc, ann_file)
 
 
 def check_backbone_file(checkpoint, scale):

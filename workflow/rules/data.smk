@@ -7,7 +7,7 @@ rule data_synthetic:
     params:
         afa=AFA,
         root=lambda wc, output: os.path.dirname(output[0]),
-        args=data_synthetic_args(),  # the smoke set's or the rehearsal's COCO-shaped one (common.smk)
+        args=lambda wc: data_synthetic_args(),  # the smoke set's or the rehearsal's COCO-shaped one (common.smk)
     resources:
         **slurm_resources(CPU_PARTITION),
     log:

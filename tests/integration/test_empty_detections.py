@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip('mmdet')
 
 
-def test_no_detection_scores_zero_for_bbox_and_segm(tmp_path):
+def test_no_detection_scores_zero_for_bbox_and_segm(tmp_path, monkeypatch):
     from mmdet.datasets import CocoDataset
     from afa.data import coco_like
     from afa.integration import compat, empty_detections
@@ -17,7 +17,13 @@ def test_no_detection_scores_zero_for_bbox_and_segm(tmp_path):
     empty = [([np.zeros((0, 5), dtype=np.float32)] * 80, [[] for _ in range(80)]) for _ in range(len(dataset))]
     original = getattr(CocoDataset.evaluate, '__wrapped__', CocoDataset.evaluate)
     assert 'bbox_mAP' not in original(dataset, empty, metric=['bbox', 'segm'])  # the defect, on this stack
-    assert compat.apply()['empty_detections_metrics'] is True
+    # compat.apply() corrects it where probed; here the correction alone, undone after the test (the other
+    # corrections of compat stay as the other tests expect them).
+    assert ('empty_detections_metrics', empty_detections.empty_results_drop_metrics, empty_detections.fix) in \
+        compat.FIXES
+    monkeypatch.setattr(CocoDataset, 'evaluate', original)
+    assert empty_detections.empty_results_drop_metrics()
+    empty_detections.fix()
     out = dataset.evaluate(empty, metric=['bbox', 'segm'])
     assert {k: out[k] for k in ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_l')} == dict.fromkeys(
         ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_l'), 0.0)

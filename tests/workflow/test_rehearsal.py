@@ -4,10 +4,13 @@ model family, schedule kind, neck kind and backbone kind: every stage of the rea
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from afa.runs import layout, rehearsal
+from afa.reporting.status import DONE
 from afa.runs import zoo as zoo_mod
 from afa.training.backbone_weights import HARMLESS_UNEXPECTED
 from conftest import copy_checkout
@@ -86,6 +89,13 @@ def test_rehearsal_of_a_subset_runs_from_data_to_tables(tmp_path):
         val_lines = [json.loads(line) for name in os.listdir(run) if name.endswith(layout.LOG_JSON_SUFFIX)
                      for line in open(os.path.join(run, name)) if '"mode": "val"' in line]
         assert val_lines and all('bbox_mAP' in line for line in val_lines), row
+    # `afa status` reads the rehearsal's run folders as a real reproduction's: every run done, validated.
+    states = subprocess.run([sys.executable, '-m', 'afa.cli', 'status', '--scale', 'rehearsal', '--runs-root',
+                             layout.RUNS_ROOT, '--rows'] + CI_ROWS + ['--json'], cwd=repo, capture_output=True,
+                            text=True)
+    assert states.returncode == 0, states.stderr[-2000:]
+    found = json.loads(states.stdout)
+    assert [(s['run'], s['state'], s['val_epoch']) for s in found] == [(row, DONE, 1) for row in CI_ROWS], found
     # The early alarm of the AFA row followed its Sum-Up run (compared where that run had validated the epoch).
     alarm = _read(layout.alarm_path(os.path.join(runs, AFA_ROW)))
     assert alarm['reference'] == 'run:%s' % ITS_SUM_UP and alarm['lower_only'], alarm

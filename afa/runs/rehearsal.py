@@ -6,7 +6,7 @@ scales and the single- or multi-scale pipeline, the 80 COCO classes, the optimiz
 lr policy (warm-up and steps as configured), each device's images (the row's ``imgs_per_gpu``), validation
 after every epoch with the early alarm. Changed, and only these (amounts): one epoch (``EPOCHS``) over the
 COCO-shaped set's few images (afa/data/coco_like.py: ``TRAIN_IMAGES`` of which one without annotations, so two
-optimizer steps of two images), the 3x recipe's RepeatDataset at one pass (it would triple the epoch), the
+optimizer steps of two images; three for Deformable-DETR, whose recipe trains on images without annotations too), the 3x recipe's RepeatDataset at one pass (it would triple the epoch), the
 number of devices (one: ``batch``), a log line per iteration, no data-loader workers. The workflow
 stops training after ``STOP_AFTER_ITER`` steps with a continuation checkpoint and resumes it (the scheduler's
 warning drill, afa/training/signals.py). Rehearsal runs live in RUNS_ROOT/rehearsal, are labelled
@@ -20,6 +20,7 @@ DATA_ROOT = 'data/coco-like/'              # `afa data synthetic --coco-like --r
 PRETRAINED_DIR = 'data/pretrained-rehearsal/'  # `afa data standin`: links to real weights or stand-ins
 EPOCHS = 1
 TRAIN_IMAGES = 5   # 4 annotated (2 landscape, 2 portrait: mmdet's aspect groups fill 2 steps of 2) + 1 without
+                   # (left out by mmdet's filter_empty_gt; Deformable-DETR's recipe keeps it: 3 steps)
 VAL_IMAGES = 2     # the per-epoch validation and the evaluation
 TEST_IMAGES = 2    # the test-dev files
 STOP_AFTER_ITER = 1  # the workflow's stop drill: a continuation checkpoint after this step, then a resume

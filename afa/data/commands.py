@@ -2,6 +2,8 @@
 released weights of rows."""
 import argparse
 
+from afa.runs import rehearsal
+
 # --timeout of every command that downloads (afa/data/download.py: headers within it in all, the body at a
 # least rate over each such window).
 TIMEOUT_HELP = ('seconds a download may wait: for the response headers in all, and for each stretch of the body '
@@ -27,7 +29,7 @@ def add_commands(sub):
     q.set_defaults(func=_cmd_data_synthetic)
     q = data.add_parser('standin', help='backbone weights for the rehearsal: links to the real files where present, '
                                         'else stand-ins with their keys and shapes (random values)')
-    q.add_argument('--dir', default='data/pretrained-rehearsal', help='folder to fill (default %(default)s)')
+    q.add_argument('--dir', default=rehearsal.PRETRAINED_DIR, help='folder to fill (default %(default)s)')
     q.add_argument('--real-dir', default='data/pretrained',
                    help='where `afa data pretrained` put the real files (default %(default)s)')
     q.add_argument('--names', nargs='+', help='only these files (default: all)')

@@ -10,7 +10,7 @@ import pytest
 from afa.data import coco_like
 from afa.runs import layout
 
-# COCO 2017's missing category ids (shared/design/full-size-rehearsal.md; cocodataset.org's instances files).
+# COCO 2017's missing category ids, as its instances files list their categories (cocodataset.org).
 COCO_ID_GAPS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}
 
 

@@ -73,7 +73,7 @@ def _cmd_plan(args):
         if args.probe:
             print('\n' + cost.format_table(records, args.time_limit_h))
         from afa.planning.claim_seeds import format_lines
-        decide = format_lines(records, 'smoke' if args.smoke else 'paper')
+        decide = format_lines(records, run_scale(args))
         if decide:
             print('\n' + decide)
     return 0

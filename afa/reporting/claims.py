@@ -29,6 +29,9 @@ SCALE_BANNER = {
              'shrunken detector trained for minutes on synthetic shapes) by the same rows and rules, to show the '
              'checks run end to end. Gains are judged by their sign alone; the claims that need a margin in COCO '
              'AP (the reported numbers, "nearly matches") are not checked at this scale.',
+    'rehearsal': '> **Synthetic data, a few optimizer steps: these verdicts say nothing about the paper.** The '
+                 'rehearsal runs the paper\'s recipes for two steps on a handful of COCO-shaped images to show that '
+                 'every stage runs; its claims are judged by sign alone, as at the smoke scale.',
     'paper': '> COCO val2017, the paper\'s recipes: each verdict is about the paper\'s claim.',
 }
 SMOKE_RULE = ('Every comparison (gains and control rows alike) by its sign on synthetic data: the 95% interval '
@@ -122,7 +125,7 @@ def spreads(lines, scale):
     out = {}
     for metric in METRICS:
         own = v.pooled_spread([ln.ours[metric] for ln in lines if ln.status == 'done'])
-        if scale == 'smoke':
+        if scale in layout.SYNTHETIC_SCALES:
             out[metric] = own
         else:
             out[metric] = own if own and own.df >= v.MIN_OWN_DF else v.reference_spread(own)
@@ -148,7 +151,7 @@ def _seeds(claim, spread, paper, estimate, scale):
     scale: the one observed)."""
     if claim.kind == 'no_baseline' or spread is None:
         return None
-    if scale == 'smoke':
+    if scale in layout.SYNTHETIC_SCALES:
         return v.seeds(spread, abs(estimate.value)) if estimate is not None else None
     if claim.kind == 'gain':
         return v.seeds(spread, paper)
@@ -164,7 +167,7 @@ def _seeds(claim, spread, paper, estimate, scale):
 
 
 def _verdict(claim, estimate, paper, scale):
-    if scale == 'smoke':
+    if scale in layout.SYNTHETIC_SCALES:
         return v.improves(estimate, margin=None)
     if claim.kind == 'gain':
         return v.gain(estimate, paper)
@@ -226,7 +229,7 @@ def evaluate(lines, zoo, scale, claims_path=CLAIMS_FILE):
     spread = spreads(lines, scale)
     results = []
     for claim in claims:
-        if scale == 'smoke' and claim.kind in PAPER_SCALE_ONLY:
+        if scale in layout.SYNTHETIC_SCALES and claim.kind in PAPER_SCALE_ONLY:
             continue
         for metric in claim.metrics:
             for rows, text in _targets(claim, zoo, metric):
@@ -263,7 +266,8 @@ def paper_cell(r, zoo):
 
 
 def verdict_cell(r, scale):
-    word = r.verdict + (' (synthetic data)' if scale == 'smoke' and r.verdict in (v.HOLDS, v.FAILS) else '')
+    synthetic = scale in layout.SYNTHETIC_SCALES and r.verdict in (v.HOLDS, v.FAILS)
+    word = r.verdict + (' (synthetic data)' if synthetic else '')
     return '**%s**: %s' % (word, r.why)
 
 
@@ -274,7 +278,7 @@ def counts(results):
 
 def render(sections, spread, results, scale, zoo):
     """The markdown of claims.md."""
-    title = 'smoke scale: synthetic data' if scale == 'smoke' else 'paper scale'
+    title = '%s scale: synthetic data' % scale if scale in layout.SYNTHETIC_SCALES else 'paper scale'
     parts = ['# The paper\'s claims, checked (%s)' % title, '', SCALE_BANNER[scale], '', INTRO, '',
              'Verdicts: %s.' % counts(results), '', '## How a claim is decided', '']
     parts += ['- Run-to-run spread (%s): %s.' % (METRICS[m], s.describe() if s else
@@ -292,7 +296,7 @@ def render(sections, spread, results, scale, zoo):
               'number: sd / sqrt(n)), with the pooled sd above (one sd for every row, so that one seed per row can '
               'be judged; the tables\' gains use each pair\'s own Welch interval instead); q from Student\'s t at '
               'its degrees of freedom (own seeds) or the normal distribution (cited sd).']
-    if scale == 'smoke':
+    if scale in layout.SYNTHETIC_SCALES:
         parts += ['- ' + SMOKE_RULE, '- Seeds to decide: the fewest seeds per row for which the 95% interval '
                   'clears 0 with an 80% chance when the effect is the one observed here, from the sd above.',
                   '- Not checked at this scale: the reported numbers and the "nearly matches" claims (their '
@@ -307,7 +311,7 @@ def render(sections, spread, results, scale, zoo):
     parts += ['- Each line is its own test at these levels, with no correction for multiplicity: over %d lines '
               'a verdict or two may be wrong by chance alone (each one-sided error is held at 2.5 to 5%%).'
               % len(results)]
-    header = ['Claim', 'Metric', 'Rows', 'Paper%s' % (' (COCO)' if scale == 'smoke' else ''),
+    header = ['Claim', 'Metric', 'Rows', 'Paper%s' % (' (COCO)' if scale in layout.SYNTHETIC_SCALES else ''),
               'Reproduced [95% interval] (seeds)', 'Verdict', 'Seeds per row to decide']
     for name, section_title in sections.items():
         shown = [r for r in results if r.claim.section == name]
@@ -337,13 +341,14 @@ def as_record(spread, results, scale):
             ('seeds', {t: (s.n if s is not None else 0) for t, s in r.numbers}),
             ('verdict', r.verdict), ('why', r.why), ('seeds_to_decide', r.seeds)]))
     return collections.OrderedDict([
-        ('scale', scale), ('synthetic_data', scale == 'smoke'),
-        ('about', 'synthetic data: says nothing about the paper' if scale == 'smoke' else 'the paper\'s claims'),
+        ('scale', scale), ('synthetic_data', scale in layout.SYNTHETIC_SCALES),
+        ('about', 'synthetic data: says nothing about the paper' if scale in layout.SYNTHETIC_SCALES
+         else 'the paper\'s claims'),
         ('level', v.LEVEL), ('power', v.POWER),
         ('margins', {'row': v.MARGIN_ROW, 'difference': v.MARGIN_DIFFERENCE} if scale == 'paper' else None),
         ('spread', {m: (dict(sd=round(s.sd, 4), df=s.df, source=s.source) if s else None)
                     for m, s in spread.items()}),
-        ('rules', [SMOKE_RULE] if scale == 'smoke' else list(v.RULES)), ('claims', claims)])
+        ('rules', [SMOKE_RULE] if scale in layout.SYNTHETIC_SCALES else list(v.RULES)), ('claims', claims)])
 
 
 def write(lines, zoo, scale, page_path, json_path):

@@ -5,6 +5,7 @@ gain or difference in AP points, or reproduced minus paper for the reported numb
 from afa.reporting import verdicts as v
 from afa.reporting.figures import _plt
 from afa.utils import atomic
+from afa.runs import layout
 
 COLOURS = {v.HOLDS: 'tab:green', v.FAILS: 'tab:red', v.INCONCLUSIVE: 'tab:orange', v.NOT_RUN: '0.6'}
 
@@ -54,15 +55,15 @@ def draw(results, scale, path):
     ax.set_yticklabels([_label(r) for r in results], fontsize=7)
     ax.set_ylim(len(results) - 0.5, -0.5)
     ax.set_xlabel('AP points: %s\nbar: 95%% interval; open circle: no interval (no known spread)%s' % (
-        'difference of the two rows on synthetic data' if scale == 'smoke' else
+        'difference of the two rows on synthetic data' if scale in layout.SYNTHETIC_SCALES else
         'gain or difference of the two rows (reproduced - paper for the reported numbers)',
-        '' if scale == 'smoke' else '; open diamond: the paper\'s figure'))
+        '' if scale in layout.SYNTHETIC_SCALES else '; open diamond: the paper\'s figure'))
     ax.grid(axis='x', alpha=0.3)
     handles = [plt.Line2D([], [], marker='o', linestyle='', color=c, label=name) for name, c in COLOURS.items()]
     ax.legend(handles=handles, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize=8, frameon=False)
     ax.set_title('The paper\'s claims, checked%s' % (
-        ' - SMOKE SCALE: synthetic data, says nothing about the paper' if scale == 'smoke' else ''),
-        color='tab:red' if scale == 'smoke' else 'black', pad=22)
+        ' - SMOKE SCALE: synthetic data, says nothing about the paper' if scale in layout.SYNTHETIC_SCALES else ''),
+        color='tab:red' if scale in layout.SYNTHETIC_SCALES else 'black', pad=22)
     fig.tight_layout()
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches='tight'))
     plt.close(fig)

@@ -24,6 +24,8 @@ PRECISIONS = ('fp32', 'amp', 'apex', 'mixed')
 # paper: COCO and the recipes; smoke: shrunken models on synthetic shapes (afa/runs/smoke.py); rehearsal: the full-size
 # recipes for a few steps on a COCO-shaped synthetic set (afa/runs/rehearsal.py). Each has its runs and results folder.
 SCALES = ('paper', 'smoke', 'rehearsal')
+# The scales trained on synthetic data: their numbers say nothing about the paper (claims are judged by sign only).
+SYNTHETIC_SCALES = ('smoke', 'rehearsal')
 # The `afa train|test|plan` flag of each scale (the paper scale has none).
 SCALE_FLAGS = {'paper': None, 'smoke': '--smoke', 'rehearsal': '--rehearsal'}
 RUNS_ROOT = 'runs'

@@ -192,22 +192,23 @@ def _smoke_runs(seeds):
     return runs
 
 
-def test_the_smoke_page_is_about_synthetic_data_only(tmp_path):
+@pytest.mark.parametrize('scale', layout.SYNTHETIC_SCALES)
+def test_the_smoke_page_is_about_synthetic_data_only(scale, tmp_path):
     lines = lines_of(build_frame(ZOO, _smoke_runs(2), {}), ZOO)
-    sections, spread, results = claims.evaluate(lines, ZOO, 'smoke')
-    page = claims.render(sections, spread, results, 'smoke', ZOO)
-    assert 'smoke scale: synthetic data' in page.splitlines()[0]
-    assert 'Synthetic data: these verdicts say nothing about the paper' in page
+    sections, spread, results = claims.evaluate(lines, ZOO, scale)
+    page = claims.render(sections, spread, results, scale, ZOO)
+    assert '%s scale: synthetic data' % scale in page.splitlines()[0]
+    assert 'these verdicts say nothing about the paper' in page
     assert not [r for r in results if r.claim.kind in claims.PAPER_SCALE_ONLY]
     assert "reproduces the paper's number" not in page and sections['reported'] not in page
     gain = [r for r in results if r.claim.id == 'gain_1x_mssa_adp' and r.metric == 'box_val'][0]
     assert gain.verdict == verdicts.HOLDS and '**holds (synthetic data)**' in page
     assert 'paper' not in gain.why  # the sign alone: no word about the paper's gain
-    record = claims.as_record(spread, results, 'smoke')
+    record = claims.as_record(spread, results, scale)
     assert record['synthetic_data'] is True and record['margins'] is None
     assert 'nothing about the paper' in record['about']
     figure = str(tmp_path / layout.TABLE_FILES['claims_figure'])
-    claims_figure.draw(results, 'smoke', figure)
+    claims_figure.draw(results, scale, figure)
     assert os.path.getsize(figure) > 10000
 
 

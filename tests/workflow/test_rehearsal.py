@@ -59,6 +59,7 @@ def _read(path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the three rows' full-size recipes: about 10 to 15 minutes on 2 shared cores
 def test_rehearsal_of_a_subset_runs_from_data_to_tables(tmp_path):
     repo = str(tmp_path / 'repo')
     copy_checkout(repo)

@@ -20,7 +20,7 @@ help:
 	@echo "make test      set up .venv and run the fast tests"
 	@echo "make test-all  the fast tests and the slow end-to-end ones (what CI runs)"
 	@echo "make rehearsal every row's full-size recipe for a few steps on COCO-shaped synthetic data, data to tables"
-	@echo "               (CPU: ~1-5 min a row; GPU node: snakemake --profile workflow/profiles/coco --config scale=rehearsal)"
+	@echo "               (CPU: 2-5 min a row, up to 16 GiB; GPU node: snakemake --profile workflow/profiles/coco --config scale=rehearsal)"
 	@echo "make report    the Snakemake HTML report of the smoke run (results/smoke/report.html)"
 	@echo "make bench     the benchmarks under benchmarks/ (minutes to an hour on 2 cores)"
 	@echo "make paper-env     set up .venv-paper: the paper image's pins (torch 1.9.0, mmcv-full 1.3.11, mmdet 2.16.0) on CPU"

@@ -6,11 +6,14 @@ The suite runs under both environments (make test: the modern .venv; make test-p
 .venv-paper). Two kinds of tests cannot pass under the paper stack by design and are deselected there, each
 kind with its reason below: ``modern_stack_only`` and ``orchestrator`` markers.
 """
+import atexit
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -45,6 +48,7 @@ def pytest_configure(config):
     for name, reason in PAPER_ONLY_DESELECTED.items():
         config.addinivalue_line('markers', '%s: deselected under the paper stack: %s' % (name, reason))
     share_the_cores_between_workers()
+    answer_the_slurm_plugins_probe_at_once()
 
 
 def share_out_the_slow_tests(items):
@@ -68,6 +72,38 @@ def share_out_the_slow_tests(items):
         if item.get_closest_marker('slow') and not item.get_closest_marker('xdist_group') and group(item):
             item.add_marker(pytest.mark.xdist_group(group(item)))
     items.sort(key=lambda item: -budget(item))
+
+
+# Put first on PATH by answer_the_slurm_plugins_probe_at_once: `scontrol show config` fails at once while the test
+# cluster's controller (scripts/slurm_cluster.sh) is not running; every other call is the real scontrol's.
+SCONTROL_WRAPPER = """#!/bin/sh
+if [ "$1" = show ] && [ "$2" = config ] \\
+        && ! kill -0 "$(cat "${AFA_SLURM_DIR:-/tmp/afa-slurm}/slurmctld.pid" 2>/dev/null)" 2>/dev/null; then
+    echo "scontrol: the test SLURM cluster is not running (answered at once by tests/conftest.py)" >&2
+    exit 1
+fi
+exec %s "$@"
+"""
+
+
+def answer_the_slurm_plugins_probe_at_once():
+    """Snakemake's SLURM executor plugin runs `scontrol show config` when it is imported, that is in every snakemake
+    command whatever its executor, and only to word one option's help. Where SLURM is installed but no controller
+    runs (a developer's machine, or CI once the SLURM tests have installed it and stopped their cluster) scontrol
+    retries for about 10 s before it fails: about 20 dry runs in `make test` spent 3.5 of its 6.5 minutes there.
+    The plugin treats a failed probe exactly as a slow one, so the tests' processes find a wrapper first on PATH
+    that fails that one query at once while the test cluster is down; everything else reaches the real scontrol."""
+    real = shutil.which('scontrol')
+    if not real or os.environ.get('AFA_SCONTROL_WRAPPED'):  # no SLURM, or wrapped by the process that started us
+        return
+    folder = tempfile.mkdtemp(prefix='afa-scontrol-')
+    atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, 'scontrol')
+    with open(path, 'w') as f:
+        f.write(SCONTROL_WRAPPER % shlex.quote(real))
+    os.chmod(path, 0o755)
+    os.environ['PATH'] = folder + os.pathsep + os.environ['PATH']
+    os.environ['AFA_SCONTROL_WRAPPED'] = real
 
 
 def share_the_cores_between_workers():

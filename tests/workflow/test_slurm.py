@@ -42,6 +42,23 @@ def test_cluster_script_is_shellcheck_clean_and_names_its_commands():
     assert usage.returncode == 2 and 'start|stop|status|env' in usage.stderr
 
 
+def test_the_plugins_config_probe_waits_for_no_controller_and_every_other_call_is_the_real_scontrol():
+    """tests/conftest.py answers Snakemake's SLURM plugin's import-time `scontrol show config` at once while the
+    test cluster is down (it would wait ~10 s in every snakemake command); nothing else changes."""
+    if not os.environ.get('AFA_SCONTROL_WRAPPED'):
+        pytest.skip('no scontrol installed: the plugin finds none and waits for nothing')
+    probe = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True, timeout=60)
+    up = subprocess.run(['bash', CLUSTER, 'status'], capture_output=True).returncode == 0
+    if up:
+        assert probe.returncode == 0 and 'MinJobAge' in probe.stdout, probe.stderr
+    else:
+        assert probe.returncode == 1 and 'test SLURM cluster is not running' in probe.stderr, probe
+    real = subprocess.run([os.environ['AFA_SCONTROL_WRAPPED'], '--version'], capture_output=True, text=True)
+    wrapped = subprocess.run(['scontrol', '--version'], capture_output=True, text=True)
+    assert wrapped.returncode == real.returncode == 0 and wrapped.stdout == real.stdout
+    assert wrapped.stdout.startswith('slurm')
+
+
 def _cluster_unavailable():
     if os.name != 'posix' or os.geteuid() != 0:
         return 'the test SLURM cluster needs root (it installs slurm-wlm and munge and starts their daemons)'

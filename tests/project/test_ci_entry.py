@@ -1,0 +1,66 @@
+""".ci/run's own logic (real bash and make, on a copy whose Makefile stands in for the hour-long targets): the two
+stacks' suites run side by side, every stage's time reaches the closing table, and a failure of either suite fails
+CI with its output shown."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import REPO
+
+# Each target says it ran; the modern suite waits (WAIT_TICKS x 0.1 s, 30 s at most) for the paper suite to have
+# started: it can only pass when the two run side by side. PAPER_STATUS / MODERN_STATUS make a suite fail.
+MAKEFILE = '''\
+setup paper-env smoke-paper:
+\t@echo "ran $@"
+test-paper-all:
+\t@touch paper-started; echo "paper suite output"; sleep 1; exit $${PAPER_STATUS:-0}
+test-all:
+\t@for i in $$(seq $${WAIT_TICKS:-300}); do [ -f paper-started ] && break; sleep 0.1; done; [ -f paper-started ]
+\t@echo "modern suite output"; exit $${MODERN_STATUS:-0}
+'''
+
+
+def run_ci(tmp_path, **env):
+    checkout = tmp_path / 'clone'
+    (checkout / '.ci').mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, '.ci', 'run'), checkout / '.ci' / 'run')
+    (checkout / 'Makefile').write_text(MAKEFILE)
+    result = subprocess.run(['bash', '.ci/run'], cwd=checkout, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, **env))
+    return result, result.stdout + result.stderr
+
+
+def table(output):
+    return output[output.index('[ci] stage times'):]
+
+
+def test_both_suites_run_side_by_side_and_every_stage_reaches_the_table(tmp_path):
+    result, output = run_ci(tmp_path)
+    assert result.returncode == 0, output
+    closing = table(output)
+    for name in ('setup: .venv', 'setup: .venv-paper', 'modern stack: make test-all',
+                 'paper stack: make test-paper-all', 'paper stack: make smoke-paper', 'total'):
+        assert '[ci]   ' + name in closing, closing
+    assert 'paper suite output' in output and 'modern suite output' in output
+    assert output.index('ran smoke-paper') > output.index('paper suite output')  # the smoke DAG after both
+
+
+@pytest.mark.parametrize('failing', ['PAPER_STATUS', 'MODERN_STATUS'])
+def test_a_failing_suite_fails_ci_with_its_output_and_the_other_suite_still_reported(tmp_path, failing):
+    result, output = run_ci(tmp_path, **{failing: '3'})
+    assert result.returncode != 0, output
+    closing = table(output)
+    suite = 'paper stack: make test-paper-all' if failing == 'PAPER_STATUS' else 'modern stack: make test-all'
+    other = 'modern stack: make test-all' if failing == 'PAPER_STATUS' else 'paper stack: make test-paper-all'
+    assert '[ci]   %s' % suite in closing and 'failed (exit' in closing.split(suite)[1].splitlines()[0], closing
+    assert 'failed' not in closing.split(other)[1].splitlines()[0], closing
+    assert 'paper suite output' in output and 'modern suite output' in output
+    assert 'ran smoke-paper' not in output
+
+
+def test_ci_serial_runs_one_suite_after_the_other(tmp_path):
+    result, output = run_ci(tmp_path, CI_SERIAL='1', WAIT_TICKS='5')
+    # the modern suite, first and alone, never sees the paper suite start: serial means exactly that
+    assert result.returncode != 0 and 'paper suite output' not in output, output

@@ -123,6 +123,20 @@ class RunFolder(object):
         except OSError:
             return None
 
+    @staticmethod
+    def start_record(asked, config_sha256, resumed_from, library_fixes, provenance, batch_record=None,
+                     schedule=None):
+        """What `run.json` says of a start: ``asked`` (what was asked and where: afa/training/setup.py asked), the
+        config hash, what it resumed, the batch plan and the schedule mmcv runs (afa/runs/schedule.py: `afa
+        status`'s ETA reads it)."""
+        record = dict(asked, config_sha256=config_sha256, resumed_from=resumed_from, library_fixes=library_fixes,
+                      provenance=provenance)
+        if batch_record is not None:
+            record.update(batch_record)
+        if schedule is not None:
+            record['schedule'] = dict(schedule)
+        return record
+
     def write_run_record(self, record):
         atomic.write_json(self.file(layout.RUN_FILE), record)
 

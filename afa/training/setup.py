@@ -4,7 +4,6 @@ config, the process group and the batch plan to the exact config mmdet's `train_
 Pure so that a test can check what a run will do (hooks, seed, devices, resume point) without training it.
 """
 from afa.runs import layout
-from afa.runs.spec import config_hash
 
 
 class ProcessGroup(object):
@@ -30,12 +29,6 @@ class ProcessGroup(object):
     def gpus(self):
         """GPUs the run uses (0 on CPU)."""
         return self.world_size if self.distributed else int(self.use_cuda)
-
-
-def schedule_of(cfg, spec, batch):
-    """What mmcv will run for this run on its batch plan (afa/runs/schedule.py, the one count)."""
-    from afa.runs import schedule
-    return schedule.count(cfg, batch.processes, batch.imgs_per_device, batch.accumulation, spec.scale)
 
 
 def check_optimizer(cfg):
@@ -123,17 +116,9 @@ def checkpoint_meta(cfg, mmdet_version, classes):
     cfg.checkpoint_config.meta = dict(cfg.checkpoint_config.meta, mmdet_version=mmdet_version, CLASSES=classes)
 
 
-def run_record(cfg, spec, group, deterministic, fixes, provenance, batch=None, schedule=None):
-    """What `run.json` says of this start: what was asked, where it ran (the batch plan among it), the config
-    hash, what it resumed and the schedule mmcv runs (afa/runs/schedule.py: `afa status`'s ETA reads it)."""
-    record = dict(spec.describe(), gpus=group.gpus, seed=spec.seed, deterministic=deterministic,
-                  device=group.device, config_sha256=config_hash(cfg), resumed_from=cfg.resume_from,
-                  library_fixes=fixes, provenance=provenance)
-    if batch is not None:
-        record.update(batch.as_record(group.device))
-    if schedule is not None:
-        record['schedule'] = dict(schedule)
-    return record
+def asked(spec, group, deterministic):
+    """What `run.json` says was asked of this start, and where it runs (RunFolder.start_record completes it)."""
+    return dict(spec.describe(), gpus=group.gpus, seed=spec.seed, deterministic=deterministic, device=group.device)
 
 
 def should_validate(spec, validate=None):

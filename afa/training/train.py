@@ -10,21 +10,22 @@ appear whole or not at all, and a folder trained under another config is refused
 The steps, in order, as mmdet's apis/train.py and detectron2's DefaultTrainer order them: claim the folder
 (claim), check the inputs and set up the config (setup, pure), fit (mmdet's train_detector), finish (finish).
 """
+import contextlib
 import os
 import sys
 import time
 
 from afa.integration import compat
-from afa.runs import layout, segments
-from afa.runs.folder import RunFolder, claim
+from afa.runs import layout, schedule, segments
+from afa.runs.folder import RunFolder
 from afa.runs.spec import config_hash
 from afa.data.checks import check_inputs
 from afa.data.standin import describe_backbone
 from afa.training import setup
-from afa.training.alarm.reference import hook_config as alarm_hook_config
 from afa.training.backbone_weights import init_checked
 from afa.training.continuation import job_limit, layout_check as continued_layout, signals
 from afa.training.continuation.signals import ContinueLater
+from afa.training.request import request_of
 from afa.utils import provenance
 from afa.utils.errors import AfaError
 
@@ -45,56 +46,72 @@ def train(spec, cfg, gpus=1, deterministic=False, launcher='none', validate=None
     if stop_before_limit and int(os.environ.get('RANK', '0')) == 0:
         job_limit.warn_before_end(stop_before_limit, say=_say)
     setup.check_optimizer(cfg)  # before the run folder is claimed or written
-    spec.backbone_weights = describe_backbone(cfg.model.backbone)  # real or stand-in: in every record
-    options = (alarm, max_imgs_per_gpu, max_segments, plan)
-    if launcher != 'none' and int(os.environ.get('RANK', '0')) != 0:
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)  # rank 0 holds the folder
-    with claim(spec, cfg, retrain):
-        return _run(spec, cfg, gpus, deterministic, launcher, validate, *options)
-
-
-def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_imgs_per_gpu=None,
-         max_segments=segments.DEFAULT_MAX_SEGMENTS, plan=None):
+    served = describe_backbone(cfg.model.backbone)
+    spec.backbone_weights = served  # real or stand-in: in every record
+    request = request_of(spec, cfg, validate, alarm)  # the spec is read here alone
     folder = RunFolder(cfg.work_dir)
+    holds_folder = launcher == 'none' or int(os.environ.get('RANK', '0')) == 0  # rank 0 holds the folder
+    lock = folder.claim(request.run_id, request.fingerprint, retrain, say=_print) if holds_folder else None
+    with lock or contextlib.nullcontext():
+        return _run(request, cfg, folder, served, gpus, deterministic, launcher, max_imgs_per_gpu, max_segments,
+                    plan)
+
+
+def _print(line):
+    print(line, flush=True)
+
+
+def _run(request, cfg, folder, served, gpus, deterministic, launcher, max_imgs_per_gpu=None,
+         max_segments=segments.DEFAULT_MAX_SEGMENTS, plan=None):
+    """Set up, fit, finish: the run's folder is claimed (by rank 0)."""
     if folder.is_trained():
-        print('afa train: %s is already trained (%s); nothing to do' % (spec.run_id, folder.done_path), flush=True)
+        print('afa train: %s is already trained (%s); nothing to do' % (request.run_id, folder.done_path), flush=True)
         return folder.done_path
-    check_inputs(cfg, spec.scale)
     if int(os.environ.get('RANK', '0')) == 0:
-        folder.remove_partial_saves(say=lambda line: print(line, flush=True))
-    where = join_process_group(spec, cfg, gpus, launcher)
-    batch = plan if setup.plan_fits(plan, where) else setup.batch_plan(spec, where, max_imgs_per_gpu)
-    counted = setup.schedule_of(cfg, spec, batch)
+        folder.remove_partial_saves(say=_print)
+    where = join_process_group(request.precision, cfg, gpus, launcher)
+    setup.training_config(cfg, request, where)
+    setup.validation_config(cfg, request.validate)
+    if request.alarm_hook:
+        cfg.custom_hooks = list(cfg.custom_hooks) + [request.alarm_hook]
+    asked = setup.asked(request, where, deterministic)
+    batch = plan if setup.plan_fits(plan, where) else setup.batch_plan(request, where, max_imgs_per_gpu)
+    check_inputs(cfg, request.scale)
+    counted = schedule.count(cfg, batch.processes, batch.imgs_per_device, batch.accumulation, request.scale)
 
     import afa
     afa.register_modules()
     fixes = compat.apply()
-    from mmdet.apis import set_random_seed
+    from mmdet.apis import set_random_seed, train_detector
 
-    set_random_seed(spec.seed, deterministic=deterministic)
+    set_random_seed(cfg.seed, deterministic=deterministic)
     resume_from = folder.resume_point(say=_say)
     continued_layout.check(folder, batch, 'GPU' if where.use_cuda else 'process', resume_from)
-    setup.training_config(cfg, spec, where, resume_from, batch)
-    validate = setup.should_validate(spec, validate)
-    setup.validation_config(cfg, validate)
-    alarm_hook = alarm_hook_config(spec, alarm or {}, where.rank == 0) if validate else None
-    if alarm_hook:
-        cfg.custom_hooks = list(cfg.custom_hooks) + [alarm_hook]
+    setup.apply_batch_plan(cfg, batch)
+    cfg.resume_from = resume_from
+    if request.validate and where.rank == 0:
+        print('afa train: early alarm: %s' % request.alarm_why, flush=True)
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     logger = _start_log(cfg, timestamp)
     if where.rank == 0:
-        record = setup.run_record(cfg, spec, where, deterministic, fixes, provenance.record(), batch, counted)
         folder.write_config(cfg.pretty_text)
+        record = folder.start_record(asked, config_hash(cfg), cfg.resume_from, fixes, provenance.record(),
+                                     batch.as_record(where.device), counted)
         folder.write_run_record(record)
     if cfg.resume_from:
-        logger.info('afa: resuming %s from %s', spec.run_id, cfg.resume_from)
-    logger.info('afa: %s on %s = %d images per optimizer step', spec.run_id,
+        logger.info('afa: resuming %s from %s', request.run_id, cfg.resume_from)
+    logger.info('afa: %s on %s = %d images per optimizer step', request.run_id,
                 batch.describe('GPU' if where.use_cuda else 'process'), batch.effective_batch)
     if where.rank == 0:
-        number = folder.begin_segment(spec.run_id, cfg.resume_from, max_segments)
-        logger.info('afa: segment %d (at most %d) of %s', number, max_segments, spec.run_id)
+        number = folder.begin_segment(request.run_id, cfg.resume_from, max_segments)
+        logger.info('afa: segment %d (at most %d) of %s', number, max_segments, request.run_id)
     try:
-        _fit(cfg, spec, where, validate, timestamp)
+        model, datasets = _build(cfg, where, folder, served)
+        with compat.cpu_training(model, on_cpu=not where.use_cuda), \
+                compat.cpu_distributed(on_cpu=not where.use_cuda, distributed=where.distributed):
+            train_detector(model, datasets, cfg, distributed=where.distributed, validate=request.validate,
+                           timestamp=timestamp, meta=dict(seed=cfg.seed, exp_name=request.run_id,
+                                                          env_info='see run.json'))
     except ContinueLater as stop:
         if where.rank == 0:
             folder.end_segment('continue', signal=stop.signal_name, checkpoint=os.path.basename(stop.checkpoint),
@@ -106,25 +123,25 @@ def _run(spec, cfg, gpus, deterministic, launcher, validate, alarm=None, max_img
         if where.rank == 0:
             folder.end_segment('failed', error=type(e).__name__)
         raise
-    stopped = alarm_hook and folder.stopped_by_alarm()
+    stopped = request.alarm_hook and folder.stopped_by_alarm()
     if stopped:
         if where.rank == 0:
             folder.end_segment('failed', error='early alarm')
         raise AfaError('%s stopped by the early alarm (--alarm-stop): %s. Its checkpoints are kept in %s: '
                        '`afa train` again resumes it (without --alarm-stop to go on regardless)'
-                       % (spec.run_id, stopped, cfg.work_dir))
+                       % (request.run_id, stopped, cfg.work_dir))
     if where.rank == 0:
         folder.end_segment('finished')
-        finish(cfg, spec, folder, batch.as_record(where.device), counted)
+        finish(cfg, request, folder, batch.as_record(where.device), counted)
     return folder.done_path
 
 
-def join_process_group(spec, cfg, gpus, launcher):
+def join_process_group(precision, cfg, gpus, launcher):
     """This process's device, rank and world size (joining the process group when launched distributed)."""
     import torch
     use_cuda = torch.cuda.is_available() and gpus > 0
-    if spec.precision != 'fp32' and not use_cuda:
-        raise AfaError('precision %r needs a CUDA GPU; on CPU use --precision fp32' % spec.precision)
+    if precision != 'fp32' and not use_cuda:
+        raise AfaError('precision %r needs a CUDA GPU; on CPU use --precision fp32' % precision)
     if launcher == 'none':
         return setup.ProcessGroup(use_cuda)
     from mmcv.runner import get_dist_info, init_dist
@@ -145,23 +162,19 @@ def _start_log(cfg, timestamp):
     return get_root_logger(log_file=os.path.join(cfg.work_dir, '%s.log' % timestamp), log_level=cfg.log_level)
 
 
-def _fit(cfg, spec, where, validate, timestamp):
-    """Build the detector and the training set, then hand them to mmdet's train_detector."""
+def _build(cfg, where, folder, served):
+    """The detector (its backbone's weights checked against ``served``: afa/training/backbone_weights.py) and the
+    training set, as mmdet's train_detector takes them."""
     from mmdet import __version__ as mmdet_version
-    from mmdet.apis import train_detector
     from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
-    init_checked(model, cfg.model.backbone, spec.backbone_weights,
-                 RunFolder(cfg.work_dir).write_backbone_record if where.rank == 0 else None, say=_say)
+    init_checked(model, cfg.model.backbone, served, folder.write_backbone_record if where.rank == 0 else None,
+                 say=_say)
     datasets = [build_dataset(cfg.data.train)]
     model.CLASSES = datasets[0].CLASSES
     setup.checkpoint_meta(cfg, mmdet_version, datasets[0].CLASSES)
-    meta = dict(seed=spec.seed, exp_name=spec.run_id, env_info='see run.json')
-    with compat.cpu_training(model, on_cpu=not where.use_cuda), \
-            compat.cpu_distributed(on_cpu=not where.use_cuda, distributed=where.distributed):
-        train_detector(model, datasets, cfg, distributed=where.distributed, validate=validate, timestamp=timestamp,
-                       meta=meta)
+    return model, datasets
 
 
 def time_against_estimate(folder):
@@ -175,15 +188,15 @@ def time_against_estimate(folder):
     return record
 
 
-def finish(cfg, spec, folder, batch_record=None, schedule=None):
+def finish(cfg, request, folder, batch_record=None, schedule=None):
     """Write train_done.json (the final checkpoint and its sha256, the batch plan of the start that finished
     it and the schedule mmcv ran: afa/runs/schedule.py): the marker that the run is trained."""
     numbered = folder.checkpoints()
     final = numbered[0][1] if numbered else None
     expected = layout.epoch_checkpoint(cfg.runner.max_epochs)
     if final is None or os.path.basename(final) != expected:
-        raise AfaError('training of %s ended without %s in %s' % (spec.run_id, expected, folder.path))
-    folder.write_done(spec.run_id, spec.scale, spec.seed, final, config_hash(cfg), provenance.record(), spec.batch,
-                      spec.batch == spec.recipe_batch, dict(batch_record or {}, schedule=schedule,
+        raise AfaError('training of %s ended without %s in %s' % (request.run_id, expected, folder.path))
+    folder.write_done(request.run_id, request.scale, request.seed, final, config_hash(cfg), provenance.record(),
+                      request.batch, request.is_recipe_batch, dict(batch_record or {}, schedule=schedule,
                                                             **time_against_estimate(folder)))
-    print('afa train: %s finished: %s' % (spec.run_id, final), flush=True)
+    print('afa train: %s finished: %s' % (request.run_id, final), flush=True)

@@ -1,6 +1,7 @@
 """The pure configuration step of training: what a run will do, checked without training it."""
 from afa.runs import layout
-from afa.runs.spec import RunSpec
+from afa.runs.folder import RunFolder
+from afa.runs.spec import RunSpec, config_hash
 from afa.training import setup
 
 
@@ -35,7 +36,7 @@ def test_distributed_layout_uses_every_rank(tmp_path, synthetic_root):
     where = setup.ProcessGroup(use_cuda=True, distributed=True, rank=1, world_size=4)
     setup.training_config(cfg, spec, where)
     assert cfg.gpu_ids == [0, 1, 2, 3] and cfg.device == 'cuda' and where.gpus == 4
-    record = setup.run_record(cfg, spec, where, deterministic=True, fixes=[], provenance={})
+    record = RunFolder.start_record(setup.asked(spec, where, deterministic=True), config_hash(cfg), None, [], {})
     assert record['gpus'] == 4 and record['device'] == 'cuda' and record['run_id'] == spec.run_id
     assert record['resumed_from'] is None and len(record['config_sha256']) == 64
 
@@ -81,7 +82,8 @@ def test_run_record_carries_the_batch_layout(tmp_path, synthetic_root):
     where = setup.ProcessGroup(use_cuda=False, distributed=True, world_size=2)
     batch = setup.batch_plan(spec, where)
     assert batch == split(2, 2)
-    record = setup.run_record(cfg, spec, where, deterministic=False, fixes=[], provenance={}, batch=batch)
+    record = RunFolder.start_record(setup.asked(spec, where, deterministic=False), config_hash(cfg), None, [], {},
+                                    batch.as_record(where.device))
     assert {k: record[k] for k in RECORD_FIELDS} == dict(nodes=1, gpus_per_node=0, processes=2, imgs_per_gpu=1,
                                                          accumulation=1, effective_batch=2)
     assert record['batch'] == 2 and record['recipe_batch'] is True

@@ -148,14 +148,12 @@ def _from_run(run_id, spec, offset, lower_only):
 ALARM_PRIORITY = 80
 
 
-def hook_config(spec, alarm, say=True):
-    """The early alarm's hook config for this run (None without a reference), after saying which reference and
-    why. ``alarm``: `afa train`'s options (reference, offset, stop)."""
+def hook_config(spec, alarm):
+    """(the early alarm's hook config for this run, or None without a reference; one line saying which reference
+    and why). ``alarm``: `afa train`'s options (reference, offset, stop)."""
     from afa.runs import zoo
     ref, why = resolve(alarm.get('reference'), spec, zoo.load(), offset=alarm.get('offset') or 0.0)
-    if say:
-        print('afa train: early alarm: %s' % why, flush=True)
     if ref is None:
-        return None
+        return None, why
     return dict(type='ApAlarmHook', reference=ref.hook_args(), stop=bool(alarm.get('stop')),
-                priority=ALARM_PRIORITY)
+                priority=ALARM_PRIORITY), why

@@ -36,6 +36,12 @@ def load_manifest(path=None):
         raise AfaError('cannot read the COCO manifest %s: %s' % (path, e))
 
 
+def part_names(manifest=None):
+    """The parts of COCO 2017 that `afa data coco` fetches and `afa data verify` checks, in the manifest's order
+    (the manifest names them)."""
+    return list((manifest or load_manifest())['parts'])
+
+
 def _log(message):
     print('[afa data] %s' % message, file=sys.stderr, flush=True)
 

@@ -11,6 +11,7 @@ TIMEOUT_HELP = ('seconds a download may wait: for the response headers in all, a
 
 
 def add_commands(sub):
+    from afa.data.coco import part_names  # the manifest names the parts
     p = sub.add_parser('data', help='datasets: synthetic, coco, verify, pretrained, release')
     data = p.add_subparsers(dest='data_command', metavar='DATASET')
     data.required = True
@@ -48,7 +49,7 @@ def add_commands(sub):
                    help='a folder you downloaded by hand from the row\'s Drive link (one row): copied and checked')
     q.add_argument('--quiet', action='store_true', help='no progress bars')
     q.set_defaults(func=_cmd_data_release)
-    parts = ['annotations', 'val2017', 'train2017', 'test2017', 'test_info']
+    parts = part_names()
     q = data.add_parser('coco', help='download, extract and verify COCO 2017 (resumable)')
     q.add_argument('--root', default='data/coco', help='dataset folder (default data/coco)')
     q.add_argument('--parts', nargs='+', choices=parts, help='default: all of %s' % ', '.join(parts))

@@ -21,15 +21,16 @@ def _cmd_test(args):
         from afa.training.launch import die_with_launcher
         die_with_launcher()
     spec = run_spec(args)
+    cfg = spec.build_config()
     count = processes(args, spec, training=False)
     if count > 1 and args.launcher == 'none':
         from afa.evaluation.test import relaunch_test
         if args.gpus > 0:
             from afa.training.launch import check_gpus
             check_gpus(args.gpus)
-        return relaunch_test(spec, count, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
+        return relaunch_test(spec, cfg, count, [a for a in args.argv if a != '--debug'], args.checkpoint, args.out,
                              args.format_only)
     from afa.evaluation.test import test
-    test(spec, args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
+    test(spec, cfg, args.checkpoint, out=args.out, format_only=args.format_only, gpus=args.gpus,
          launcher=args.launcher)
     return 0

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from afa.cli import main
-from afa.evaluation.test import resolve_checkpoint
+from afa.evaluation.checkpoint import resolve_checkpoint
 from afa.runs import layout
 from afa.utils.errors import AfaError
 

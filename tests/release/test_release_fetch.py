@@ -58,7 +58,7 @@ def test_manual_download_is_copied_checked_and_recorded(download, tmp_path):
     assert record['files']['cmrcn_r50_mssa_adp.py'] == sha256_file(str(download / 'cmrcn_r50_mssa_adp.py'))
     assert record['checkpoint_naming'] == 'release' and record['fusion'] == 'self' and record['row'] == ROW
     assert record['source'] == str(download)
-    from afa.evaluation.test import resolve_checkpoint
+    from afa.evaluation.checkpoint import resolve_checkpoint
     assert resolve_checkpoint(marker) == weights  # `afa test ROW MARKER` (the workflow's route) finds the weights
 
 

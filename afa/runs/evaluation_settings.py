@@ -2,7 +2,7 @@
 another one: the annotation file's content (its sha256 and image count: another --data-root may hold another val
 set under the same names) and the evaluation settings (the resolved config's fingerprint, its data and weights
 folders left out: the same data may move between machines). Recorded in every metrics file (``evaluation``) and
-compared before an evaluation may replace one (afa/evaluation/test.py's check_output)."""
+compared before an evaluation may replace one (afa/runs/results.py: check_output)."""
 import json
 import os
 

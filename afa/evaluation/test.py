@@ -38,7 +38,7 @@ def test(spec, cfg, checkpoint, out=None, format_only=False, gpus=1, launcher='n
     # before inference changes cfg (its train_cfg)
     evaluation = evaluation_settings.record(cfg, spec, spec.data_root + TESTDEV_ANN if format_only else None)
     checkpoint, checkpoint_info, out = place(cfg, checkpoint, out, format_only)
-    check_output(spec, cfg, checkpoint, checkpoint_info, out, format_only, evaluation)
+    check_before_evaluation(spec, cfg, checkpoint, checkpoint_info, out, format_only, evaluation)
     rank = 0
     if launcher != 'none':  # several processes: each infers its share, rank 0 alone evaluates and writes
         rank = distributed.join(launcher, use_cuda=gpus > 0, dist_params=cfg.get('dist_params', {}))
@@ -57,7 +57,7 @@ def place(cfg, checkpoint, out, format_only):
     return checkpoint, checkpoint_info, results.output_path(cfg.work_dir, origin, format_only, out, final, checkpoint)
 
 
-def check_output(spec, cfg, checkpoint, checkpoint_info, out, format_only, evaluation=None):
+def check_before_evaluation(spec, cfg, checkpoint, checkpoint_info, out, format_only, evaluation=None):
     """Every check that precedes an evaluation: the checkpoint is this run's (released ones name no run: they
     are routed apart) and its results replace nothing but an earlier result of this run on the same data."""
     if checkpoint_info['checkpoint_origin'] == 'trained':
@@ -74,7 +74,7 @@ def relaunch_test(spec, cfg, processes, argv, checkpoint, out=None, format_only=
     per GPU, while this process holds the output's lock (the workers find it through the environment)."""
     from afa.training.launch import launch
     checkpoint, checkpoint_info, out = place(cfg, checkpoint, out, format_only)
-    check_output(spec, cfg, checkpoint, checkpoint_info, out, format_only)
+    check_before_evaluation(spec, cfg, checkpoint, checkpoint_info, out, format_only)
     with RunFolder(cfg.work_dir).output_lock('test', out) as lock:
         return launch(processes, argv, env=lock.child_env())
 

@@ -25,7 +25,13 @@ def devices_per_node(gpus, procs):
 
 def batch_plan_for(spec, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):
     """The BatchPlan of ``spec`` (a RunSpec) on ``nodes`` x ``gpus`` (or CPU processes); AfaError if none."""
-    return batch_mod.split(spec.batch, devices_per_node(gpus, procs), nodes, max_imgs_per_gpu, device_word(gpus))
+    return plan_batch(spec.batch, gpus, nodes, procs, max_imgs_per_gpu)
+
+
+def plan_batch(batch, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):
+    """The BatchPlan of ``batch`` images per optimizer step on ``nodes`` x ``gpus`` (or CPU processes): the one
+    plan that `afa train` refuses with, `afa plan` shows and the workflow announces; AfaError if none."""
+    return batch_mod.split(batch, devices_per_node(gpus, procs), nodes, max_imgs_per_gpu, device_word(gpus))
 
 
 def plan_row(spec, gpus, nodes=1, procs=None, max_imgs_per_gpu=None):

@@ -196,13 +196,13 @@ def selected_runs(runs_root, scale, targets, seeds=None, precision=layout.DEFAUL
     wanted = [layout.run_id(t, precision, s) for t in targets for s in (seeds or [layout.DEFAULT_SEED])]
     rows = {layout.parse_run_id(r).row for r in wanted}
     extra = []
-    for folder in sorted(glob.glob(os.path.join(layout.runs_dir(runs_root, scale), '*'))):
-        name = os.path.basename(folder)
+    for folder in RunFolder.all_in(layout.runs_dir(runs_root, scale)):
+        name = folder.run_id
         try:
             run = layout.parse_run_id(name)
         except ValueError:
             continue
-        if run.row in rows and name not in wanted and os.path.isdir(folder):
+        if run.row in rows and name not in wanted:
             extra.append(name)
     order = {t: i for i, t in enumerate(targets)}
     return sorted(wanted + extra, key=lambda r: (order.get(layout.parse_run_id(r).target, len(order)),

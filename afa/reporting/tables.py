@@ -12,7 +12,6 @@ Outputs: tables.md, summary.csv (one record per run: every per-seed number), gai
 (afa.reporting.figures) and the claims page with its figure (afa.reporting.claims: claims.md, claims.json).
 """
 import collections
-import glob
 import os
 
 from afa.runs.folder import BATCH_RECORD_FIELDS
@@ -50,9 +49,10 @@ LAYOUT_COLUMNS = BATCH_RECORD_FIELDS
 def load_metrics(runs_dir, scale, name=layout.METRICS_FILE):
     """{run_id: metrics dict} of every RUN/metrics.json under runs_dir; wrong scale or bad JSON is an error."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(runs_dir, '*', name))):
-        metrics = RunFolder.read_metrics_strictly(path, scale)
-        found[metrics['run_id']] = metrics
+    for folder in RunFolder.all_in(runs_dir):
+        if os.path.isfile(folder.file(name)):
+            metrics = RunFolder.read_metrics_strictly(folder.file(name), scale)
+            found[metrics['run_id']] = metrics
     return found
 
 

@@ -7,8 +7,10 @@ training), the metrics with their ownership check, the plan's estimate and the e
 evaluation, status, tables and the workflow go through it; nothing else opens a file in a run folder.
 Standard library only at import (torch is imported by the checkpoint checks that need it).
 """
+import glob
 import json
 import os
+import time
 
 from afa.runs import checkpoints as checkpoint_files, fingerprint, layout, scores, segments as job_segments
 from afa.runs.runlock import RunLock, lock_state
@@ -30,6 +32,11 @@ class RunFolder(object):
     @classmethod
     def of(cls, runs_root, scale, run_id):
         return cls(layout.run_dir(runs_root, scale, run_id))
+
+    @classmethod
+    def all_in(cls, runs_dir):
+        """The folders in ``runs_dir`` (RUNS_ROOT/SCALE), by name; the hidden ones (runs moved aside) left out."""
+        return [cls(path) for path in sorted(glob.glob(os.path.join(runs_dir, '*'))) if os.path.isdir(path)]
 
     def __repr__(self):
         return 'RunFolder(%r)' % self.path
@@ -286,6 +293,28 @@ class RunFolder(object):
 
     def write_alarm(self, record):
         atomic.write_json(layout.alarm_path(self.path), record)
+
+    def begin_alarm(self, reference, offset, lower_only, stop, band):
+        """The early alarm's record at a start (afa/training/alarm/hook.py), written and returned: the verdicts of
+        earlier starts are kept when they were made against the same ``reference`` (its source)."""
+        previous = self.alarm() or {}
+        if previous.get('reference') != reference:
+            previous = {}  # another reference: its earlier verdicts no longer apply
+        record = dict(reference=reference, offset=offset, lower_only=lower_only, stop=stop, stopped=False,
+                      band=band, checks=previous.get('checks', []), outside=previous.get('outside', False),
+                      epoch=previous.get('epoch'), message=previous.get('message'))
+        self.write_alarm(record)
+        return record
+
+    def add_alarm_verdict(self, record, verdict, message=None, stopping=False):
+        """``record`` (begin_alarm's) with the verdict of an epoch, replacing an earlier one of the same epoch, and
+        when the epoch fell outside the band the ``message`` said and whether the run is ``stopping``; written."""
+        record['checks'] = [c for c in record['checks'] if c['epoch'] != verdict['epoch']] + [verdict]
+        if verdict['outside']:
+            record.update(outside=True, epoch=record['epoch'] or verdict['epoch'], message=message,
+                          last_outside=verdict['epoch'], stopped=stopping, time=time.strftime('%Y-%m-%d %H:%M:%S'))
+        self.write_alarm(record)
+        return record
 
     def write_backbone_record(self, record):
         """Which backbone file served and how its load went (afa/training/backbone_weights.py)."""

@@ -159,7 +159,7 @@ RDZV_PORT = 29400
 def announce_training_layout():
     """Every start (dry runs included) says how the runs will train on these GPUs, and refuses a layout that
     cannot make the rows' batch before any job runs (afa plan ROW --gpus G prints the details)."""
-    from afa.planning.batch import split
+    from afa.planning.plan import plan_batch
     from afa.runs.zoo import recipe_batch
     from afa.utils.errors import AfaError
     if SCALE != "paper" or not workflow.is_main_process:
@@ -171,7 +171,8 @@ def announce_training_layout():
             continue
         seen.add(key)
         try:
-            plan = split(key[0], key[1], int(config.get("nodes_per_run") or 1), config.get("max_imgs_per_gpu"))
+            plan = plan_batch(key[0], key[1], int(config.get("nodes_per_run") or 1),
+                              max_imgs_per_gpu=config.get("max_imgs_per_gpu"))
         except AfaError as e:
             raise ValueError("config gpus_per_run/nodes_per_run: %s" % e)
         print("afa: training layout: %s = %d images per optimizer step (details: afa plan ROW --gpus %d%s)"

@@ -5,8 +5,6 @@ The verdicts go to RUN/alarm.json (read by `afa status` and `afa tables`). With 
 after the epoch that fell outside: its checkpoint is written (the checkpoint hook runs first), the runner ends
 as after its last epoch, and `afa train` exits with the reason; a later `afa train` resumes from that checkpoint.
 """
-import time
-
 from mmcv.runner import HOOKS, Hook, get_dist_info
 
 from afa.runs.folder import RunFolder
@@ -27,15 +25,9 @@ class ApAlarmHook(Hook):
     def before_run(self, runner):
         if get_dist_info()[0] != 0:
             return
-        previous = RunFolder(runner.work_dir).alarm() or {}
-        if previous.get('reference') != self.reference['source']:
-            previous = {}  # another reference: its earlier verdicts no longer apply
-        self.record = dict(reference=self.reference['source'], offset=self.reference['offset'],
-                           lower_only=self.reference['lower_only'], stop=self.stop, stopped=False,
-                           band=dict(first=reference_mod.FIRST_BAND, final=reference_mod.FINAL_BAND),
-                           checks=previous.get('checks', []), outside=previous.get('outside', False),
-                           epoch=previous.get('epoch'), message=previous.get('message'))
-        RunFolder(runner.work_dir).write_alarm(self.record)
+        self.record = RunFolder(runner.work_dir).begin_alarm(
+            self.reference['source'], self.reference['offset'], self.reference['lower_only'], self.stop,
+            band=dict(first=reference_mod.FIRST_BAND, final=reference_mod.FINAL_BAND))
         runner.logger.info('afa alarm: comparing box AP per epoch with %s (band %.1f AP at epoch 1 to %.1f at the '
                            'last%s)', self.reference['source'], reference_mod.FIRST_BAND, reference_mod.FINAL_BAND,
                            ', from below only' if self.reference['lower_only'] else '')
@@ -60,20 +52,18 @@ class ApAlarmHook(Hook):
             runner.logger.info('afa alarm: epoch %d box AP %.1f: %s has no value for this epoch', epoch,
                                100.0 * value, self.reference['source'])
             return False
-        self.record['checks'] = [c for c in self.record['checks'] if c['epoch'] != epoch] + [verdict]
+        message = stopping = None
         if verdict['outside']:
             message = ('epoch %d box AP %.1f is outside the band %.1f +- %.1f of %s%s' % (
                 epoch, 100.0 * value, verdict['expected'], verdict['band'], self.reference['source'],
                 ' (from below)' if verdict['lower_only'] else ''))
             stopping = self.stop and epoch < runner.max_epochs
-            self.record.update(outside=True, epoch=self.record['epoch'] or epoch, message=message,
-                               last_outside=epoch, stopped=stopping, time=time.strftime('%Y-%m-%d %H:%M:%S'))
             runner.logger.warning('afa alarm: %s%s', message, '; stopping the run (--alarm-stop): rerun to resume'
                                   if stopping else '')
         else:
             runner.logger.info('afa alarm: epoch %d box AP %.1f within %.1f +- %.1f of %s', epoch, verdict['ap'],
                                verdict['expected'], verdict['band'], self.reference['source'])
-        RunFolder(runner.work_dir).write_alarm(self.record)
+        self.record = RunFolder(runner.work_dir).add_alarm_verdict(self.record, verdict, message, stopping)
         return self.record['stopped']
 
 

@@ -68,13 +68,13 @@ class RunSpec(object):
             self.config_path = self.row.config_path()
             self.variant_options = dict(variant_options)
             self.cfg_options = dict(variant_options, **self.cfg_options)
-        self.work_dir = layout.run_dir(runs_root, scale, self.run_id)
+        self._folder_path = layout.run_dir(runs_root, scale, self.run_id)  # RUNS_ROOT/SCALE/RUN_ID: self.folder
 
     @property
     def folder(self):
         """The run's folder (afa/runs/folder.py): its lock, checkpoints and records."""
         from afa.runs.folder import RunFolder
-        return RunFolder(self.work_dir)
+        return RunFolder(self._folder_path)
 
     def _set_batch(self, batch):
         """``batch``: images per optimizer step; the recipe's (the row's gpus x imgs_per_gpu) unless asked for."""
@@ -121,7 +121,7 @@ class RunSpec(object):
             from afa.runs.rehearsal import rehearse
             plain = rehearse(plain)
             stages.append(('the rehearsal scale', copy.deepcopy(plain)))
-        plain['work_dir'] = self.work_dir
+        plain['work_dir'] = self._folder_path  # mmcv's name for the run folder
         stages.append(('the run layout (RUNS_ROOT/SCALE/RUN_ID)', copy.deepcopy(plain)))
         apply_precision(plain, self.precision)
         stages.append(('--precision %s' % self.precision, plain))

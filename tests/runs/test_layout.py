@@ -38,7 +38,7 @@ def test_run_spec_names_its_folder_by_the_layout(tmp_path):
     spec = RunSpec('cmrcn_r50_mssa_adp_3x+release_steps', scale='smoke', runs_root=str(tmp_path),
                    precision='amp', seed=3)
     assert spec.run_id == 'cmrcn_r50_mssa_adp_3x+release_steps@amp-seed3'
-    assert spec.work_dir == layout.run_dir(str(tmp_path), 'smoke', spec.run_id)
+    assert spec.folder.path == layout.run_dir(str(tmp_path), 'smoke', spec.run_id)
     assert spec.describe()['seed'] == 3
     default = RunSpec('cmrcn_r50_sumup_1x', scale='paper', runs_root=str(tmp_path))
     assert default.run_id == 'cmrcn_r50_sumup_1x'

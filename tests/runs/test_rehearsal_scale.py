@@ -25,7 +25,7 @@ def test_the_rehearsal_changes_amounts_only(row_id, tmp_path):
     assert after['runner']['max_epochs'] == rehearsal.EPOCHS and after['evaluation']['interval'] == 1
     assert after['model'] == before['model'] and after['optimizer'] == before['optimizer']
     assert after['lr_config'] == before['lr_config']
-    assert rehearsing.work_dir == layout.run_dir(str(tmp_path), 'rehearsal', row_id) != paper.work_dir
+    assert rehearsing.folder.path == layout.run_dir(str(tmp_path), 'rehearsal', row_id) != paper.folder.path
     assert rehearsing.recipe_batch == ZOO.row(row_id)['imgs_per_gpu'] and rehearsing.explicit_batch is None
 
 

@@ -77,4 +77,4 @@ def test_smoke_keeps_multi_scale_and_repeat_semantics(synthetic_root):
 def test_smoke_and_paper_runs_live_apart(synthetic_root):
     smoke = RunSpec('cmrcn_r50_sumup_1x', zoo=ZOO, scale='smoke', data_root=synthetic_root)
     paper = RunSpec('cmrcn_r50_sumup_1x', zoo=ZOO)
-    assert smoke.work_dir != paper.work_dir and '/smoke/' in smoke.work_dir + '/'
+    assert smoke.folder.path != paper.folder.path and '/smoke/' in smoke.folder.path + '/'

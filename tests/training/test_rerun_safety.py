@@ -207,7 +207,7 @@ def test_a_partly_trained_run_with_another_config_is_refused_then_moved_aside(sy
     runs = str(tmp_path)
     first = smoke_spec(synthetic_root, runs)
     claim(first, first.build_config()).release()
-    save_checkpoint(os.path.join(first.work_dir, 'epoch_1.pth'), 1)  # partly trained
+    save_checkpoint(os.path.join(first.folder.path, 'epoch_1.pth'), 1)  # partly trained
     again = smoke_spec(synthetic_root, runs)
     claim(again, again.build_config()).release()  # the same config resumes
     other = smoke_spec(synthetic_root, runs, smoke_epochs=3, cfg_options={'optimizer.lr': 0.5})
@@ -218,7 +218,7 @@ def test_a_partly_trained_run_with_another_config_is_refused_then_moved_aside(sy
     claim(other, other.build_config(), retrain=True).release()
     (moved,) = os.listdir(os.path.join(runs, 'smoke', layout.REPLACED_DIR))
     assert os.path.exists(os.path.join(runs, 'smoke', layout.REPLACED_DIR, moved, 'epoch_1.pth'))
-    assert not fingerprint.has_training(other.work_dir)
+    assert not fingerprint.has_training(other.folder.path)
     claim(other, other.build_config()).release()  # the new run is now this config's
 
 

@@ -136,7 +136,7 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
 
 
 def _from_run(run_id, spec, offset, lower_only):
-    folder = os.path.join(os.path.dirname(os.path.normpath(spec.work_dir)), run_id)  # same runs root and scale
+    folder = os.path.join(os.path.dirname(os.path.normpath(spec.folder.path)), run_id)  # same runs root and scale
     curve = run_curve(folder)
     why = 'the run %s (%s%s)' % (run_id, folder, '' if curve else '; not validated yet: each epoch is compared '
                                  'if the reference has validated it by then')

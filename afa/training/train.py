@@ -7,8 +7,10 @@ provenance). A rerun resumes from the newest checkpoint that reads back complete
 once. Rerunning is safe: the run folder (afa/runs/folder.py) is held by one process at a time, its checkpoints
 appear whole or not at all, and a folder trained under another config is refused unless --retrain moves it aside.
 
-The steps, in order, as mmdet's apis/train.py and detectron2's DefaultTrainer order them: claim the folder
-(claim), check the inputs and set up the config (setup, pure), fit (mmdet's train_detector), finish (finish).
+The steps, in order, as mmdet's apis/train.py and detectron2's DefaultTrainer order them: read the run's spec once
+(request.py), claim the folder, set up (the process group, the config: setup.py, pure; the batch plan, the input
+checks, the schedule), fit (mmdet's train_detector), finish (finish). The stages below the reading are handed its
+values, never the spec, and call down the import order only.
 """
 import contextlib
 import os

@@ -86,8 +86,8 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     now = time.time() if now is None else now
     status = dict(run=os.path.basename(os.path.normpath(run_folder)), folder=run_folder, state=NOT_STARTED,
                   epoch=None, max_epochs=None, iter=None, iters_per_epoch=None, img_per_s=None, eta_s=None,
-                  val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, segments=None,
-                  note='')
+                  val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, not_compared=None,
+                  segments=None, note='')
     json_logs = training_log.log_files(run_folder)
     text_logs = sorted(p for p in glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX))
                        if _start_time(p) is not None)  # mmcv's TIMESTAMP.log, one per start
@@ -116,6 +116,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     alarm = folder.alarm()
     if alarm and alarm.get('outside'):
         status['alarm'] = alarm
+    status['not_compared'] = folder.alarm_not_compared()
     _set_state(status, folder, json_logs, text_log, stall_after, now)
     if status['state'] == TRAINING:
         status['eta_s'] = _eta(status, train)
@@ -213,6 +214,12 @@ def collect(runs_root, scale, run_ids, stall_after=STALL_AFTER, now=None):
     return [run_status(layout.run_dir(runs_root, scale, r), stall_after, now) for r in run_ids]
 
 
+def _epochs(waiting, word=''):
+    """'1,2' (or 'epochs 1,2' with word 'epoch'): the epochs the alarm has not compared yet."""
+    epochs = ','.join(str(e) for e in waiting['epochs'])
+    return '%s%s %s' % (word, 's' if len(waiting['epochs']) > 1 else '', epochs) if word else epochs
+
+
 def _fmt(value, pattern='%s'):
     return '-' if value is None else pattern % value
 
@@ -225,8 +232,8 @@ def render(statuses):
         epoch = '-' if s['epoch'] is None else '%s/%s' % (s['epoch'], _fmt(s['max_epochs']))
         it = '-' if s['iter'] is None else '%s/%s' % (s['iter'], _fmt(s['iters_per_epoch']))
         val = '-' if s['val_ap'] is None else '%.1f (e%d)' % (s['val_ap'], s['val_epoch'])
-        alarm = s['alarm']
-        mark = '!! e%s' % alarm.get('epoch') if alarm else ''
+        alarm, waiting = s['alarm'], s.get('not_compared')
+        mark = '!! e%s' % alarm.get('epoch') if alarm else 'n/c e%s' % _epochs(waiting) if waiting else ''
         rows.append([s['run'], s['state'], epoch, it, _fmt(s['img_per_s'], '%.1f'),
                      _duration(s['eta_s']) if s['eta_s'] is not None else '-', val, _fmt(s['box_ap'], '%.1f'),
                      _fmt(s['gpu_hours'], '%.1f'), mark])
@@ -234,6 +241,10 @@ def render(statuses):
             notes.append('%s: %s' % (s['run'], s['note']))
         if alarm:
             notes.append('%s: early alarm: %s' % (s['run'], alarm.get('message', '')))
+        if waiting:
+            notes.append('%s: early alarm: %s not compared: %s had not validated %s when this run did (compared at '
+                         'its next validation)' % (s['run'], _epochs(waiting, 'epoch'), waiting['reference'],
+                                                   'it' if len(waiting['epochs']) == 1 else 'them'))
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ['  '.join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

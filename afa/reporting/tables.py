@@ -326,6 +326,10 @@ def provenance_lines(metrics, run_ids, stack_names):
             + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
                % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
                for r in run_ids if (metrics.get(r) or {}).get('alarm')]
+            + ['- early alarm: %s epochs %s not compared: %s had not validated them when the run did'
+               % (r, ','.join(str(e) for e in metrics[r]['alarm_not_compared']['epochs']),
+                  metrics[r]['alarm_not_compared']['reference'])
+               for r in run_ids if (metrics.get(r) or {}).get('alarm_not_compared')]
             + estimate_lines(metrics, run_ids))
 
 
@@ -474,6 +478,7 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
         folder = RunFolder(os.path.join(runs_dir, run_id))
         alarm = folder.alarm()
         run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
+        run_metrics['alarm_not_compared'] = folder.alarm_not_compared()
         run_metrics['time_vs_estimate'] = folder.time_vs_estimate()
     testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
                                   required=testdev_required)

@@ -291,6 +291,14 @@ class RunFolder(object):
         record = atomic.read_json(layout.alarm_path(self.path))
         return record if isinstance(record, dict) else None
 
+    def alarm_not_compared(self):
+        """{epochs, reference}: the validated epochs the alarm could not compare yet (its reference run had not
+        validated them), or None when there are none."""
+        record = self.alarm() or {}
+        if not record.get('not_compared'):
+            return None
+        return dict(epochs=[w['epoch'] for w in record['not_compared']], reference=record.get('reference'))
+
     def write_alarm(self, record):
         atomic.write_json(layout.alarm_path(self.path), record)
 
@@ -302,14 +310,26 @@ class RunFolder(object):
             previous = {}  # another reference: its earlier verdicts no longer apply
         record = dict(reference=reference, offset=offset, lower_only=lower_only, stop=stop, stopped=False,
                       band=band, checks=previous.get('checks', []), outside=previous.get('outside', False),
-                      epoch=previous.get('epoch'), message=previous.get('message'))
+                      epoch=previous.get('epoch'), message=previous.get('message'),
+                      not_compared=previous.get('not_compared', []))
+        self.write_alarm(record)
+        return record
+
+    def add_alarm_waiting(self, record, epoch, ap):
+        """``record`` with an epoch whose box AP ``ap`` the reference had no value for yet (a reference run that
+        had not validated that epoch): kept under ``not_compared`` and compared at a later check; written."""
+        waiting = [w for w in record.get('not_compared', []) if w['epoch'] != epoch] + [dict(epoch=epoch, ap=ap)]
+        record['not_compared'] = sorted(waiting, key=lambda w: w['epoch'])
         self.write_alarm(record)
         return record
 
     def add_alarm_verdict(self, record, verdict, message=None, stopping=False):
-        """``record`` (begin_alarm's) with the verdict of an epoch, replacing an earlier one of the same epoch, and
-        when the epoch fell outside the band the ``message`` said and whether the run is ``stopping``; written."""
-        record['checks'] = [c for c in record['checks'] if c['epoch'] != verdict['epoch']] + [verdict]
+        """``record`` (begin_alarm's) with the verdict of an epoch, replacing an earlier one of the same epoch (and
+        its place among the epochs not compared yet), and when the epoch fell outside the band the ``message`` said
+        and whether the run is ``stopping``; written."""
+        record['checks'] = sorted([c for c in record['checks'] if c['epoch'] != verdict['epoch']] + [verdict],
+                                  key=lambda c: c['epoch'])
+        record['not_compared'] = [w for w in record.get('not_compared', []) if w['epoch'] != verdict['epoch']]
         if verdict['outside']:
             record.update(outside=True, epoch=record['epoch'] or verdict['epoch'], message=message,
                           last_outside=verdict['epoch'], stopped=stopping, time=time.strftime('%Y-%m-%d %H:%M:%S'))

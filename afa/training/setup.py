@@ -96,17 +96,19 @@ def training_config(cfg, spec, group, resume_from=None, batch=None):
     # after the optimizer step (ABOVE_NORMAL), before the loggers (VERY_LOW): see afa/training/continuation/hook.py
     custom_hooks.append(dict(type='ContinuationHook', seed=spec.seed, priority='LOW'))
     cfg.custom_hooks = custom_hooks
-    cfg.log_config = with_tensorboard(cfg.log_config, cfg.work_dir)
+    cfg.log_config = logger_hooks(cfg.log_config, cfg.work_dir)
     cfg.resume_from = resume_from
     cfg.checkpoint_config = dict(cfg.get('checkpoint_config') or {}, type='AtomicCheckpointHook',
                                  meta=dict(afa_run_id=spec.run_id, afa_scale=spec.scale))
     return cfg
 
 
-def with_tensorboard(log_config, run_folder):
-    """mmcv's log_config plus its TensorBoard logger (losses, lr, throughput, validation AP) into RUN/tensorboard,
-    at the text log's interval, so that curves can be watched while a run trains."""
-    hooks = [h for h in log_config.get('hooks', []) if h.get('type') != 'TensorboardLoggerHook']
+def logger_hooks(log_config, run_folder):
+    """mmcv's log_config with the text logger's JSON log at 6 significant digits (hooks/json_log.py: mmcv's 5
+    decimals wrote a warm-up lr of 1e-7 as 0.0), plus its TensorBoard logger (losses, lr, throughput, validation
+    AP) into RUN/tensorboard at the same interval, so that curves can be watched while a run trains."""
+    hooks = [dict(h, type='SignificantTextLoggerHook') if h.get('type') == 'TextLoggerHook' else h
+             for h in log_config.get('hooks', []) if h.get('type') != 'TensorboardLoggerHook']
     hooks.append(dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(run_folder)))
     return dict(log_config, hooks=hooks)
 

@@ -126,3 +126,20 @@ def test_sum_up_rows_name_their_published_log():
         if row['module'] == reference.SUM_UP:
             assert row['reference_log'].startswith('https://download.openmmlab.com/mmdetection/v2.0/')
             assert row['reference_log'].endswith(layout.LOG_JSON_SUFFIX)
+
+
+def test_training_priority_starts_each_reference_before_the_runs_compared_with_it(tmp_path):
+    """A run's default reference (resolve) trains earlier in a workflow than the run (higher priority)."""
+    for row_id in ZOO.ids():
+        row = ZOO.row(row_id)
+        for seed in (0, 1):
+            spec = _spec(row_id, tmp_path, seed=seed)
+            if row['module'] == reference.SUM_UP and seed == 0:
+                assert reference.training_priority(row, seed) == 2
+                continue
+            ref, _ = reference.resolve('auto', spec, ZOO)
+            if ref is None or not ref.folder:
+                continue
+            ref_id = layout.parse_run_id(os.path.basename(ref.folder))
+            assert (reference.training_priority(ZOO.row(ref_id.row), ref_id.seed)
+                    > reference.training_priority(row, seed)), (row_id, seed, ref.source)

@@ -23,7 +23,8 @@ def test_training_config_sets_devices_seed_hooks_and_checkpoint_identity(tmp_pat
     assert cfg.custom_hooks[-1] == dict(type='ContinuationHook', seed=3, priority='LOW')
     tensorboard = [h for h in cfg.log_config.hooks if h['type'] == 'TensorboardLoggerHook']
     assert tensorboard == [dict(type='TensorboardLoggerHook', log_dir=layout.tensorboard_dir(cfg.work_dir))]
-    assert 'TextLoggerHook' in [h['type'] for h in cfg.log_config.hooks]
+    assert 'SignificantTextLoggerHook' in [h['type'] for h in cfg.log_config.hooks]  # mmcv's, 6 digits in JSON
+    assert 'TextLoggerHook' not in [h['type'] for h in cfg.log_config.hooks]
     assert cfg.checkpoint_config.type == 'AtomicCheckpointHook'
     assert cfg.checkpoint_config.meta == dict(afa_run_id='cmrcn_r50_mssa_adp_1x-seed3', afa_scale='smoke')
     setup.checkpoint_meta(cfg, '2.x', ('a', 'b'))
@@ -97,3 +98,21 @@ def test_explicit_validate_evaluates_every_epoch_at_the_smoke_scale(tmp_path, sy
     _, untouched = _config(tmp_path, synthetic_root)
     setup.validation_config(untouched, validate=False)
     assert untouched.evaluation.interval > untouched.runner.max_epochs
+
+
+def test_the_json_log_keeps_a_warm_up_learning_rate(tmp_path):
+    """mmcv's TextLoggerHook wrote an lr of 1e-7 (AdamW's warm-up: 1e-4 x 0.001) as 0.0 in the JSON log; the hook
+    training uses keeps 6 significant digits, through mmcv's own writer."""
+    import json
+    import types
+    from mmcv.runner import TextLoggerHook
+    from afa.training.hooks.json_log import SignificantTextLoggerHook
+    entry = dict(mode='train', epoch=1, iter=1, lr=1e-7, loss=1.234567891, memory=0, grads=[2.5e-9, 3.0])
+    written = {}
+    for name, hook in (('mmcv', TextLoggerHook()), ('afa', SignificantTextLoggerHook())):
+        hook.json_log_path = str(tmp_path / (name + '.log.json'))
+        hook._dump_log(dict(entry), types.SimpleNamespace(rank=0))
+        written[name] = json.loads(open(hook.json_log_path).read())
+    assert written['mmcv']['lr'] == 0.0  # the defect, as mmcv writes it
+    assert written['afa']['lr'] == 1e-7 and written['afa']['loss'] == 1.23457
+    assert written['afa']['grads'] == [2.5e-9, 3.0] and written['afa']['iter'] == 1

@@ -53,6 +53,11 @@ def test_coco_profile_dry_run_has_the_expected_jobs():
     done = re.escape(layout.done_path(layout.run_dir(layout.RUNS_ROOT, 'paper', 'RUN'))).replace('RUN', r'(\S+)')
     trained = sorted(re.search(done, b).group(1) for b in jobs(result.stdout, 'train'))
     assert trained == sorted(ZOO.ids())
+    # References first (the early alarm's Sum-Up runs before the AFA rows compared with them; dry runs print a
+    # priority other than 0)
+    priority = {re.search(done, b).group(1): int(re.search(r'priority: (\d+)', b).group(1))
+                for b in jobs(result.stdout, 'train')}
+    assert priority == {row: 2 if ZOO.row(row)['module'] == 'Sum-Up' else 1 for row in ZOO.ids()}
 
 
 def test_one_table_and_named_rows_select_their_jobs():

@@ -9,6 +9,7 @@ import sys
 from afa.runs import layout, rehearsal
 from afa.runs.folder import RunFolder
 from afa.runs import workflow_config, zoo as zoo_mod
+from afa.training.alarm import reference as alarm_reference
 from afa.training.continuation import signals
 from afa.data.pretrained import files_for_backbone
 from afa.training.launch import torchrun_command
@@ -97,6 +98,11 @@ def benchmark_file(rule):
 
 def row_of(run_id):
     return ZOO.lookup(target_of(run_id))[0]
+
+
+def train_priority(wildcards):
+    """References first: the alarm's reference runs train before the runs compared with them."""
+    return alarm_reference.training_priority(row_of(wildcards.run), seed_of(wildcards.run))
 
 
 class AfaJudged(object):

@@ -17,6 +17,7 @@ rule train:
         command=lambda wc: AfaJudged(train_command(wc.run)),  # quoted argument by argument; afa judges changes
         stop_margin_s=STOP_MARGIN_S,  # in a SLURM job only: checkpoint before the limit and requeue (slurm.smk)
     threads: config["resources"]["threads"]
+    priority: train_priority
     resources:
         # One task per node (torchrun starts a worker per GPU): without tasks_per_gpu=0 the plugin asks for
         # --ntasks-per-gpu=1, i.e. 8 tasks x the CPUs below. Several nodes (nodes_per_run): GPUs per node as

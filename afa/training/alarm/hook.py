@@ -39,30 +39,50 @@ class ApAlarmHook(Hook):
         if self.stop and _broadcast_flag(stop):
             runner._max_epochs = runner.epoch + 1  # the runner ends as after its last epoch
 
+    def after_run(self, runner):
+        """A reference run still training may have validated since this run's last check: compare what waited;
+        what the reference never validated stays under ``not_compared`` in alarm.json (status and tables say so)."""
+        if get_dist_info()[0] == 0 and self.record.get('not_compared') and self.reference.get('folder'):
+            self._compare_waiting(runner, runner.epoch + 1)  # every one of them late
+
     def _check(self, runner):
         value = runner.log_buffer.output.get(AP_KEY) if runner.log_buffer.ready else None
         if not isinstance(value, (int, float)):
             return False  # no validation this epoch
         epoch = runner.epoch + 1
+        self.record = RunFolder(runner.work_dir).add_alarm_waiting(self.record, epoch, 100.0 * value)
+        return self._compare_waiting(runner, epoch)
+
+    def _compare_waiting(self, runner, epoch):
+        """Compare every epoch still waiting for a reference value (this one among them); True when the run should
+        stop. An epoch the reference has not validated yet waits for the next check: a reference run trained at
+        the same time (on a cluster, or scheduled after this run) is compared as soon as it has the epoch."""
         if self.reference.get('folder'):  # a reference run that may still be training: reread it
             self.curve = reference_mod.run_curve(self.reference['folder'])
-        verdict = reference_mod.check(self.curve, epoch, 100.0 * value, runner.max_epochs,
-                                      self.reference['offset'], self.reference['lower_only'])
+        stopping = False
+        for waiting in list(self.record['not_compared']):
+            stopping = self._judge(runner, waiting['epoch'], waiting['ap'], late=waiting['epoch'] < epoch) or stopping
+        return stopping
+
+    def _judge(self, runner, epoch, ap, late):
+        verdict = reference_mod.check(self.curve, epoch, ap, runner.max_epochs, self.reference['offset'],
+                                      self.reference['lower_only'])
+        when = ' (compared late: the reference validated it after this run did)' if late else ''
         if verdict is None:
-            runner.logger.info('afa alarm: epoch %d box AP %.1f: %s has no value for this epoch', epoch,
-                               100.0 * value, self.reference['source'])
+            runner.logger.info('afa alarm: epoch %d box AP %.1f: %s has no value for this epoch yet; compared when '
+                               'it has', epoch, ap, self.reference['source'])
             return False
         message = stopping = None
         if verdict['outside']:
-            message = ('epoch %d box AP %.1f is outside the band %.1f +- %.1f of %s%s' % (
-                epoch, 100.0 * value, verdict['expected'], verdict['band'], self.reference['source'],
-                ' (from below)' if verdict['lower_only'] else ''))
-            stopping = self.stop and epoch < runner.max_epochs
+            message = ('epoch %d box AP %.1f is outside the band %.1f +- %.1f of %s%s%s' % (
+                epoch, ap, verdict['expected'], verdict['band'], self.reference['source'],
+                ' (from below)' if verdict['lower_only'] else '', when))
+            stopping = self.stop and runner.epoch + 1 < runner.max_epochs
             runner.logger.warning('afa alarm: %s%s', message, '; stopping the run (--alarm-stop): rerun to resume'
                                   if stopping else '')
         else:
-            runner.logger.info('afa alarm: epoch %d box AP %.1f within %.1f +- %.1f of %s', epoch, verdict['ap'],
-                               verdict['expected'], verdict['band'], self.reference['source'])
+            runner.logger.info('afa alarm: epoch %d box AP %.1f within %.1f +- %.1f of %s%s', epoch, verdict['ap'],
+                               verdict['expected'], verdict['band'], self.reference['source'], when)
         self.record = RunFolder(runner.work_dir).add_alarm_verdict(self.record, verdict, message, stopping)
         return self.record['stopped']
 

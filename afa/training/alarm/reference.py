@@ -135,6 +135,17 @@ def resolve(named, spec, zoo, reference_dir=layout.REFERENCE_DIR, offset=0.0):
     return reference, why + ', from below only (an AFA row is expected above its Sum-Up baseline)'
 
 
+def training_priority(row, seed):
+    """The order in which a workflow starts training jobs (Snakemake's priority, higher first), so that a run's
+    default reference (resolve) validates each epoch before the run does: 2 for seed 0 of a Sum-Up row (the
+    reference of its AFA rows and of its own later seeds), 1 for seed 0 of any other row (its later seeds'), 0 for
+    the rest. A run whose reference had not validated an epoch yet compares it later (the hook), or never when it
+    ends first; on one node this order avoids both."""
+    if seed != layout.DEFAULT_SEED:
+        return 0
+    return 2 if row['module'] == SUM_UP else 1
+
+
 def _from_run(run_id, spec, offset, lower_only):
     folder = os.path.join(os.path.dirname(os.path.normpath(spec.folder.path)), run_id)  # same runs root and scale
     curve = run_curve(folder)

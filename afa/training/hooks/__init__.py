@@ -7,8 +7,10 @@ from afa.training.hooks.accumulation import (AccumulatingApexOptimizerHook, Accu
                                              at_accumulation_boundary)
 from afa.training.hooks.apex_optimizer import ApexOptimizerHook, apex_available
 from afa.training.hooks.atomic_checkpoint import AtomicCheckpointHook
+from afa.training.hooks.json_log import SignificantTextLoggerHook
 from afa.training.hooks.nan_guard import NanLossGuardHook
 from afa.training.hooks.throughput import ThroughputHook
 
 __all__ = ['AccumulatingApexOptimizerHook', 'AccumulatingOptimizerHook', 'ApexOptimizerHook', 'apex_available',
-           'at_accumulation_boundary', 'AtomicCheckpointHook', 'NanLossGuardHook', 'ThroughputHook']
+           'at_accumulation_boundary', 'AtomicCheckpointHook', 'NanLossGuardHook', 'SignificantTextLoggerHook',
+           'ThroughputHook']

@@ -7,13 +7,12 @@ One row of panels per table of configs/zoo.yaml, one colour per row; the seeds a
 colour (seeds dashed). The smoke scale logs every few iterations (afa.runs.smoke) so that even a short run shows a
 trend. While runs train, TensorBoard shows the same curves live (RUN/tensorboard, docs/usage.md).
 """
-import glob
 import os
 
-from afa.utils import atomic
 from afa.runs import layout, training_log
+from afa.runs.folder import RunFolder
+from afa.utils import atomic
 from afa.utils.errors import AfaError
-
 
 
 def read_losses(work_dir):
@@ -57,11 +56,10 @@ def plot_curves(runs_dir, path, zoo=None):
 def read_curves(runs_dir, zoo):
     """{table: [(run name, [(iteration, loss)], [(epoch, box AP)])]} of the run folders that logged anything."""
     curves = {}
-    for work_dir in sorted(glob.glob(os.path.join(runs_dir, '*'))):
-        points, aps = read_losses(work_dir), read_val_ap(work_dir)
+    for folder in RunFolder.all_in(runs_dir):
+        points, aps = read_losses(folder.path), read_val_ap(folder.path)
         if points or aps:
-            name = os.path.basename(work_dir)
-            curves.setdefault(_table_of(name, zoo), []).append((name, points, aps))
+            curves.setdefault(_table_of(folder.run_id, zoo), []).append((folder.run_id, points, aps))
     return curves
 
 

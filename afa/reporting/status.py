@@ -19,7 +19,6 @@ from the marker files of afa/runs/layout.py, mmcv's logs and the run folder's lo
 
 Standard library only, so that it answers at once on a login node.
 """
-import glob
 import os
 import re
 import time
@@ -89,8 +88,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
                   val_ap=None, val_epoch=None, box_ap=None, hours=None, gpu_hours=None, alarm=None, not_compared=None,
                   segments=None, note='')
     json_logs = training_log.log_files(run_folder)
-    text_logs = sorted(p for p in glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX))
-                       if _start_time(p) is not None)  # mmcv's TIMESTAMP.log, one per start
+    text_logs = [p for p in training_log.text_log_files(run_folder) if _start_time(p) is not None]
     if not json_logs and not text_logs:
         return status
     entries = training_log.read_entries(json_logs)

@@ -17,6 +17,11 @@ def log_files(run_folder):
     return sorted(glob.glob(os.path.join(run_folder, '*' + layout.LOG_JSON_SUFFIX)))
 
 
+def text_log_files(run_folder):
+    """The run's text logs (mmcv's TIMESTAMP.log, one per start), oldest start first."""
+    return sorted(glob.glob(os.path.join(run_folder, '*' + layout.LOG_TEXT_SUFFIX)))
+
+
 def read_entries(paths):
     """Every train/val entry of the given log files, in order; a partial last line (a killed run) is skipped."""
     entries = []

@@ -97,9 +97,11 @@ def test_rehearsal_of_a_subset_runs_from_data_to_tables(tmp_path):
     assert states.returncode == 0, states.stderr[-2000:]
     found = json.loads(states.stdout)
     assert [(s['run'], s['state'], s['val_epoch']) for s in found] == [(row, DONE, 1) for row in CI_ROWS], found
-    # The early alarm of the AFA row followed its Sum-Up run (compared where that run had validated the epoch).
+    # The early alarm of the AFA row followed its Sum-Up run, which the workflow trained first (its priority), so
+    # the AFA run's epoch was compared when it was validated, none left waiting.
     alarm = _read(layout.alarm_path(os.path.join(runs, AFA_ROW)))
     assert alarm['reference'] == 'run:%s' % ITS_SUM_UP and alarm['lower_only'], alarm
+    assert [c['epoch'] for c in alarm['checks']] == [1] and alarm['not_compared'] == [], alarm
     results = layout.results_dir(os.path.join(repo, layout.RESULTS_ROOT), 'rehearsal')
     tables = open(os.path.join(results, layout.TABLE_FILES['tables'])).read()
     assert 'Rehearsal results' in tables and 'Backbone weights: stand-in for %d runs' % len(CI_ROWS) in tables

@@ -1,6 +1,6 @@
-"""A clone stays clean: everything `make smoke`, `make report`, `make smoke-paper` and the tests write into the
-checkout is ignored by git and none of it is committed (a newcomer's `git status` is empty after the first
-commands). What is committed under results/: the paper scale's tables.md and summary.csv, the reproduction's
+"""A clone stays clean: everything `make smoke`, `make rehearsal`, `make report`, `make smoke-paper` and the tests
+write into the checkout is ignored by git and none of it is committed (a newcomer's `git status` is empty after the
+first commands). What is committed under results/: the paper scale's tables.md and summary.csv, the reproduction's
 record; the smoke scale's files are rewritten by every smoke run."""
 import os
 import re
@@ -46,6 +46,10 @@ def written_by_the_commands():
               os.path.join('logs', 'smoke', 'train', SMOKE_RUN + '.log'),
               os.path.join('.snakemake', 'log', 'run.snakemake.log'),
               os.path.join('.pytest_cache', 'README.md'), os.path.join('afa', '__pycache__', 'cli.cpython-311.pyc')]
+    # `make rehearsal`: the same files at its own scale (runs/, data/ and logs/ are covered above)
+    for scale in layout.SYNTHETIC_SCALES:
+        results = layout.results_dir(config['results_root'], scale)
+        paths += [os.path.join(results, name) for name in layout.TABLE_FILES.values()]
     # the paper scale's figures and last-complete copy (its tables are committed, below)
     paper = layout.results_dir(layout.RESULTS_ROOT, 'paper')
     paths += [os.path.join(paper, layout.TABLE_FILES['figure']), os.path.join(paper, layout.CURVES_FILE),

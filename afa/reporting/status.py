@@ -114,7 +114,7 @@ def run_status(run_folder, stall_after=STALL_AFTER, now=None):
     alarm = folder.alarm()
     if alarm and alarm.get('outside'):
         status['alarm'] = alarm
-    status['not_compared'] = folder.alarm_not_compared()
+    status['not_compared'] = folder.alarm_not_compared(alarm or {})
     _set_state(status, folder, json_logs, text_log, stall_after, now)
     if status['state'] == TRAINING:
         status['eta_s'] = _eta(status, train)

@@ -478,7 +478,7 @@ def write_tables(runs_dir, out_dir, scale, testdev_csv=None, zoo=None, with_figu
         folder = RunFolder(os.path.join(runs_dir, run_id))
         alarm = folder.alarm()
         run_metrics['alarm'] = alarm if alarm and alarm.get('outside') else None
-        run_metrics['alarm_not_compared'] = folder.alarm_not_compared()
+        run_metrics['alarm_not_compared'] = folder.alarm_not_compared(alarm or {})
         run_metrics['time_vs_estimate'] = folder.time_vs_estimate()
     testdev = load_testdev_scores(testdev_csv, known=lambda r: r in metrics or _row_known(r, zoo),
                                   required=testdev_required)

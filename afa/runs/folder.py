@@ -291,10 +291,11 @@ class RunFolder(object):
         record = atomic.read_json(layout.alarm_path(self.path))
         return record if isinstance(record, dict) else None
 
-    def alarm_not_compared(self):
+    def alarm_not_compared(self, record=None):
         """{epochs, reference}: the validated epochs the alarm could not compare yet (its reference run had not
-        validated them), or None when there are none."""
-        record = self.alarm() or {}
+        validated them), or None when there are none. ``record``: the alarm record when the caller has read it
+        already (alarm()), so that alarm.json is read once."""
+        record = (self.alarm() if record is None else record) or {}
         if not record.get('not_compared'):
             return None
         return dict(epochs=[w['epoch'] for w in record['not_compared']], reference=record.get('reference'))

@@ -14,7 +14,7 @@ from afa.runs import layout
 from afa.runs import zoo as zoo_mod
 from afa.reporting.curves import read_val_ap
 from afa.runs.smoke import BOX_AP_FLOORS
-from afa.training.alarm.reference import sum_up_row
+from afa.training.alarm.reference import SUM_UP, sum_up_row
 from conftest import copy_checkout
 
 REPO = zoo_mod.REPO_ROOT
@@ -57,7 +57,7 @@ def test_coco_profile_dry_run_has_the_expected_jobs():
     # priority other than 0)
     priority = {re.search(done, b).group(1): int(re.search(r'priority: (\d+)', b).group(1))
                 for b in jobs(result.stdout, 'train')}
-    assert priority == {row: 2 if ZOO.row(row)['module'] == 'Sum-Up' else 1 for row in ZOO.ids()}
+    assert priority == {row: 2 if ZOO.row(row)['module'] == SUM_UP else 1 for row in ZOO.ids()}
 
 
 def test_one_table_and_named_rows_select_their_jobs():

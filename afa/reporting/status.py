@@ -25,7 +25,7 @@ import time
 
 from afa.runs import schedule as schedule_mod
 from afa.runs import layout, scores, training_log
-from afa.runs.folder import RunFolder
+from afa.runs.folder import RunFolder, describe_not_compared
 from afa.runs.runlock import holder_gone
 
 NOT_STARTED, TRAINING, STALLED, CONTINUING, FAILED, TRAINED, EVALUATING, DONE = (
@@ -212,12 +212,6 @@ def collect(runs_root, scale, run_ids, stall_after=STALL_AFTER, now=None):
     return [run_status(layout.run_dir(runs_root, scale, r), stall_after, now) for r in run_ids]
 
 
-def _epochs(waiting, word=''):
-    """'1,2' (or 'epochs 1,2' with word 'epoch'): the epochs the alarm has not compared yet."""
-    epochs = ','.join(str(e) for e in waiting['epochs'])
-    return '%s%s %s' % (word, 's' if len(waiting['epochs']) > 1 else '', epochs) if word else epochs
-
-
 def _fmt(value, pattern='%s'):
     return '-' if value is None else pattern % value
 
@@ -231,7 +225,8 @@ def render(statuses):
         it = '-' if s['iter'] is None else '%s/%s' % (s['iter'], _fmt(s['iters_per_epoch']))
         val = '-' if s['val_ap'] is None else '%.1f (e%d)' % (s['val_ap'], s['val_epoch'])
         alarm, waiting = s['alarm'], s.get('not_compared')
-        mark = '!! e%s' % alarm.get('epoch') if alarm else 'n/c e%s' % _epochs(waiting) if waiting else ''
+        mark = ('!! e%s' % alarm.get('epoch') if alarm
+                else 'n/c e%s' % ','.join(str(e) for e in waiting['epochs']) if waiting else '')
         rows.append([s['run'], s['state'], epoch, it, _fmt(s['img_per_s'], '%.1f'),
                      _duration(s['eta_s']) if s['eta_s'] is not None else '-', val, _fmt(s['box_ap'], '%.1f'),
                      _fmt(s['gpu_hours'], '%.1f'), mark])
@@ -240,9 +235,8 @@ def render(statuses):
         if alarm:
             notes.append('%s: early alarm: %s' % (s['run'], alarm.get('message', '')))
         if waiting:
-            notes.append('%s: early alarm: %s not compared: %s had not validated %s when this run did (compared at '
-                         'its next validation)' % (s['run'], _epochs(waiting, 'epoch'), waiting['reference'],
-                                                   'it' if len(waiting['epochs']) == 1 else 'them'))
+            notes.append('%s: early alarm: %s (compared at its next validation)'
+                         % (s['run'], describe_not_compared(waiting)))
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ['  '.join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -17,7 +17,7 @@ import os
 from afa.runs.folder import BATCH_RECORD_FIELDS
 from afa.utils import atomic
 from afa.runs import layout
-from afa.runs.folder import RunFolder
+from afa.runs.folder import RunFolder, describe_not_compared
 from afa.reporting import stats
 from afa.reporting.gains import GAINS, NOT_RUN, gain, gains_frame
 from afa.runs import zoo as zoo_mod
@@ -326,9 +326,7 @@ def provenance_lines(metrics, run_ids, stack_names):
             + ['- early alarm: %s fell outside its reference band from epoch %s (%s)'
                % (r, metrics[r]['alarm'].get('epoch'), metrics[r]['alarm'].get('message'))
                for r in run_ids if (metrics.get(r) or {}).get('alarm')]
-            + ['- early alarm: %s epochs %s not compared: %s had not validated them when the run did'
-               % (r, ','.join(str(e) for e in metrics[r]['alarm_not_compared']['epochs']),
-                  metrics[r]['alarm_not_compared']['reference'])
+            + ['- early alarm: %s %s' % (r, describe_not_compared(metrics[r]['alarm_not_compared']))
                for r in run_ids if (metrics.get(r) or {}).get('alarm_not_compared')]
             + estimate_lines(metrics, run_ids))
 

@@ -355,3 +355,11 @@ def claim(spec, cfg, retrain=False):
     for --retrain and checking its fingerprint against ``cfg`` (the resolved config, before training mutates it)."""
     return RunFolder(cfg.work_dir).claim(spec.run_id, fingerprint.compute(cfg, spec), retrain,
                                          say=lambda line: print(line, flush=True))
+
+
+def describe_not_compared(waiting):
+    """'epochs 1,2 not compared: REF had not validated them when the run did' (or 'epoch 1 ... it'): the one wording
+    of what RunFolder.alarm_not_compared returned, for `afa status` and the tables' provenance."""
+    epochs, one = waiting['epochs'], len(waiting['epochs']) == 1
+    return '%s %s not compared: %s had not validated %s when the run did' % (
+        'epoch' if one else 'epochs', ','.join(str(e) for e in epochs), waiting['reference'], 'it' if one else 'them')

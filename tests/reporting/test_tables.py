@@ -258,6 +258,20 @@ def test_an_early_alarm_is_named_in_the_provenance(tmp_path):
     assert 'early alarm: cmrcn_r50_mssa_adp_1x' not in text
 
 
+def test_epochs_the_alarm_could_not_compare_are_named_in_the_provenance(tmp_path):
+    """An AFA run validated an epoch its Sum-Up reference never validated (alarm.json's not_compared): the tables
+    say which epoch and which reference, as `afa status` does."""
+    write_run(tmp_path, metrics('cmrcn_r50_sumup_1x', 38.0, 33.0))
+    write_run(tmp_path, metrics('cmrcn_r50_mssa_adp_1x', 43.0, 38.0))
+    with open(layout.alarm_path(os.path.join(str(tmp_path), 'cmrcn_r50_mssa_adp_1x')), 'w') as f:
+        json.dump(dict(outside=False, epoch=None, message=None, stopped=False, reference='run:cmrcn_r50_sumup_1x',
+                       checks=[], not_compared=[dict(epoch=2, ap=20.0)]), f)
+    text, _, _ = run_tables(tmp_path, tmp_path / 'out')
+    section = text.split('## 1x')[1].split('\n## ')[0]
+    assert ('- early alarm: cmrcn_r50_mssa_adp_1x epoch 2 not compared: run:cmrcn_r50_sumup_1x had not validated it '
+            'when the run did') in section
+
+
 def test_training_time_against_the_plan_is_in_the_provenance(tmp_path):
     """A run planned with `afa plan --probe` (train_done.json's time_vs_estimate) shows its actual training time
     against the estimate under its table; a run without an estimate shows none."""

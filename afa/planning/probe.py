@@ -1,14 +1,17 @@
 """Measure a row's speed on the hardware at hand: a few training and inference iterations of its real model at the
 paper's input size, after a warm-up, on one device.
 
-The model is the row's own (afa/runs/spec.py: the resolved config), built without its pretrained weights (speed
-does not depend on them). Each training iteration is one optimizer step on ``imgs_per_gpu`` images of the
-recipe's test scale (1333x800 for every row here; multi-scale rows train at up to that), with a few boxes (and
-masks for Mask R-CNN heads) per image: forward, backward, the recipe's gradient clipping, step. The step runs at
-learning rate 0: the arithmetic is the same, but randomly initialised weights on random images cannot diverge
+The model is the row's own (afa/runs/spec.py: the resolved config), built without its pretrained weights (speed does
+not depend on them) and initialised as training initialises it (``init_weights``: some parameters are allocated
+uninitialised until then, Deformable-DETR's level embeddings among them, and held leftover memory: NaN in one probe
+of ten that followed another row's). Each training iteration is one optimizer step on ``imgs_per_gpu`` images of the
+recipe's test scale (1333x800 for every row here; multi-scale rows train at up to that), with a few boxes (and masks
+for Mask R-CNN heads) per image: forward, backward, the recipe's gradient clipping, step. The step runs at learning
+rate 0: the arithmetic is the same, but randomly initialised weights on random images cannot diverge
 (Deformable-DETR's Hungarian matcher fails on NaN costs after one unclipped step). Data loading is left out:
 mmdet's workers load the next batch while the GPU computes. The figures feed cost.py.
 """
+import logging
 import time
 
 import numpy as np
@@ -75,6 +78,25 @@ def _timed(step, device, warmup, iterations):
     return (time.perf_counter() - start) / iterations
 
 
+def build_model(cfg, device):
+    """The row's detector, initialised as training initialises it but without the pretrained backbone."""
+    from mmdet.models import build_detector
+    cfg.model.pop('pretrained', None)
+    if cfg.model.get('backbone', {}).get('init_cfg'):
+        cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
+    # init_weights logs a line per parameter through mmcv's first logger (created at INFO if none is): not the plan's
+    from mmcv.utils.logging import get_logger, logger_initialized
+    init_logger = get_logger((list(logger_initialized) or ['mmcv'])[0])
+    level = init_logger.level
+    init_logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        init_logger.setLevel(level)
+    return model.to(device)
+
+
 def probe(spec, iterations=5, warmup=2, device=None, imgs_per_gpu=None):
     """{row, device, imgs_per_gpu, input, train_s_per_iter, infer_s_per_img} of the run ``spec`` (a RunSpec), a
     training iteration taking ``imgs_per_gpu`` images (default: the config's)."""
@@ -82,16 +104,15 @@ def probe(spec, iterations=5, warmup=2, device=None, imgs_per_gpu=None):
     import afa
     from afa.integration import compat
     from mmcv.runner import build_optimizer
-    from mmdet.models import build_detector
     afa.register_modules()
     compat.apply()
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cpu':
+        from afa.utils import host_memory
+        host_memory.return_freed_memory()
     torch.manual_seed(0)
     cfg = spec.build_config()
-    cfg.model.pop('pretrained', None)
-    if cfg.model.get('backbone', {}).get('init_cfg'):
-        cfg.model.backbone.init_cfg = None
-    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg')).to(device)
+    model = build_model(cfg, device)
     optimizer = build_optimizer(model, cfg.optimizer)
     for group in optimizer.param_groups:
         group['lr'] = 0.0

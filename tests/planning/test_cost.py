@@ -44,6 +44,22 @@ def test_plan_probe_prints_the_cost_of_two_rows_from_a_measurement(synthetic_roo
     assert 'ideal data-parallel scaling' in plan['caveat']
 
 
+def test_the_probed_model_is_initialised_as_training_initialises_it(synthetic_root):
+    """Deformable-DETR's level embeddings are allocated uninitialised and set by init_weights: without it they held
+    leftover memory (zeros in a fresh process, NaN in one probe of ten after another row's), and the Hungarian
+    matcher failed on NaN costs."""
+    import torch
+    from afa.planning.probe import build_model
+    from afa.runs.spec import RunSpec
+    garbage = torch.full((4, 256), float('nan'))  # the embeddings' size: freed memory the allocator may hand out
+    del garbage
+    spec = RunSpec('ddetr_r50_1x', scale='smoke', data_root=synthetic_root)
+    model = build_model(spec.build_config(), 'cpu')
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    level_embeds = model.bbox_head.transformer.level_embeds
+    assert 0.5 < float(level_embeds.std()) < 1.5  # normal_(level_embeds): initialised, not zeros or leftovers
+
+
 def test_a_finished_run_compares_its_time_with_the_estimate(tmp_path):
     from afa.planning import estimates
     from afa.runs import segments

@@ -24,7 +24,7 @@ from afa.runs import evaluation_settings, results
 from afa.runs.checkpoints import check_checkpoint_identity, read_meta
 from afa.runs.folder import RunFolder
 from afa.runs.spec import config_hash
-from afa.utils import hashing, provenance
+from afa.utils import hashing, host_memory, provenance
 
 
 def test(spec, cfg, checkpoint, out=None, format_only=False, gpus=1, launcher='none'):
@@ -34,6 +34,8 @@ def test(spec, cfg, checkpoint, out=None, format_only=False, gpus=1, launcher='n
     A checkpoint of `afa train` must be this run's (check_checkpoint_identity); a released one (no run id in
     its meta) is written to the released results instead (results.output_path). Both load strictly.
     """
+    if gpus == 0:
+        host_memory.return_freed_memory()
     spec.backbone_weights = describe_backbone(cfg.model.backbone)  # what the trained run started from
     # before inference changes cfg (its train_cfg)
     evaluation = evaluation_settings.record(cfg, spec, spec.data_root + TESTDEV_ANN if format_only else None)

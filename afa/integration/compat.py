@@ -12,6 +12,8 @@ limited to the CPU path: CUDA runs take the libraries' own code unchanged.
 
 On any device, both stacks: mmdet's COCO evaluation of a set without a single detection returns no AP
 (afa/integration/empty_detections.py): the validation line then lacks ``bbox_mAP`` and the early alarm is silent.
+On CPU, both stacks: mmcv's Deformable-DETR attention fallback keeps gigabytes of intermediates per layer for the
+backward pass at the recipe's image size; it recomputes them instead (afa/integration/deform_attn_memory.py).
 
 Several processes on CPU (torch.distributed with gloo: what CI runs of the multi-GPU path) need two more, on
 both stacks, applied only inside ``cpu_distributed`` and only where probed:
@@ -27,7 +29,7 @@ import contextlib
 import inspect
 import textwrap
 
-from afa.integration import empty_detections
+from afa.integration import deform_attn_memory, empty_detections
 
 _applied = {}
 
@@ -187,6 +189,8 @@ def _fix_deform_attn_fallback():
 FIXES = (
     ('cpu_scatter', scatter_adds_a_dimension, _fix_scatter),
     ('deform_attn_cpu_fallback', deform_attn_fallback_miscalled, _fix_deform_attn_fallback),
+    # after the one above: it wraps the fallback as that one left it
+    ('deform_attn_cpu_memory', deform_attn_memory.keeps_intermediates, deform_attn_memory.fix),
     ('tensorboard_distutils_import', tensorboard_import_needs_distutils_version, _fix_tensorboard_import),
     ('empty_detections_metrics', empty_detections.empty_results_drop_metrics, empty_detections.fix),
 )

@@ -28,7 +28,7 @@ from afa.training.backbone_weights import init_checked
 from afa.training.continuation import job_limit, layout_check as continued_layout, signals
 from afa.training.continuation.signals import ContinueLater
 from afa.training.request import request_of
-from afa.utils import provenance
+from afa.utils import host_memory, provenance
 from afa.utils.errors import AfaError
 
 
@@ -144,6 +144,8 @@ def join_process_group(precision, cfg, gpus, launcher):
     use_cuda = torch.cuda.is_available() and gpus > 0
     if precision != 'fp32' and not use_cuda:
         raise AfaError('precision %r needs a CUDA GPU; on CPU use --precision fp32' % precision)
+    if not use_cuda:
+        host_memory.return_freed_memory()
     if launcher == 'none':
         return setup.ProcessGroup(use_cuda)
     from mmcv.runner import get_dist_info, init_dist

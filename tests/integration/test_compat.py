@@ -25,7 +25,7 @@ def test_apply_is_idempotent_and_reports_what_it_fixed():
     first = compat.apply()
     assert compat.apply() == first
     assert set(first) == {'cpu_scatter', 'deform_attn_cpu_fallback', 'tensorboard_distutils_import',
-                          'empty_detections_metrics'}
+                          'empty_detections_metrics', 'deform_attn_cpu_memory'}
     assert first['cpu_scatter'] == first['deform_attn_cpu_fallback'] == PAPER_MMCV
     assert not compat.scatter_adds_a_dimension()  # corrected (or never broken)
 

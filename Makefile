@@ -10,6 +10,9 @@ PYTEST_ARGS ?= -m "not slow"
 # tests/conftest.py hands the slow ones out (longest first, a module's together, the SLURM cluster's on one worker).
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+# The modern stack's pytest-xdist keeps the order tests/conftest.py gives (the SLURM cluster's tests, then the longest
+# first); the paper stack's (3.6.1) has no such switch and starts with the largest groups.
+MODERN_XDIST := $(XDIST) $(if $(XDIST),--no-loadscope-reorder)
 SNAKE_ARGS ?=
 
 .PHONY: setup test test-all smoke rehearsal report bench help paper-env test-paper test-paper-all smoke-paper \
@@ -38,10 +41,10 @@ setup:
 	@bash scripts/setup_env.sh
 
 test: setup
-	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(PY) -m pytest $(MODERN_XDIST) $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest $(XDIST) -m "slow or not slow"
+	$(PY) -m pytest $(MODERN_XDIST) -m "slow or not slow"
 
 smoke: setup
 	$(VENV)/bin/snakemake --profile workflow/profiles/smoke $(SNAKE_ARGS)

@@ -51,59 +51,83 @@ def pytest_configure(config):
     answer_the_slurm_plugins_probe_at_once()
 
 
+SLURM_GROUP = 'slurm-cluster'
+
+
 def share_out_the_slow_tests(items):
-    """For `make test-all` on several pytest-xdist workers (--dist loadgroup): the slow tests first, the longest
-    time budget (their timeout) first, so that the fast ones fill the other core at the end instead of one long
-    test running alone; the slow tests that share a module fixture (e.g. a trained run) on one worker, so that it
-    is made once; every test of the one SLURM cluster on one worker (its fixture starts and stops the cluster)."""
+    """For `make test-all` on several pytest-xdist workers (--dist loadgroup; the modern stack's xdist keeps this
+    order: --no-loadscope-reorder, Makefile): the tests of the one SLURM cluster first, on one worker (its fixture
+    starts and stops the cluster; they mostly wait on the queue, so the worker is free for others' CPU), then the
+    slow tests, the longest time budget (their timeout) first, so that the fast ones fill the cores at the end
+    instead of one long test running alone; the slow tests that share a module fixture (e.g. a trained run) on one
+    worker, so that it is made once, ordered by their longest budget."""
     def budget(item):
         timeout = item.get_closest_marker('timeout')
         if not item.get_closest_marker('slow'):
             return 0
         return timeout.args[0] if timeout.args else timeout.kwargs.get('timeout', SLOW_TIMEOUT_S)
+
     def group(item):
         if 'slurm_cluster' in item.fixturenames:
-            return 'slurm-cluster'
+            return SLURM_GROUP
         definitions = getattr(item, '_fixtureinfo', None)
         scopes = {d[-1].scope for d in definitions.name2fixturedefs.values() if d} if definitions else set()
         return item.module.__name__ if 'module' in scopes else None
 
+    def unit(item):  # what one worker takes: its xdist group, or the test alone
+        marker = item.get_closest_marker('xdist_group')
+        return (marker.args[0] if marker.args else marker.kwargs.get('name')) if marker else item.nodeid
+
     for item in items:
         if item.get_closest_marker('slow') and not item.get_closest_marker('xdist_group') and group(item):
             item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: -budget(item))
+    longest, first = {}, {}
+    for index, item in enumerate(items):
+        longest[unit(item)] = max(longest.get(unit(item), 0), budget(item))
+        first.setdefault(unit(item), index)
+    items.sort(key=lambda item: (unit(item) != SLURM_GROUP, -longest[unit(item)], first[unit(item)]))
 
 
-# Put first on PATH by answer_the_slurm_plugins_probe_at_once: `scontrol show config` fails at once while the test
-# cluster's controller (scripts/slurm_cluster.sh) is not running; every other call is the real scontrol's.
-SCONTROL_WRAPPER = """#!/bin/sh
-if [ "$1" = show ] && [ "$2" = config ] \\
-        && ! kill -0 "$(cat "${AFA_SLURM_DIR:-/tmp/afa-slurm}/slurmctld.pid" 2>/dev/null)" 2>/dev/null; then
-    echo "scontrol: the test SLURM cluster is not running (answered at once by tests/conftest.py)" >&2
+# Put first on PATH by answer_the_slurm_plugins_probe_at_once: while the test cluster's controller
+# (scripts/slurm_cluster.sh) is not running, scontrol's and sinfo's queries fail at once (as they would after
+# retrying for about 10 s); --version, and every call while it runs, is the real command's.
+SLURM_WRAPPER = """#!/bin/sh
+pid_file="${AFA_SLURM_DIR:-/tmp/afa-slurm}/slurmctld.pid"
+if [ "$1" != --version ] && ! kill -0 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null; then
+    echo "%(name)s: the test SLURM cluster is not running (answered at once by tests/conftest.py)" >&2
     exit 1
 fi
-exec %s "$@"
+exec %(real)s "$@"
 """
+ANSWERED_AT_ONCE = ('scontrol', 'sinfo')
 
 
 def answer_the_slurm_plugins_probe_at_once():
-    """Snakemake's SLURM executor plugin runs `scontrol show config` when it is imported, that is in every snakemake
-    command whatever its executor, and only to word one option's help. Where SLURM is installed but no controller
-    runs (a developer's machine, or CI once the SLURM tests have installed it and stopped their cluster) scontrol
-    retries for about 10 s before it fails: about 20 dry runs in `make test` spent 3.5 of its 6.5 minutes there.
-    The plugin treats a failed probe exactly as a slow one, so the tests' processes find a wrapper first on PATH
-    that fails that one query at once while the test cluster is down; everything else reaches the real scontrol."""
-    real = shutil.which('scontrol')
-    if not real or os.environ.get('AFA_SCONTROL_WRAPPED'):  # no SLURM, or wrapped by the process that started us
+    """Two SLURM queries are made by every snakemake command whatever its executor: the SLURM executor plugin's
+    `scontrol show config` when it is imported (only to word one option's help), and the workflow's `sinfo` for the
+    GPU partition's time limit (workflow/rules/slurm.smk: a training job's runtime); the trainer asks `scontrol show
+    job` for a job's restarts where SLURM_JOB_ID is set. Where SLURM is installed but no controller runs (a
+    developer's machine, or CI once the SLURM tests have installed it and stopped their cluster) each retries for
+    about 10 s before it fails: the plugin's probe cost 3.5 of `make test`'s 6.5 minutes, sinfo and scontrol later
+    about 2 of its 4.5. Every caller treats a failure as no SLURM, so the tests' processes find wrappers first on
+    PATH that fail at once while the test cluster is down; while it runs they are the real commands."""
+    if os.environ.get('AFA_SLURM_QUERIES_WRAPPED'):  # wrapped by the process that started us
         return
-    folder = tempfile.mkdtemp(prefix='afa-scontrol-')
-    atexit.register(shutil.rmtree, folder, True)
-    path = os.path.join(folder, 'scontrol')
-    with open(path, 'w') as f:
-        f.write(SCONTROL_WRAPPER % shlex.quote(real))
-    os.chmod(path, 0o755)
-    os.environ['PATH'] = folder + os.pathsep + os.environ['PATH']
-    os.environ['AFA_SCONTROL_WRAPPED'] = real
+    folder = None
+    for name in ANSWERED_AT_ONCE:
+        real = shutil.which(name)
+        if not real:  # no SLURM
+            continue
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix='afa-slurm-queries-')
+            atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, name)
+        with open(path, 'w') as f:
+            f.write(SLURM_WRAPPER % dict(name=name, real=shlex.quote(real)))
+        os.chmod(path, 0o755)
+    if folder:
+        os.environ['PATH'] = folder + os.pathsep + os.environ['PATH']
+        os.environ['AFA_SLURM_QUERIES_WRAPPED'] = folder
 
 
 def share_the_cores_between_workers():
@@ -114,10 +138,14 @@ def share_the_cores_between_workers():
         threads = str(max(1, (os.cpu_count() or 1) // workers))
         for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
             os.environ.setdefault(name, threads)
+        # A job that asks for more threads (the rehearsal's two) shares its cores with the other workers: its
+        # threads that wait for each other yield them instead of spinning (OpenMP's default).
+        os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
         if 'torch' in sys.modules:  # imported before this hook: the variables came too late for it
             sys.modules['torch'].set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group markers given here
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker('slow') and not item.get_closest_marker('timeout'):

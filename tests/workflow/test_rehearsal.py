@@ -14,7 +14,7 @@ from afa.reporting.status import DONE
 from afa.runs import zoo as zoo_mod
 from afa.training.backbone_weights import HARMLESS_UNEXPECTED
 from conftest import copy_checkout
-from test_workflow import every_row_jobs, job_counts, jobs, snakemake
+from test_workflow import every_row_jobs, job_counts, jobs, snakemake, what_failed
 
 ZOO = zoo_mod.load()
 pytestmark = pytest.mark.orchestrator
@@ -65,7 +65,7 @@ def test_rehearsal_of_a_subset_runs_from_data_to_tables(tmp_path):
     copy_checkout(repo)
     result = snakemake('--profile', 'workflow/profiles/rehearsal', '--config', 'rows=[%s]' % ','.join(CI_ROWS),
                        cwd=repo, timeout=3600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert result.returncode == 0, what_failed(result.stdout + result.stderr)
     runs = layout.runs_dir(os.path.join(repo, layout.RUNS_ROOT), 'rehearsal')
     for row in CI_ROWS:
         run = os.path.join(runs, row)

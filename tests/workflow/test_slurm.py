@@ -42,21 +42,27 @@ def test_cluster_script_is_shellcheck_clean_and_names_its_commands():
     assert usage.returncode == 2 and 'start|stop|status|env' in usage.stderr
 
 
-def test_the_plugins_config_probe_waits_for_no_controller_and_every_other_call_is_the_real_scontrol():
-    """tests/conftest.py answers Snakemake's SLURM plugin's import-time `scontrol show config` at once while the
-    test cluster is down (it would wait ~10 s in every snakemake command); nothing else changes."""
-    if not os.environ.get('AFA_SCONTROL_WRAPPED'):
-        pytest.skip('no scontrol installed: the plugin finds none and waits for nothing')
-    probe = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True, timeout=60)
+def test_the_slurm_queries_of_every_snakemake_command_wait_for_no_controller_and_the_rest_is_real():
+    """tests/conftest.py answers the SLURM plugin's import-time `scontrol show config` and the workflow's `sinfo`
+    at once while the test cluster is down (each would wait ~10 s in every snakemake command); nothing else
+    changes."""
+    folder = os.environ.get('AFA_SLURM_QUERIES_WRAPPED')
+    if not folder:
+        pytest.skip('no SLURM installed: nothing to wait for')
     up = subprocess.run(['bash', CLUSTER, 'status'], capture_output=True).returncode == 0
-    if up:
-        assert probe.returncode == 0 and 'MinJobAge' in probe.stdout, probe.stderr
-    else:
-        assert probe.returncode == 1 and 'test SLURM cluster is not running' in probe.stderr, probe
-    real = subprocess.run([os.environ['AFA_SCONTROL_WRAPPED'], '--version'], capture_output=True, text=True)
-    wrapped = subprocess.run(['scontrol', '--version'], capture_output=True, text=True)
-    assert wrapped.returncode == real.returncode == 0 and wrapped.stdout == real.stdout
-    assert wrapped.stdout.startswith('slurm')
+    unwrapped = os.pathsep.join(p for p in os.environ['PATH'].split(os.pathsep) if p != folder)
+    for query, answer in ((['scontrol', 'show', 'config'], 'MinJobAge'), (['sinfo', '-h', '-o', '%P %l'], 'cpu')):
+        t0 = time.time()
+        result = subprocess.run(query, capture_output=True, text=True, timeout=60)
+        if up:
+            assert result.returncode == 0 and answer in result.stdout, result.stderr
+        else:
+            assert result.returncode == 1 and 'test SLURM cluster is not running' in result.stderr, result
+            assert time.time() - t0 < 5, query
+        real = subprocess.run([shutil.which(query[0], path=unwrapped), '--version'], capture_output=True, text=True)
+        wrapped = subprocess.run([query[0], '--version'], capture_output=True, text=True)
+        assert wrapped.returncode == real.returncode == 0 and wrapped.stdout == real.stdout
+        assert wrapped.stdout.startswith('slurm')
 
 
 def _cluster_unavailable():

@@ -28,6 +28,14 @@ def snakemake(*args, cwd=REPO, timeout=300):
     return subprocess.run([SNAKEMAKE] + list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def what_failed(output, tail=3000):
+    """A failed Snakemake run's story for an assertion message: each failed job's error block with the start of its
+    log (the profiles show failed logs), then the output's end. With keep-going the first failure is often far
+    above the last lines, which only say that one job failed."""
+    errors = [output[m.start():m.start() + 4000] for m in re.finditer(r'^Error in rule ', output, re.M)]
+    return '\n[...]\n'.join(errors + [output[-tail:]])
+
+
 def job_counts(output):
     """{rule: count} from Snakemake's 'Job stats' table."""
     table = output.split('Job stats:')[1].split('\n\n')[0]
@@ -172,7 +180,7 @@ def test_paths_with_spaces_run_through_every_stage(tmp_path):
     args = ['--profile', 'workflow/profiles/smoke', '--configfile', SMOKE_CONFIG, extra]
     result = snakemake(*args, cwd=repo, timeout=1200)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-5000:]
+    assert result.returncode == 0, what_failed(output)
     run = layout.run_dir(os.path.join(repo, 'my runs'), 'smoke', 'cmrcn_r50_sumup_1x')
     assert os.path.exists(layout.metrics_path(run)) and os.path.exists(layout.testdev_manifest(run))
     results = layout.results_dir(os.path.join(repo, 'my results'), 'smoke')
@@ -233,7 +241,7 @@ def test_smoke_dag_runs_end_to_end_and_reruns_do_nothing(tmp_path):
     finally:
         watcher.stop.set()
         watcher.join(60)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert result.returncode == 0, what_failed(result.stdout + result.stderr)
     # What a user watching the DAG saw: runs training with their progress, and never a failed or stalled one.
     training = [s for s in watcher.seen if s['state'] == 'training']
     assert training and any(s['iter'] is not None and s['img_per_s'] for s in training), watcher.seen[-20:]

@@ -45,6 +45,21 @@ def planned_processes(args, spec, training=True):
     return devices_per_node(args.gpus, args.procs), plan
 
 
+def _probed(args, spec, record):
+    """The probe's measurement of one row; a GPU that cannot hold its images per GPU is told what to ask for."""
+    from afa.planning import out_of_memory
+    from afa.planning.plan import batch_plan_for
+    from afa.planning.probe import probe
+    from afa.utils.errors import AfaError
+    try:
+        return probe(spec, args.probe_iters, args.probe_warmup, imgs_per_gpu=record['imgs_per_gpu'])
+    except RuntimeError as e:
+        if not out_of_memory.is_gpu_out_of_memory(e):
+            raise
+        batch = batch_plan_for(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu)
+        raise AfaError(out_of_memory.advice(spec.run_id, batch, e)) from e
+
+
 def _cmd_plan(args):
     import contextlib
     from afa.planning.plan import format_plan, plan_row
@@ -57,11 +72,9 @@ def _cmd_plan(args):
         records = [plan_row(spec, args.gpus, args.nodes, args.procs, args.max_imgs_per_gpu) for spec in specs]
         if args.probe:
             from afa.planning import cost, estimates
-            from afa.planning.probe import probe
             margin_h = args.stop_margin_min / 60.0
-            records = [cost.with_cost(r, probe(spec, args.probe_iters, args.probe_warmup,
-                                               imgs_per_gpu=r['imgs_per_gpu']),
-                                      args.time_limit_h, margin_h) for spec, r in zip(specs, records)]
+            records = [cost.with_cost(r, _probed(args, spec, r), args.time_limit_h, margin_h)
+                       for spec, r in zip(specs, records)]
             if args.record:
                 estimates.write(records, args.runs_root, run_scale(args))
     if args.json:

@@ -18,6 +18,7 @@ import sys
 import time
 
 from afa.integration import compat
+from afa.planning import out_of_memory
 from afa.runs import layout, schedule, segments
 from afa.runs.folder import RunFolder
 from afa.runs.spec import config_hash
@@ -124,6 +125,8 @@ def _run(request, cfg, folder, served, gpus, deterministic, launcher, max_imgs_p
     except BaseException as e:
         if where.rank == 0:
             folder.end_segment('failed', error=type(e).__name__)
+        if where.use_cuda and out_of_memory.is_gpu_out_of_memory(e):
+            raise AfaError(out_of_memory.advice(request.run_id, batch, e)) from e
         raise
     stopped = request.alarm_hook and folder.stopped_by_alarm()
     if stopped:
